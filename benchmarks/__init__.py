@@ -1,0 +1,1 @@
+"""Reproducible performance runs; each writes its section of docs/benchmarks.md."""

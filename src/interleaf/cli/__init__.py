@@ -1,0 +1,46 @@
+"""The ``interleaf`` command line: one typer app, each command group in its own module.
+
+Command modules import their heavy dependencies inside the command functions, so ``interleaf --help``
+and ``interleaf convert`` start fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from interleaf import __version__
+from interleaf.cli import convert as convert_command
+
+app = typer.Typer(
+    name="interleaf",
+    help=(
+        "Lossless interleaved thinking: convert transcripts between wire formats, run an agent, "
+        "serve a gateway that restores the thinking apps drop, and probe where thinking leaks."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"interleaf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """interleaf: every earlier thinking block goes back to the model exactly."""
+
+
+app.command(name="convert", no_args_is_help=True)(convert_command.convert)
+
+
+def main() -> None:
+    app()
