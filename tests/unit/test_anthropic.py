@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -64,7 +65,8 @@ tool_use_block = _with_extra(
     )
 )
 image_block = st.builds(
-    lambda d: {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": d}}, signatures
+    lambda d: {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": d}},
+    signatures,
 ) | st.builds(lambda u: {"type": "image", "source": {"type": "url", "url": f"https://e.x/{u}.png"}}, texts)
 document_block = st.builds(
     lambda d: {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": d}}, texts
@@ -100,7 +102,9 @@ request_bodies = st.builds(
     st.lists(user_message | assistant_message, min_size=1, max_size=6),
     st.just({})
     | st.builds(lambda t: {"system": t}, texts)
-    | st.builds(lambda t: {"system": [{"type": "text", "text": t, "cache_control": {"type": "ephemeral"}}]}, texts),
+    | st.builds(
+        lambda t: {"system": [{"type": "text", "text": t, "cache_control": {"type": "ephemeral"}}]}, texts
+    ),
     unknown_keys,
     st.just({}) | st.just({"thinking": {"type": "enabled", "budget_tokens": 1024}}),
 )
@@ -119,7 +123,10 @@ response_bodies = st.builds(
     st.sampled_from(["end_turn", "tool_use", "max_tokens"]),
     st.fixed_dictionaries(
         {"input_tokens": st.integers(0, 10**6), "output_tokens": st.integers(0, 10**6)},
-        optional={"cache_read_input_tokens": st.integers(0, 10) | st.none(), "service_tier": st.just("standard")},
+        optional={
+            "cache_read_input_tokens": st.integers(0, 10) | st.none(),
+            "service_tier": st.just("standard"),
+        },
     ),
 )
 
@@ -171,7 +178,13 @@ def test_decoded_blocks_keep_order_dialect_and_unknown_fields() -> None:
         ],
     }
     message = anthropic.decode_message(body)
-    assert [b.kind for b in message.blocks] == ["thinking", "redacted_thinking", "text", "tool_call", "opaque"]
+    assert [b.kind for b in message.blocks] == [
+        "thinking",
+        "redacted_thinking",
+        "text",
+        "tool_call",
+        "opaque",
+    ]
     thinking = message.blocks[0]
     assert isinstance(thinking, Thinking)
     assert (thinking.signature, thinking.dialect) == ("S1", ReasoningDialect.ANTHROPIC)
@@ -236,7 +249,13 @@ def test_foreign_fields_are_reported_not_sent() -> None:
 
 
 def test_reasoning_details_thinking_keeps_text_and_signature_and_reports_item_fields() -> None:
-    item = {"type": "reasoning.text", "id": "r1", "format": "anthropic-claude-v1", "text": "t", "signature": "S"}
+    item = {
+        "type": "reasoning.text",
+        "id": "r1",
+        "format": "anthropic-claude-v1",
+        "text": "t",
+        "signature": "S",
+    }
     block = Thinking(text="t", signature="S", dialect=ReasoningDialect.REASONING_DETAILS, item=item)
     losses = Losses()
     assert anthropic.encode_block(block, "content[0]", losses) == {
@@ -255,9 +274,15 @@ def test_reasoning_details_thinking_keeps_text_and_signature_and_reports_item_fi
     [
         ({}, "messages: required field is missing"),
         ({"messages": {}}, "messages: expected list, got dict"),
-        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role: must be 'user' or 'assistant'"),
+        (
+            {"messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role: must be 'user' or 'assistant'",
+        ),
         ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content: expected a string or a list"),
-        ({"messages": [{"role": "user", "content": [{"text": "x"}]}]}, "messages[0].content[0].type: required"),
+        (
+            {"messages": [{"role": "user", "content": [{"text": "x"}]}]},
+            "messages[0].content[0].type: required",
+        ),
         (
             {"messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "x", "name": "f"}]}]},
             "messages[0].content[0].input: required field is missing",
@@ -276,14 +301,10 @@ def test_malformed_requests_name_the_bad_path(body: dict[str, Any], message: str
 @given(json_values)
 def test_junk_never_escapes_as_anything_but_a_wire_error(junk: Any) -> None:
     for decode in (anthropic.decode_request, anthropic.decode_response):
-        try:
+        with contextlib.suppress(WireFormatError):
             decode(junk)
-        except WireFormatError:
-            pass
-        try:
+        with contextlib.suppress(WireFormatError):
             decode({"messages": [junk], "content": [junk]})
-        except WireFormatError:
-            pass
 
 
 def test_error_body_raises_server_error() -> None:
