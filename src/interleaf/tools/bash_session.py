@@ -1,0 +1,322 @@
+"""The bash session behind the ``shell`` tool.
+
+One long-lived ``bash`` runs in its own session (process group) with stdout and stderr merged into one
+pipe, so output keeps its order. Each command is written to a script file and sourced in that shell
+with stdin from /dev/null, so ``cd``, ``export``, functions and variables persist between calls and a
+command that reads stdin gets end-of-file instead of hanging. After the command the shell prints a
+sentinel line carrying a per-call random marker, the exit status and ``$PWD``; output is everything
+before the marker, whether or not it ended in a newline.
+
+A timeout stops the command, not the session. The shell gets SIGINT, which ``trap 'return 130' INT``
+turns into a return from the sourced script, ending even a builtin loop such as ``while :; do :; done``;
+the processes the command started (those that appeared in the shell's session since it began, so
+background jobs of earlier commands are spared) get SIGINT, then SIGKILL. If the shell still does not
+answer, it is killed and the tool starts a new one.
+
+Linux finds a session's processes in /proc; elsewhere the shell's descendants stand in for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Coroutine, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interleaf.tools.base import ToolError
+from interleaf.tools.output import OutputSpool
+
+__all__ = ["BashSession", "CommandResult"]
+
+_STRAY_LIMIT = 16 * 1024
+"""Bytes of background output kept between commands."""
+_STOP_ROUNDS = 25
+_SIGINT_ROUNDS = 3
+"""Rounds that stop the command's processes with SIGINT (a chance to clean up) before SIGKILL."""
+_SYNC = ":\n( : )\n:"
+"""Lines after a stopped command that make bash report the jobs it saw killed (see ``execute``)."""
+_TRAP = "trap 'return 130 2>/dev/null' INT"
+
+
+@dataclass(slots=True)
+class _Run:
+    """One command in flight: where its output goes and the sentinel that ends it."""
+
+    marker: bytes
+    spool: OutputSpool
+    done: asyncio.Future[tuple[int, str]]
+    before: frozenset[tuple[int, int]]
+    """Processes of the shell's session when the command started: spared when it is stopped."""
+    pending: bytes = b""
+
+
+@dataclass(slots=True)
+class CommandResult:
+    status: int | None = None
+    cwd: str | None = None
+    timed_out: bool = False
+    shell_gone: bool = False
+    """The bash process exited or had to be killed; the caller replaces it."""
+    stray: bytes = b""
+
+
+class BashSession:
+    """One bash process. Output arrives through :class:`_ShellProtocol` into :meth:`_feed`."""
+
+    def __init__(self, script_dir: Path) -> None:
+        self._script_dir = script_dir
+        self.script = script_dir / "command"
+        self._transport: asyncio.SubprocessTransport | None = None
+        self.pid = 0
+        self._run: _Run | None = None
+        self._stray = bytearray()
+        self.exited = asyncio.Event()
+        self.output_closed = asyncio.Event()
+        self.broken: str | None = None
+        """Why the tool gave up on this shell while it may still look alive."""
+
+    @classmethod
+    async def start(cls, workdir: Path, env: Mapping[str, str]) -> BashSession:
+        session = cls(Path(tempfile.mkdtemp(prefix="interleaf-shell-")))
+        try:
+            transport, _ = await asyncio.get_running_loop().subprocess_exec(
+                lambda: _ShellProtocol(session),
+                "bash",
+                "--noprofile",
+                "--norc",
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env=dict(env),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            shutil.rmtree(session._script_dir, ignore_errors=True)
+            raise ToolError(
+                f"cannot start bash in the workdir {workdir}: {exc.strerror or exc}; "
+                "check that the workdir exists and bash is installed"
+            ) from exc
+        session._transport = transport
+        session.pid = transport.get_pid()
+        return session
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._transport is None else self._transport.get_returncode()
+
+    @property
+    def usable(self) -> bool:
+        return self.broken is None and not self.exited.is_set()
+
+    async def execute(self, command: str, seconds: float, spool: OutputSpool) -> CommandResult:
+        result = CommandResult(stray=bytes(self._stray))
+        self._stray.clear()
+        self.script.write_text(command if command.endswith("\n") else command + "\n", encoding="utf-8")
+        run = self._send(f"{_TRAP}; {{ . {shlex.quote(str(self.script))}; }} </dev/null", spool)
+        try:
+            await self._wait_for(run, seconds)
+        except asyncio.CancelledError:
+            await _shielded(self._abort(run))
+            raise
+        if not run.done.done() and not self.exited.is_set():
+            result.timed_out = True
+            await self._stop(run)
+            if run.done.done():
+                # bash reports jobs killed by a signal once it has finished a line: feed it two no-op
+                # lines, so those reports land in this command's output and not in the next one's.
+                spool.write(bytes(self._stray))
+                self._stray.clear()
+                await self._wait_for(self._send(_SYNC, spool), 1.0)
+        if run.done.done():
+            result.status, result.cwd = run.done.result()
+        else:
+            result.shell_gone = True
+            await self._collect_last_words(run)
+            result.status = self.returncode
+        return result
+
+    def _send(self, line: str, spool: OutputSpool) -> _Run:
+        """Have the shell run ``line`` and then print a sentinel with ``$?`` and ``$PWD``."""
+        token = secrets.token_hex(8)
+        run = _Run(
+            marker=f"__interleaf_{token}__".encode(),
+            spool=spool,
+            done=asyncio.get_running_loop().create_future(),
+            before=_session_processes(self.pid),
+        )
+        self._run = run
+        # printf assembles the marker, so it never appears whole in what bash reads: with `set -v` or
+        # `set -x` bash echoes that, and the echo must not pass for the sentinel.
+        sentinel = f'printf \'__interleaf_%s__ %d %s\\n\' {token} "$?" "$PWD"'
+        stdin = self._transport.get_pipe_transport(0) if self._transport else None
+        assert isinstance(stdin, asyncio.WriteTransport)
+        stdin.write(f"{line}; {sentinel}\n".encode())
+        return run
+
+    async def _wait_for(self, run: _Run, seconds: float) -> None:
+        """Wait up to ``seconds`` for the command to finish or the shell to exit."""
+        exited = asyncio.ensure_future(self.exited.wait())
+        try:
+            await asyncio.wait((run.done, exited), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            exited.cancel()
+            with suppress(asyncio.CancelledError):
+                await exited
+
+    async def _stop(self, run: _Run) -> None:
+        """Stop the command and every process it started; ``run.done`` is then set if the shell survived."""
+        for attempt in range(_STOP_ROUNDS):
+            # The shell first: if a child dies of SIGINT before bash has its own SIGINT pending, bash
+            # takes it for the child's business and goes on with the loop it is in.
+            _signal(self.pid, signal.SIGINT)
+            sig = signal.SIGINT if attempt < _SIGINT_ROUNDS else signal.SIGKILL
+            for pid in self._command_processes(run):
+                _signal(pid, sig)
+            await self._wait_for(run, 0.5 if attempt == 0 else 0.1)
+            if run.done.done() or self.exited.is_set():
+                break
+        # What the command left running goes too (its background jobs ignore SIGINT).
+        for pid in self._command_processes(run):
+            _signal(pid, signal.SIGKILL)
+
+    async def _abort(self, run: _Run) -> None:
+        if not run.done.done():
+            await self._stop(run)
+        if not run.done.done():
+            self.broken = "an earlier command was cancelled and could not be stopped"
+            await self.close()
+
+    async def _collect_last_words(self, run: _Run) -> None:
+        """Kill the shell if it still runs, then keep what it printed before it went."""
+        _signal_group(self.pid, signal.SIGKILL)
+        await self.exited.wait()
+        # Background processes may hold the pipe open after the shell is gone: do not wait for EOF.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.output_closed.wait(), 0.2)
+        run.spool.write(run.pending)
+        run.pending = b""
+
+    def _command_processes(self, run: _Run) -> list[int]:
+        if _HAVE_PROC:
+            return [pid for pid, _ in _session_processes(self.pid) - run.before if pid != self.pid]
+        return _descendants(self.pid)  # pragma: no cover - systems without /proc
+
+    def _feed(self, chunk: bytes) -> None:
+        run = self._run
+        if run is None or run.done.done():
+            self._stray += chunk
+            del self._stray[:-_STRAY_LIMIT]
+            return
+        data = run.pending + chunk
+        start = data.find(run.marker)
+        if start < 0:
+            # The marker may be split across chunks: hold back as many bytes as it could overlap.
+            safe = max(len(data) - len(run.marker) + 1, 0)
+            run.spool.write(data[:safe])
+            run.pending = data[safe:]
+            return
+        run.spool.write(data[:start])
+        end = data.find(b"\n", start)
+        if end < 0:
+            run.pending = data[start:]
+            return
+        line = data[start + len(run.marker) + 1 : end].decode("utf-8", errors="replace")
+        status, _, cwd = line.partition(" ")
+        run.pending = b""
+        run.done.set_result((int(status) if status.isdigit() else -1, cwd))
+        if len(data) > end + 1:
+            self._feed(data[end + 1 :])
+
+    async def close(self) -> None:
+        """Kill the shell and every process left in its session."""
+        if self._transport is None:
+            return
+        _signal_group(self.pid, signal.SIGKILL)
+        for pid, _ in _session_processes(self.pid):
+            _signal(pid, signal.SIGKILL)
+        await self.exited.wait()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.output_closed.wait(), 1.0)
+        self._transport.close()
+        shutil.rmtree(self._script_dir, ignore_errors=True)
+
+
+class _ShellProtocol(asyncio.SubprocessProtocol):
+    def __init__(self, session: BashSession) -> None:
+        self._session = session
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        self._session._feed(data if isinstance(data, bytes) else data.encode())
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self._session.output_closed.set()
+
+    def process_exited(self) -> None:
+        self._session.exited.set()
+
+
+# ----------------------------------------------------------------------------------------- processes
+
+_HAVE_PROC = Path("/proc/self/stat").exists()
+
+
+def _session_processes(sid: int) -> frozenset[tuple[int, int]]:
+    """(pid, start time) of every process in session ``sid``; empty where there is no /proc."""
+    if not _HAVE_PROC:
+        return frozenset()  # pragma: no cover
+    found = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"{entry.path}/stat", "rb") as stat:
+                data = stat.read()
+        except OSError:
+            continue
+        # Fields after "(comm)": state ppid pgrp session ... starttime is the 20th of them.
+        fields = data[data.rfind(b")") + 2 :].split()
+        if len(fields) > 19 and int(fields[3]) == sid:
+            found.add((int(entry.name), int(fields[19])))
+    return frozenset(found)
+
+
+def _descendants(root: int) -> list[int]:  # pragma: no cover - systems without /proc
+    out = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        pid, ppid = (int(x) for x in line.split())
+        children.setdefault(ppid, []).append(pid)
+    found, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _shielded(coro: Coroutine[Any, Any, None]) -> None:
+    """Finish cleanup even while the caller is being cancelled; a second cancel stops only the wait."""
+    task = asyncio.ensure_future(coro)
+    with suppress(asyncio.CancelledError):
+        await asyncio.shield(task)
