@@ -1,0 +1,242 @@
+"""Keys for the gateway's thinking store: which stored assistant turn a client is sending back.
+
+A client that drops thinking still echoes the rest of an assistant turn: its tool calls (id, name,
+arguments) and its visible text. :func:`fingerprint` hashes exactly that, normalised so the ways real
+clients re-serialise a turn do not change the key:
+
+* arguments are parsed and dumped as canonical JSON (sorted keys, compact separators, integral floats as
+  integers), so ``{"a": 1.0}`` re-sent by a JavaScript client as ``{"a":1}`` still matches;
+* tool calls are taken in id order, so a client that reorders parallel calls still matches;
+* inline ``<think>...</think>`` sections are removed from the text and whitespace is ignored, so a client
+  that keeps or drops inline think tags, trims the text, or joins text blocks with newlines still matches.
+
+Thinking, signatures and vendor ``extra`` are never part of a key: they are what gets restored.
+
+**Binding to the conversation.** Tool-call ids are the one identifier every client echoes, and most
+servers mint them at random (``toolu_01A09q...``, ``call_function_7p2k...``, uuids), which makes a turn
+with tool calls unique on its own. A turn without tool calls ("Done.", "Hello! How can I help?") or with
+ids a server numbers deterministically (Kimi's ``functions.bash:0``) is not: keyed on its own, it would
+restore the thinking of *another* conversation of the same tenant, and that thinking may quote another
+end user's data (one API key often serves a whole app). :func:`turn_fingerprint` therefore binds such
+turns to a digest of the visible conversation before them (:func:`conversation_context`), and leaves
+turns with distinctive ids unbound, so that clients which rewrite older history (compaction, cleared tool
+results) still get the current tool loop restored. A miss costs a degraded turn; a wrong hit leaks.
+
+**Rewritten ids.** Some paths do not echo ids verbatim: Anthropic<->OpenAI translators sanitise ids to
+Anthropic's ``^[a-zA-Z0-9_-]+$`` (Kimi's ``functions.bash:0`` cannot pass), Mistral-bound clients re-mint
+9-character ids. :func:`fingerprint_variants` adds an id-free key for them; it is only safe bound to a
+conversation context, so the strict key stays the default and the variant is an opt-in fallback.
+
+Keys are versioned (``f1:``, ``c1:``, ``t1:``): changing any normalisation means a new prefix, never a
+silent change of what an old key means.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from interleaf.transcript import (
+    Message,
+    RedactedThinking,
+    Text,
+    Thinking,
+    ToolCall,
+    parse_arguments,
+)
+
+FINGERPRINT_PREFIX = "f1:"
+NO_ID_PREFIX = "f1n:"
+CONTEXT_PREFIX = "c1:"
+TENANT_PREFIX = "t1:"
+
+_THINK_SECTION = re.compile(r"<think>.*?(?:</think>|\Z)", re.S)
+_LEADING_CLOSE = re.compile(r"\A.*?</think>", re.S)
+_WHITESPACE = re.compile(r"\s+")
+# A run of 8+ letters/digits containing both: what random ids look like, and numbered ids do not.
+_RANDOM_RUN = re.compile(r"(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,}")
+_MAX_SAFE_INTEGER = 2**53
+
+
+# ----------------------------------------------------------------------------------------- normalising
+
+
+def visible_text(text: str) -> str:
+    """Text as a key sees it: inline ``<think>`` sections removed and all whitespace dropped.
+
+    Mirrors :func:`interleaf.wire.stream.split_think_tags`: an unclosed ``<think>`` runs to the end, and a
+    ``</think>`` with no opening tag before it (servers that prefill ``<think>``) ends a leading section.
+    """
+    first_open, first_close = text.find("<think>"), text.find("</think>")
+    if first_close != -1 and (first_open == -1 or first_close < first_open):
+        text = _LEADING_CLOSE.sub("", text, count=1)
+    return _WHITESPACE.sub("", _THINK_SECTION.sub("", text))
+
+
+def _canonical_value(value: Any) -> Any:
+    # JavaScript clients turn 1.0 into 1 and -0.0 into 0 when they re-serialise arguments.
+    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_SAFE_INTEGER:
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _canonical_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical_value(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, compact separators and UTF-8 kept: one text for one value."""
+    return json.dumps(_canonical_value(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_arguments(call: ToolCall) -> str:
+    """The call's arguments as canonical JSON; broken argument text is kept as its stripped self."""
+    if call.raw_arguments is None:
+        return canonical_json(call.arguments)
+    if call.arguments_error is not None:
+        return "raw:" + call.raw_arguments.strip()
+    return canonical_json(parse_arguments(call.raw_arguments))
+
+
+def _utf8(text: str) -> bytes:
+    # surrogatepass: model output can carry a lone surrogate (a "\ud83d" escape); it must hash, not raise.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _sha256(payload: Any) -> str:
+    return hashlib.sha256(_utf8(canonical_json(payload))).hexdigest()
+
+
+def _visible(message: Message, *, with_ids: bool) -> list[Any]:
+    calls = sorted(
+        ([c.id if with_ids else "", c.name, canonical_arguments(c)] for c in message.tool_calls),
+        key=lambda call: (call[0], call[1], call[2]),
+    )
+    text = visible_text("".join(b.text for b in message.blocks if isinstance(b, Text)))
+    return [calls, text]
+
+
+# ---------------------------------------------------------------------------------------------- keys
+
+
+def fingerprint(message: Message, *, context: str = "") -> str:
+    """The key of an assistant turn: its tool calls and visible text, never its thinking.
+
+    ``context`` binds the key to where the turn sits (see :func:`turn_fingerprint`); ``""`` keys the turn
+    on its own content.
+    """
+    return FINGERPRINT_PREFIX + _sha256(["f1", context, *_visible(message, with_ids=True)])
+
+
+def fingerprint_variants(message: Message, *, context: str = "") -> tuple[str, ...]:
+    """Keys to store a turn under and to try in order: the strict key, then (for turns with tool calls)
+    a key without tool-call ids.
+
+    The id-free key is for clients that rewrite ids (proxies that re-mint ``call_...`` ids, APIs that
+    demand 9-character ids). It is weaker: use it only with a ``context`` binding, because names plus
+    arguments alone (``read_file {"path": "README.md"}``) repeat across conversations.
+    """
+    strict = fingerprint(message, context=context)
+    if not message.tool_calls:
+        return (strict,)
+    return strict, NO_ID_PREFIX + _sha256(["f1n", context, *_visible(message, with_ids=False)])
+
+
+def has_distinctive_ids(message: Message) -> bool:
+    """True when the turn has tool calls and every id looks randomly minted (unique across conversations)."""
+    calls = message.tool_calls
+    return bool(calls) and all(_RANDOM_RUN.search(call.id) for call in calls)
+
+
+def _context_part(message: Message) -> bytes:
+    if message.role == "assistant":
+        part: list[Any] = ["a", *_visible(message, with_ids=True)]
+    else:
+        texts = "".join(b.text for b in message.blocks if isinstance(b, Text))
+        part = ["u", visible_text(texts), sorted(r.call_id for r in message.tool_results)]
+    return _utf8(canonical_json(part))
+
+
+def _context_start(system: str) -> hashlib._Hash:
+    return hashlib.sha256(_utf8(canonical_json(["c1", visible_text(system)])))
+
+
+def conversation_context(messages: Sequence[Message], index: int, *, system: str = "") -> str:
+    """A digest of what precedes ``messages[index]`` as clients echo it: system text, user text, tool-result
+    ids, and assistant turns' visible parts (so dropped thinking does not change it).
+
+    Tool-result content and images are left out because clients clear or re-encode old ones.
+    """
+    digest = _context_start(system)
+    for message in messages[:index]:
+        digest.update(_context_part(message))
+    return CONTEXT_PREFIX + digest.hexdigest()
+
+
+def turn_fingerprint(messages: Sequence[Message], index: int, *, system: str = "") -> str:
+    """The key the gateway uses for the assistant turn ``messages[index]``.
+
+    Turns with distinctive tool-call ids are keyed on their own content; any other turn is bound to
+    :func:`conversation_context`. At capture time, append the reply to the request's messages and pass
+    its index. ``system`` is the request's top-level system text (OpenAI-style system messages are part
+    of ``messages``). For every turn of a request at once, use :func:`conversation_fingerprints`.
+    """
+    message = messages[index]
+    if has_distinctive_ids(message):
+        return fingerprint(message)
+    return fingerprint(message, context=conversation_context(messages, index, system=system))
+
+
+def conversation_fingerprints(messages: Sequence[Message], *, system: str = "") -> dict[int, str]:
+    """:func:`turn_fingerprint` of every assistant message, by index, in one pass over the conversation
+    (then one ``get_many`` fetches them all)."""
+    keys: dict[int, str] = {}
+    digest = _context_start(system)
+    for index, message in enumerate(messages):
+        if message.role == "assistant":
+            if has_distinctive_ids(message):
+                keys[index] = fingerprint(message)
+            else:
+                keys[index] = fingerprint(message, context=CONTEXT_PREFIX + digest.copy().hexdigest())
+        digest.update(_context_part(message))
+    return keys
+
+
+def tenant_id(credential: str, secret: bytes, *, scope: str = "") -> str:
+    """A keyed hash of a client credential: raw keys are never stored, and tenants never share keys.
+
+    ``scope`` narrows the tenant further (e.g. the upstream's identity, so a signature is only replayed
+    to the backend that minted it). 128 bits are plenty for a keyed hash and keep store keys short.
+    """
+    if not secret:
+        raise ValueError("tenant_id needs a non-empty secret; stores provide one via tenant_secret()")
+    mac = hmac.new(secret, _utf8(f"{scope}\0{credential}"), hashlib.sha256)
+    return TENANT_PREFIX + mac.hexdigest()[:32]
+
+
+# ----------------------------------------------------------------------------------------- restoring
+
+
+def _thinking_view(block: Thinking | RedactedThinking) -> tuple[Any, ...]:
+    # The item is compared as text so that a reordered reasoning_details item counts as degraded.
+    item = None if block.item is None else json.dumps(block.item, ensure_ascii=False)
+    if isinstance(block, Thinking):
+        return ("thinking", block.text, block.signature, item)
+    return ("redacted_thinking", block.data, item)
+
+
+def needs_restore(incoming: Message, stored: Message) -> bool:
+    """Whether ``incoming``'s thinking is missing or degraded compared with the ``stored`` original.
+
+    True when the stored turn has thinking (text, signatures, redacted data, ``reasoning_details``
+    items) and the incoming turn does not carry the same, in the same order: dropped blocks, text with
+    its signature stripped, a placeholder ``""``, items missing or rewritten. Dialect and ``extra`` are
+    ignored: a client legitimately sends thinking back in its own wire dialect.
+    """
+    if not stored.thinking:
+        return False
+    return [_thinking_view(b) for b in incoming.thinking] != [_thinking_view(b) for b in stored.thinking]

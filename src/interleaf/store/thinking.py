@@ -1,0 +1,191 @@
+"""The gateway's thinking store: every assistant turn sent to a client, whole, by (tenant, fingerprint).
+
+When a client later sends the conversation back without the thinking, the gateway looks each assistant
+turn up by :func:`interleaf.store.fingerprint.turn_fingerprint` and puts the stored thinking back.
+
+Two backends share one protocol:
+
+* SQLite (default, :mod:`interleaf.store.thinking_sqlite`): one file, nothing to run; several gateway
+  processes on one machine may share it.
+* Redis (:mod:`interleaf.store.thinking_redis`): for gateway replicas on several machines.
+
+Both raise :class:`StoreUnavailableError` when the backend cannot be reached; the gateway keeps serving
+(a miss) and the next call tries again. Messages are stored in the transcript JSON form
+(:func:`interleaf.transcript.message_to_json`), zlib-compressed when large.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
+
+from interleaf.paths import data_dir
+from interleaf.store.fingerprint import tenant_id
+from interleaf.transcript import Message, message_from_json, message_to_json
+
+DEFAULT_TTL_SECONDS = 7 * 24 * 3600.0
+"""A week: long enough for a resumed coding session, short enough that abandoned turns go."""
+
+TENANT_SECRET_ENV = "INTERLEAF_TENANT_SECRET"
+
+COMPRESS_ABOVE = 512
+"""Encoded messages longer than this many bytes are zlib-compressed. Thinking prose compresses about
+2x; below ~0.5 KB the saving is a few bytes (benchmarks/bench_thinking_store.py measures both)."""
+
+_ZLIB_LEVEL = 6
+
+
+class StoreError(Exception):
+    """Base class for thinking-store errors."""
+
+
+class StoreUnavailableError(StoreError):
+    """The backend cannot be reached (server down, timeout, file locked or unreadable).
+
+    The gateway treats it as a miss for this request and keeps serving; the next call tries again.
+    """
+
+
+class StoreConfigError(StoreError, ValueError):
+    """The store URL or settings are wrong; the message says what to write instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Counters since this store object was opened, plus the backend's own size figures."""
+
+    backend: str
+    entries: int | None
+    """Stored turns (SQLite: rows; Redis: interleaf keys if cheap to know, else ``None``)."""
+    hits: int
+    misses: int
+    puts: int
+    errors: int
+    evicted: int = 0
+    """Rows removed by the size bound or TTL purge (SQLite)."""
+
+
+@runtime_checkable
+class ThinkingStore(Protocol):
+    """Where the gateway keeps assistant turns whole. All methods are coroutines and may raise
+    :class:`StoreUnavailableError`."""
+
+    default_ttl: float
+
+    async def put(
+        self, tenant: str, fingerprint: str, message: Message, *, ttl_seconds: float | None = None
+    ) -> None:
+        """Store ``message`` under ``(tenant, fingerprint)``, replacing what was there."""
+        ...
+
+    async def put_many(
+        self, tenant: str, messages: Mapping[str, Message], *, ttl_seconds: float | None = None
+    ) -> None:
+        """Store several fingerprints in one round trip (e.g. a turn under each of its variants)."""
+        ...
+
+    async def get(self, tenant: str, fingerprint: str) -> Message | None:
+        """The stored message, or ``None`` for a miss (never stored, expired, evicted, other tenant)."""
+        ...
+
+    async def get_many(self, tenant: str, fingerprints: Iterable[str]) -> dict[str, Message]:
+        """Every hit among ``fingerprints`` in one round trip; misses are absent from the result."""
+        ...
+
+    async def tenant_secret(self) -> bytes:
+        """The key for :func:`tenant_id`: ``$INTERLEAF_TENANT_SECRET`` if set, else a random one persisted
+        in the store itself, so every gateway sharing the store derives the same tenants."""
+        ...
+
+    async def stats(self) -> StoreStats: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def tenant_for(store: ThinkingStore, credential: str, *, scope: str = "") -> str:
+    """The tenant id of a client credential under ``store``'s secret."""
+    return tenant_id(credential, await store.tenant_secret(), scope=scope)
+
+
+def env_tenant_secret() -> bytes | None:
+    value = os.environ.get(TENANT_SECRET_ENV)
+    return value.encode() if value else None
+
+
+# --------------------------------------------------------------------------------------------- codec
+
+
+def encode_message(message: Message) -> bytes:
+    """Compact transcript JSON, zlib-compressed when longer than :data:`COMPRESS_ABOVE` bytes.
+
+    JSON always starts with ``{`` and a zlib stream never does (its first byte is ``0x78``), so the
+    reader needs no flag.
+    """
+    # surrogatepass: a lone surrogate from a "\ud83d" escape on the wire survives (json.loads of bytes
+    # decodes with surrogatepass too).
+    text = json.dumps(message_to_json(message), ensure_ascii=False, separators=(",", ":"))
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > COMPRESS_ABOVE:
+        return zlib.compress(data, _ZLIB_LEVEL)
+    return data
+
+
+def decode_message(data: bytes) -> Message:
+    """The inverse of :func:`encode_message`. Raises ``ValueError`` (or a subclass) on a bad value."""
+    if data[:1] != b"{":
+        data = zlib.decompress(data)
+    return message_from_json(json.loads(data))
+
+
+# ------------------------------------------------------------------------------------------- factory
+
+
+def default_path() -> Path:
+    """``$INTERLEAF_HOME/thinking.db``, else ``$XDG_DATA_HOME/interleaf/thinking.db``."""
+    return data_dir() / "thinking.db"
+
+
+def open_store(url: str | None = None, ttl: float = DEFAULT_TTL_SECONDS) -> ThinkingStore:
+    """Open the store named by ``url``.
+
+    * ``None``: SQLite at :func:`default_path`.
+    * ``sqlite:///abs/path.db`` (absolute) or ``sqlite://relative/path.db`` (relative to the cwd).
+    * ``redis://[:password@]host:port/db`` (or ``rediss://`` for TLS); needs ``interleaf[redis]``.
+    """
+    if ttl <= 0:
+        raise StoreConfigError(f"thinking-store ttl must be positive seconds, got {ttl!r}")
+    if url is None:
+        from interleaf.store.thinking_sqlite import SQLiteThinkingStore
+
+        return SQLiteThinkingStore(default_path(), default_ttl=ttl)
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        from interleaf.store.thinking_sqlite import SQLiteThinkingStore
+
+        return SQLiteThinkingStore(sqlite_path(url), default_ttl=ttl)
+    if scheme in ("redis", "rediss"):
+        try:
+            from interleaf.store.thinking_redis import RedisThinkingStore
+        except ImportError as exc:
+            raise StoreConfigError(
+                f"the redis thinking store needs redis-py with hiredis ({exc}); install interleaf[redis]"
+            ) from None
+        return RedisThinkingStore(url, default_ttl=ttl)
+    raise StoreConfigError(
+        f"unknown thinking-store URL {url!r}; use sqlite:///ABS/PATH.db, sqlite://RELATIVE.db "
+        "or redis://HOST:PORT/DB (or leave it unset for SQLite under the data dir)"
+    )
+
+
+def sqlite_path(url: str) -> Path:
+    """The file a ``sqlite://`` URL names: three slashes for an absolute path, two for a relative one."""
+    rest = url[len("sqlite://") :]
+    if not rest or rest == "/":
+        raise StoreConfigError(f"{url!r} names no file; use sqlite:///ABS/PATH.db or sqlite://RELATIVE.db")
+    return Path(unquote(rest)).expanduser()

@@ -1,0 +1,334 @@
+"""The SQLite thinking store: one file, WAL, keyed by ``(tenant, fingerprint)``.
+
+Threading: the sqlite3 module blocks, so the event loop never calls it. Each store owns two threads
+with one connection each: a *reader* for ``get``/``get_many``/``stats`` and a *writer* for puts and
+maintenance. In WAL mode readers never wait for writers, so a lookup is never queued behind a put that is
+waiting out another process's write lock (``busy_timeout``), and one thread per connection is what the
+sqlite3 module wants. A lookup costs one thread hop (tens of microseconds, measured in
+benchmarks/bench_thinking_store.py) on top of one index seek.
+
+TTL is enforced on read (an expired row is a miss). Every ``purge_every`` writes a maintenance pass is
+queued on the writer thread (the put that triggers it does not wait): it purges expired rows and enforces
+``max_rows``, in batches of short transactions and at most twice the writes since the last pass, because
+a delete costs ~50 µs a row at a million rows and an uncapped pass stalled the writer for seconds. The size
+bound evicts in ``expires`` order: expired rows first, then the ones closest to expiry (with one TTL, the
+oldest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from interleaf.store.thinking import (
+    DEFAULT_TTL_SECONDS,
+    StoreError,
+    StoreStats,
+    StoreUnavailableError,
+    decode_message,
+    encode_message,
+    env_tenant_secret,
+)
+from interleaf.transcript import Message
+
+T = TypeVar("T")
+
+# Append-only: ``PRAGMA user_version`` counts the scripts that have run. Never edit a shipped one.
+# Statements are split on ';', so no triggers and no ';' inside literals.
+MIGRATIONS: list[str] = [
+    """
+        CREATE TABLE thinking (
+            tenant TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            data BLOB NOT NULL,
+            created REAL NOT NULL,
+            expires REAL NOT NULL,
+            PRIMARY KEY (tenant, fingerprint)
+        );
+        CREATE INDEX thinking_expires ON thinking(expires);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    """,
+]
+
+_IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLite's limit
+_DELETE_BATCH = 2000  # rows per maintenance DELETE: a few ms of write lock each
+
+
+class SQLiteThinkingStore:
+    """The default :class:`~interleaf.store.thinking.ThinkingStore`.
+
+    ``max_rows`` bounds the table; eviction brings it back to 90% of that so it does not run on every
+    maintenance pass. ``busy_timeout`` is how long a write waits for another process's lock before
+    raising :class:`StoreUnavailableError`.
+    """
+
+    backend = "sqlite"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        default_ttl: float = DEFAULT_TTL_SECONDS,
+        max_rows: int = 1_000_000,
+        purge_every: int = 1000,
+        busy_timeout: float = 2.0,
+    ) -> None:
+        if max_rows < 1 or purge_every < 1:
+            raise ValueError("max_rows and purge_every must be at least 1")
+        self.path = path
+        self.default_ttl = default_ttl
+        self.max_rows = max_rows
+        self.purge_every = purge_every
+        self._busy_timeout = busy_timeout
+        self._writes_since_purge = 0
+        self._secret: bytes | None = env_tenant_secret()
+        self._closed = False
+        self._hits = self._misses = self._puts = self._errors = self._evicted = 0
+        self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="interleaf-thinking-read")
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="interleaf-thinking-write")
+        opened: list[sqlite3.Connection] = []
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            opened.append(self._connect())
+            self._writer = opened[0]
+            self._migrate()
+            opened.append(self._connect())
+            self._reader = opened[1]
+        except (OSError, sqlite3.Error) as exc:
+            for db in opened:
+                db.close()
+            self._shutdown_pools()
+            raise StoreUnavailableError(f"cannot open the thinking store {path}: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False: created here, then used only by its own single thread.
+        db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commits on power loss is fine
+        return db
+
+    def _migrate(self) -> None:
+        db = self._writer
+        if db.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+            return
+        # Gateway processes may start together: read the version again under the write lock, so only
+        # one of them migrates. (executescript would commit first, so statements run one by one.)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {max(version, len(MIGRATIONS))}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------------------------ plumbing
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise StoreError(f"the thinking store {self.path} is closed")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn)
+        except sqlite3.Error as exc:
+            self._errors += 1
+            raise StoreUnavailableError(
+                f"thinking store {self.path}: {exc} (another process may hold the write lock, or the disk is"
+                " full or unreadable)"
+            ) from exc
+
+    def _decode(self, rows: Iterable[tuple[str, bytes]]) -> dict[str, Message]:
+        out: dict[str, Message] = {}
+        for fingerprint, data in rows:
+            try:
+                out[fingerprint] = decode_message(data)
+            except ValueError:  # written by a newer interleaf, or damaged: a miss, not an outage
+                self._errors += 1
+        return out
+
+    # ------------------------------------------------------------------------------------ reads
+
+    async def get(self, tenant: str, fingerprint: str) -> Message | None:
+        return (await self.get_many(tenant, (fingerprint,))).get(fingerprint)
+
+    async def get_many(self, tenant: str, fingerprints: Iterable[str]) -> dict[str, Message]:
+        wanted = list(dict.fromkeys(fingerprints))
+        if not wanted:
+            return {}
+
+        def lookup() -> dict[str, Message]:
+            now = time.time()
+            rows: list[tuple[str, bytes]] = []
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows += self._reader.execute(
+                    f"SELECT fingerprint, data FROM thinking WHERE tenant = ? AND fingerprint IN ({marks})"
+                    " AND expires > ?",
+                    (tenant, *chunk, now),
+                ).fetchall()
+            return self._decode(rows)
+
+        found = await self._run(self._reader_pool, lookup)
+        self._hits += len(found)
+        self._misses += len(wanted) - len(found)
+        return found
+
+    # ----------------------------------------------------------------------------------- writes
+
+    async def put(
+        self, tenant: str, fingerprint: str, message: Message, *, ttl_seconds: float | None = None
+    ) -> None:
+        await self.put_many(tenant, {fingerprint: message}, ttl_seconds=ttl_seconds)
+
+    async def put_many(
+        self, tenant: str, messages: Mapping[str, Message], *, ttl_seconds: float | None = None
+    ) -> None:
+        if not messages:
+            return
+        ttl = self.default_ttl if ttl_seconds is None else ttl_seconds
+        items = list(messages.items())
+
+        def write() -> bool:
+            now = time.time()
+            rows = [(tenant, fp, encode_message(message), now, now + ttl) for fp, message in items]
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                self._writer.executemany(
+                    "INSERT INTO thinking (tenant, fingerprint, data, created, expires) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (tenant, fingerprint) DO UPDATE SET"
+                    " data = excluded.data, created = excluded.created, expires = excluded.expires",
+                    rows,
+                )
+                self._writer.execute("COMMIT")
+            except BaseException:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise
+            self._writes_since_purge += len(rows)
+            return self._writes_since_purge >= self.purge_every
+
+        maintenance_due = await self._run(self._writer_pool, write)
+        self._puts += len(items)
+        if maintenance_due and not self._closed:
+            # Queued behind this write on the writer thread; the caller does not wait for it.
+            self._writer_pool.submit(self._background_maintenance)
+
+    def _background_maintenance(self) -> None:
+        if self._writes_since_purge < self.purge_every:
+            return  # an earlier queued pass already ran
+        self._writes_since_purge = 0
+        try:
+            self._evicted += self._maintain(time.time(), budget=max(2 * self.purge_every, _DELETE_BATCH))
+        except sqlite3.Error:  # a miss of maintenance, not an outage: the next pass tries again
+            self._errors += 1
+
+    def _delete_batches(self, where: str, args: tuple[float, ...], limit: int | None) -> int:
+        deleted = 0
+        while limit is None or deleted < limit:
+            batch = _DELETE_BATCH if limit is None else min(_DELETE_BATCH, limit - deleted)
+            cursor = self._writer.execute(
+                f"DELETE FROM thinking WHERE rowid IN (SELECT rowid FROM thinking {where} ORDER BY expires LIMIT ?)",
+                (*args, batch),
+            )
+            deleted += cursor.rowcount
+            if cursor.rowcount < batch:
+                break
+        return deleted
+
+    def _maintain(self, now: float, budget: int | None) -> int:
+        """Purge expired rows, then enforce ``max_rows``, deleting at most ``budget`` rows (``None``: all
+        that are due). Deleting costs ~50 µs a row at a million rows (three b-trees to update), so
+        background passes are capped at twice the writes since the last pass: eviction keeps up with
+        inserts without stalling the writer thread for seconds. Runs on the writer thread.
+        """
+        deleted = self._delete_batches("WHERE expires <= ?", (now,), budget)
+        # Rowids only grow, so max - min + 1 bounds the row count in O(log n); count for real only when
+        # that bound is over the limit.
+        low, high = self._writer.execute("SELECT min(rowid), max(rowid) FROM thinking").fetchone()
+        if low is None or high - low + 1 <= self.max_rows:
+            return deleted
+        count = self._writer.execute("SELECT count(*) FROM thinking").fetchone()[0]
+        if count > self.max_rows:
+            excess = count - int(self.max_rows * 0.9)
+            deleted += self._delete_batches(
+                "", (), excess if budget is None else min(excess, budget - deleted)
+            )
+        return deleted
+
+    async def purge(self) -> int:
+        """Run maintenance now, to completion (expired rows, size bound); returns how many rows went."""
+        deleted = await self._run(self._writer_pool, lambda: self._maintain(time.time(), budget=None))
+        self._evicted += deleted
+        return deleted
+
+    async def wait_idle(self) -> None:
+        """Wait until writes and background maintenance queued so far have run."""
+        await self._run(self._writer_pool, lambda: None)
+
+    # ------------------------------------------------------------------------------------ misc
+
+    async def tenant_secret(self) -> bytes:
+        if self._secret is None:
+
+            def load() -> bytes:
+                candidate = secrets.token_bytes(32)
+                self._writer.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('tenant_secret', ?)", (candidate,)
+                )
+                return bytes(
+                    self._writer.execute("SELECT value FROM meta WHERE key = 'tenant_secret'").fetchone()[0]
+                )
+
+            self._secret = await self._run(self._writer_pool, load)
+        return self._secret
+
+    async def count(self) -> int:
+        """Rows in the table, live or expired (a full index scan: milliseconds at a million rows)."""
+        return int(
+            await self._run(
+                self._reader_pool, lambda: self._reader.execute("SELECT count(*) FROM thinking").fetchone()[0]
+            )
+        )
+
+    async def stats(self) -> StoreStats:
+        return StoreStats(
+            backend=self.backend,
+            entries=await self.count(),
+            hits=self._hits,
+            misses=self._misses,
+            puts=self._puts,
+            errors=self._errors,
+            evicted=self._evicted,
+        )
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        # Each connection is closed on its own thread, after any call still queued there.
+        await loop.run_in_executor(self._reader_pool, self._reader.close)
+        await loop.run_in_executor(self._writer_pool, self._writer.close)
+        self._shutdown_pools()
+
+    def _shutdown_pools(self) -> None:
+        self._reader_pool.shutdown(wait=False)
+        self._writer_pool.shutdown(wait=False)
+
+    async def __aenter__(self) -> SQLiteThinkingStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

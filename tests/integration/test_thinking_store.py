@@ -1,0 +1,574 @@
+"""The gateway's thinking store (SQLite file and a real redis-server) and its fingerprints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from interleaf.store.fingerprint import (
+    conversation_context,
+    conversation_fingerprints,
+    fingerprint,
+    fingerprint_variants,
+    has_distinctive_ids,
+    needs_restore,
+    tenant_id,
+    turn_fingerprint,
+    visible_text,
+)
+from interleaf.store.thinking import (
+    COMPRESS_ABOVE,
+    StoreConfigError,
+    StoreError,
+    StoreUnavailableError,
+    ThinkingStore,
+    decode_message,
+    encode_message,
+    open_store,
+    tenant_for,
+)
+from interleaf.store.thinking_redis import RedisThinkingStore, redis_key
+from interleaf.store.thinking_sqlite import SQLiteThinkingStore
+from interleaf.transcript import (
+    Message,
+    ReasoningDialect,
+    RedactedThinking,
+    Text,
+    Thinking,
+    ToolCall,
+    ToolResult,
+    message_to_json,
+)
+from tests.support.redis_server import RedisServer
+
+TENANT = "t1:" + "a" * 32
+OTHER_TENANT = "t1:" + "b" * 32
+
+# ------------------------------------------------------------------------------------------- builders
+
+
+def dump(message: Message) -> str:
+    """Byte-exact view of a message: key order kept, nothing sorted."""
+    return json.dumps(message_to_json(message), ensure_ascii=False)
+
+
+def turn(
+    call_id: str = "toolu_01A09q90qw90lq917835lq9",
+    *,
+    text: str = "Let me look at the file.",
+    raw_arguments: str | None = '{"path": "src/app.py", "limit": 200}',
+    thinking: bool = True,
+    size: int = 1,
+) -> Message:
+    """A realistic assistant turn: signed thinking, a reasoning_details item with odd key order,
+    redacted thinking, visible text and a tool call."""
+    blocks: list[Thinking | RedactedThinking | Text | ToolCall] = []
+    if thinking:
+        item = {
+            "text": "weigh options",
+            "type": "reasoning.text",
+            "zeta": [3, 1],
+            "id": "rd-1",
+            "format": "x",
+        }
+        blocks += [
+            Thinking(
+                text="The user wants the file.\n" * size,
+                signature="EqQBCkgIARAB" * 8,
+                dialect=ReasoningDialect.ANTHROPIC,
+            ),
+            Thinking(text="weigh options", dialect=ReasoningDialect.REASONING_DETAILS, item=item),
+            RedactedThinking(data="ENCRYPTED+/=" * 4, extra={"vendor": {"b": 1, "a": 2}}),
+        ]
+    blocks.append(Text(text=text))
+    if call_id:
+        blocks.append(ToolCall(id=call_id, name="read_file", raw_arguments=raw_arguments))
+    return Message(role="assistant", blocks=tuple(blocks))
+
+
+def without_thinking(message: Message) -> Message:
+    return message.with_blocks(b for b in message.blocks if not isinstance(b, Thinking | RedactedThinking))
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+async def _open(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> ThinkingStore:
+    if kind == "sqlite":
+        return SQLiteThinkingStore(tmp_path / "thinking.db")
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return RedisThinkingStore(server.url, retry_after=0.2)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ThinkingStore]:
+    opened = await _open(request.param, request, tmp_path)
+    yield opened
+    await opened.aclose()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store_pair(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[ThinkingStore, ThinkingStore]]:
+    """Two store objects on one backend, like two gateway processes or replicas."""
+    first = await _open(request.param, request, tmp_path)
+    second = await _open(request.param, request, tmp_path)
+    yield first, second
+    await first.aclose()
+    await second.aclose()
+
+
+# ---------------------------------------------------------------------------------------- fingerprints
+
+
+def test_fingerprint_ignores_thinking_and_signatures() -> None:
+    message = turn()
+    assert fingerprint(message) == fingerprint(without_thinking(message))
+    assert fingerprint(message).startswith("f1:") and len(fingerprint(message)) == 3 + 64
+
+
+def test_fingerprint_matches_reserialised_arguments() -> None:
+    original = turn(raw_arguments='{"path": "é/app.py", "opts": {"b": 1.0, "a": [2, -0.0]}}')
+    compact = turn(raw_arguments='{"opts":{"a":[2,0],"b":1},"path":"\\u00e9/app.py"}')
+    parsed = without_thinking(original).with_blocks(
+        [
+            Text(text="Let me look at the file."),
+            ToolCall(
+                id=original.tool_calls[0].id,
+                name="read_file",
+                arguments={"path": "é/app.py", "opts": {"a": [2, 0], "b": 1}},
+            ),
+        ]
+    )
+    assert fingerprint(original) == fingerprint(compact) == fingerprint(parsed)
+    assert fingerprint(turn(raw_arguments="")) == fingerprint(turn(raw_arguments="{}"))
+
+
+def test_fingerprint_matches_inline_think_tags_kept_or_dropped() -> None:
+    plain = turn(thinking=False, text="Let me look at the file.")
+    inline = turn(thinking=False, text="<think>\nthe user wants app.py\n</think>\n\nLet me look at the file.")
+    prefilled = turn(thinking=False, text="the user wants app.py\n</think>\n\nLet me look at the file.")
+    split = plain.with_blocks([Text(text="Let me look\n"), Text(text="at the file.  "), *plain.tool_calls])
+    keys = {fingerprint(m) for m in (plain, inline, prefilled, split, turn())}
+    assert len(keys) == 1
+    assert visible_text("a <think>unclosed") == "a"
+    assert fingerprint(turn(text="\ud83d")) != fingerprint(turn(text="\ud83e"))
+
+
+def test_fingerprint_ignores_tool_call_order() -> None:
+    a = ToolCall(id="call_7p2k1xq9ab", name="f", arguments={"x": 1})
+    b = ToolCall(id="call_zz81kq0cde", name="g", arguments={})
+    assert fingerprint(Message(role="assistant", blocks=(a, b))) == fingerprint(
+        Message(role="assistant", blocks=(b, a))
+    )
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        turn(call_id="toolu_01B09q90qw90lq917835lq9"),
+        turn(raw_arguments='{"path": "src/app.py", "limit": 201}'),
+        turn(text="Let me look at another file."),
+        turn().with_blocks(
+            [
+                Text(text="Let me look at the file."),
+                ToolCall(
+                    id="toolu_01A09q90qw90lq917835lq9",
+                    name="cat",
+                    raw_arguments='{"path": "src/app.py", "limit": 200}',
+                ),
+            ]
+        ),
+        turn(call_id=""),
+    ],
+    ids=["id", "arguments", "text", "name", "no-call"],
+)
+def test_fingerprint_differs_for_a_different_turn(changed: Message) -> None:
+    assert fingerprint(changed) != fingerprint(turn())
+
+
+def test_fingerprint_variants_survive_rewritten_ids() -> None:
+    strict, no_ids = fingerprint_variants(turn())
+    assert strict == fingerprint(turn())
+    assert no_ids.startswith("f1n:")
+    assert fingerprint_variants(turn(call_id="call_abc"))[1] == no_ids
+    assert fingerprint_variants(turn(call_id="")) == (fingerprint(turn(call_id="")),)
+
+
+@pytest.mark.parametrize(
+    ("call_id", "distinctive"),
+    [
+        ("toolu_01A09q90qw90lq917835lq9", True),
+        ("call_function_7p2k1xq9ab_1", True),
+        ("chatcmpl-tool-3f2a9c1e5b7d4e0f8a6b", True),
+        ("D681PevKs", True),
+        ("functions.bash:0", False),
+        ("call_0", False),
+        ("function-call-1234567890", False),
+        ("", False),
+    ],
+)
+def test_distinctive_ids(call_id: str, distinctive: bool) -> None:
+    assert has_distinctive_ids(turn(call_id=call_id)) is distinctive
+
+
+def test_turn_fingerprint_binds_indistinct_turns_to_their_conversation() -> None:
+    def conversation(question: str) -> list[Message]:
+        return [
+            Message(role="user", blocks=(Text(text=question),)),
+            turn(),
+            Message(
+                role="tool", blocks=(ToolResult(call_id="toolu_01A09q90qw90lq917835lq9", content="..."),)
+            ),
+            Message(role="assistant", blocks=(Thinking(text="all good", signature="S"), Text(text="Done."))),
+        ]
+
+    first, second = conversation("fix app.py"), conversation("fix lib.py")
+    # A tool-call turn with a random id is keyed on its own: found even if older history changed.
+    assert turn_fingerprint(first, 1) == turn_fingerprint(second, 1) == fingerprint(turn())
+    # "Done." is not: two conversations never share its thinking.
+    assert turn_fingerprint(first, 3) != turn_fingerprint(second, 3)
+    # What the client sends back later (thinking dropped, tool output cleared) gives the captured key.
+    echoed = [
+        first[0],
+        without_thinking(first[1]),
+        Message(
+            role="tool", blocks=(ToolResult(call_id="toolu_01A09q90qw90lq917835lq9", content="[cleared]"),)
+        ),
+        without_thinking(first[3]),
+    ]
+    assert turn_fingerprint(echoed, 3) == turn_fingerprint(first, 3)
+    assert turn_fingerprint(first, 3, system="You are A") != turn_fingerprint(first, 3, system="You are B")
+    assert conversation_context(first, 0).startswith("c1:")
+    # One pass over a whole request gives the same keys as capture did, turn by turn.
+    assert conversation_fingerprints(echoed, system="S") == {
+        1: turn_fingerprint(first[:2], 1, system="S"),
+        3: turn_fingerprint(first, 3, system="S"),
+    }
+
+
+def test_tenant_id_is_keyed_and_never_contains_the_credential() -> None:
+    secret = b"s" * 32
+    tenant = tenant_id("sk-live-123", secret)
+    assert tenant == tenant_id("sk-live-123", secret)
+    assert tenant.startswith("t1:") and "sk-live" not in tenant and len(tenant) == 35
+    assert tenant != tenant_id("sk-live-124", secret)
+    assert tenant != tenant_id("sk-live-123", b"other")
+    assert tenant != tenant_id("sk-live-123", secret, scope="https://api.anthropic.com")
+    with pytest.raises(ValueError, match="non-empty secret"):
+        tenant_id("sk", b"")
+
+
+def test_needs_restore() -> None:
+    stored = turn()
+    signed, details, redacted = stored.thinking
+    assert isinstance(signed, Thinking) and isinstance(details, Thinking)
+    assert not needs_restore(stored, stored)
+    assert needs_restore(without_thinking(stored), stored)
+    # Text back without its signature (an OpenAI-Chat client sending reasoning_content).
+    unsigned = Thinking(text=signed.text, dialect=ReasoningDialect.REASONING_CONTENT)
+    assert needs_restore(stored.with_blocks([unsigned, details, redacted, *stored.blocks[3:]]), stored)
+    # A reasoning_details item missing, or re-serialised in another key order.
+    assert needs_restore(stored.with_blocks([signed, redacted, *stored.blocks[3:]]), stored)
+    assert details.item is not None
+    reordered = Thinking(text=details.text, dialect=details.dialect, item=dict(sorted(details.item.items())))
+    assert needs_restore(stored.with_blocks([signed, reordered, redacted, *stored.blocks[3:]]), stored)
+    assert needs_restore(stored.with_blocks([signed, details, *stored.blocks[3:]]), stored)
+    # A DeepSeek-style placeholder is not the original.
+    assert needs_restore(stored.with_blocks([Thinking(text=""), *stored.blocks[3:]]), stored)
+    # Same thinking in another dialect, other extra: nothing to restore.
+    same = Thinking(
+        text=signed.text, signature=signed.signature, dialect=ReasoningDialect.REASONING, extra={"x": 1}
+    )
+    assert not needs_restore(stored.with_blocks([same, details, redacted, *stored.blocks[3:]]), stored)
+    # A stored turn without thinking never needs restoring.
+    assert not needs_restore(without_thinking(stored), without_thinking(stored))
+
+
+# --------------------------------------------------------------------------------------------- codec
+
+
+def test_codec_compresses_only_large_messages() -> None:
+    small, large = turn(thinking=False), turn(size=40)
+    assert encode_message(small).startswith(b"{") and len(encode_message(small)) <= COMPRESS_ABOVE
+    assert not encode_message(large).startswith(b"{")
+    assert len(encode_message(large)) < len(dump(large)) / 2
+    for message in (small, large):
+        assert dump(decode_message(encode_message(message))) == dump(message)
+
+
+# ------------------------------------------------------------------------------------- both backends
+
+
+async def test_put_get_is_byte_exact(store: ThinkingStore) -> None:
+    odd_text = turn(text="naïve 🙂 \ud83d lone surrogate, \x00 nul, \u2028")
+    for index, message in enumerate((turn(), turn(size=40), turn(thinking=False), odd_text)):
+        await store.put(TENANT, f"f1:{index}", message)
+        got = await store.get(TENANT, f"f1:{index}")
+        assert got is not None and dump(got) == dump(message)
+        assert got == message
+    assert await store.get(TENANT, "f1:unknown") is None
+
+
+async def test_put_replaces(store: ThinkingStore) -> None:
+    await store.put(TENANT, "f1:x", turn(text="one"))
+    await store.put(TENANT, "f1:x", turn(text="two"))
+    got = await store.get(TENANT, "f1:x")
+    assert got is not None and got.text == "two"
+
+
+async def test_tenants_are_isolated(store: ThinkingStore) -> None:
+    await store.put(TENANT, "f1:same", turn())
+    assert await store.get(OTHER_TENANT, "f1:same") is None
+    assert await store.get_many(OTHER_TENANT, ["f1:same"]) == {}
+
+
+async def test_ttl_expiry(store: ThinkingStore) -> None:
+    await store.put(TENANT, "f1:short", turn(), ttl_seconds=0.3)
+    await store.put(TENANT, "f1:long", turn())
+    assert await store.get(TENANT, "f1:short") is not None
+    await asyncio.sleep(0.5)
+    assert await store.get(TENANT, "f1:short") is None
+    assert await store.get(TENANT, "f1:long") is not None
+
+
+async def test_get_many_one_call_for_a_whole_conversation(store: ThinkingStore) -> None:
+    turns = {f"f1:{i}": turn(call_id=f"toolu_{i:04d}abcdefgh", size=i % 5 + 1) for i in range(40)}
+    await store.put_many(TENANT, turns)
+    wanted = [*turns, "f1:missing", "f1:0"]
+    found = await store.get_many(TENANT, wanted)
+    assert set(found) == set(turns)
+    assert all(dump(found[fp]) == dump(message) for fp, message in turns.items())
+    assert await store.get_many(TENANT, []) == {}
+    stats = await store.stats()
+    assert (stats.hits, stats.misses, stats.puts, stats.errors) == (40, 1, 40, 0)
+
+
+async def test_two_instances_share_writes_and_tenant_secret(
+    store_pair: tuple[ThinkingStore, ThinkingStore],
+) -> None:
+    first, second = store_pair
+    tenant = await tenant_for(first, "sk-client-key")
+    assert tenant == await tenant_for(second, "sk-client-key")
+    await first.put(tenant, "f1:shared", turn())
+    got = await second.get(tenant, "f1:shared")
+    assert got is not None and dump(got) == dump(turn())
+
+
+async def test_env_secret_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERLEAF_TENANT_SECRET", "from-env")
+    store = SQLiteThinkingStore(tmp_path / "t.db")
+    try:
+        assert await store.tenant_secret() == b"from-env"
+        assert await tenant_for(store, "k") == tenant_id("k", b"from-env")
+    finally:
+        await store.aclose()
+
+
+async def test_closed_store_says_so(store: ThinkingStore) -> None:
+    await store.aclose()
+    with pytest.raises(StoreError, match="closed"):
+        await store.get(TENANT, "f1:x")
+
+
+# --------------------------------------------------------------------------------------------- SQLite
+
+
+async def test_sqlite_size_bound_evicts_expired_then_oldest(tmp_path: Path) -> None:
+    store = SQLiteThinkingStore(tmp_path / "t.db", max_rows=50, purge_every=10)
+    try:
+        await store.put(TENANT, "f1:old-but-long-lived", turn(), ttl_seconds=3600)
+        await store.put(TENANT, "f1:short-lived", turn(), ttl_seconds=0.05)
+        await asyncio.sleep(0.1)
+        for index in range(100):
+            await store.put(TENANT, f"f1:{index:03d}", turn(), ttl_seconds=600 + index)
+        await store.wait_idle()  # maintenance runs on the writer thread after the put that triggered it
+        assert 45 <= await store.count() <= 50
+        assert await store.get(TENANT, "f1:099") is not None
+        assert await store.get(TENANT, "f1:000") is None
+        # The long-lived row expires last, so it outlives rows written after it.
+        assert await store.get(TENANT, "f1:old-but-long-lived") is not None
+        stats = await store.stats()
+        assert stats.evicted >= 52 and stats.entries == await store.count()
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite_purges_expired_rows_every_n_writes(tmp_path: Path) -> None:
+    store = SQLiteThinkingStore(tmp_path / "t.db", purge_every=5)
+    try:
+        await store.put_many(TENANT, {f"f1:{i}": turn() for i in range(4)}, ttl_seconds=0.05)
+        await asyncio.sleep(0.1)
+        assert await store.count() == 4  # expired, still on disk, already misses
+        assert await store.get_many(TENANT, [f"f1:{i}" for i in range(4)]) == {}
+        await store.put(TENANT, "f1:fresh", turn())
+        await store.wait_idle()
+        assert await store.count() == 1
+        await store.put_many(TENANT, {f"f1:{i}": turn() for i in range(3)}, ttl_seconds=0.05)
+        await asyncio.sleep(0.1)
+        assert await store.purge() == 3
+        assert await store.count() == 1
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite_processes_opening_one_new_file_together(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    stores = await asyncio.gather(*(asyncio.to_thread(SQLiteThinkingStore, path) for _ in range(6)))
+    try:
+        await stores[0].put(TENANT, "f1:x", turn())
+        assert all([await s.get(TENANT, "f1:x") is not None for s in stores])
+        assert len({await s.tenant_secret() for s in stores}) == 1
+    finally:
+        for s in stores:
+            await s.aclose()
+
+
+async def test_sqlite_reads_do_not_wait_for_another_processes_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store = SQLiteThinkingStore(path, busy_timeout=1.0)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await store.put(TENANT, "f1:x", turn())
+        other.execute("BEGIN IMMEDIATE")  # another gateway process mid-write
+        started = time.monotonic()
+        assert await store.get(TENANT, "f1:x") is not None
+        assert time.monotonic() - started < 0.5  # no busy wait: WAL readers never wait for writers
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="write lock"):
+            await store.put(TENANT, "f1:y", turn())
+        assert 0.9 < time.monotonic() - started < 3
+        other.execute("ROLLBACK")
+        await store.put(TENANT, "f1:y", turn())
+    finally:
+        other.close()
+        await store.aclose()
+
+
+async def test_sqlite_damaged_row_is_a_miss(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store = SQLiteThinkingStore(path)
+    try:
+        await store.put(TENANT, "f1:x", turn())
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE thinking SET data = ?", (b"{not json",))
+        db.close()
+        assert await store.get(TENANT, "f1:x") is None
+        assert (await store.stats()).errors == 1
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite_unopenable_file_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreUnavailableError, match="cannot open the thinking store"):
+        SQLiteThinkingStore(tmp_path / "dir.db")
+
+
+async def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERLEAF_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    stores = [
+        open_store(None),
+        open_store(f"sqlite://{tmp_path}/abs.db", ttl=60),
+        open_store("sqlite://rel/t.db"),
+    ]
+    try:
+        paths = [s.path for s in stores if isinstance(s, SQLiteThinkingStore)]
+        assert paths == [tmp_path / "home" / "thinking.db", tmp_path / "abs.db", Path("rel/t.db")]
+        assert (tmp_path / "rel" / "t.db").exists()
+        assert stores[1].default_ttl == 60
+    finally:
+        for s in stores:
+            await s.aclose()
+    redis_store = open_store("redis://127.0.0.1:1/0")
+    assert isinstance(redis_store, RedisThinkingStore)
+    await redis_store.aclose()
+    for bad in ("postgres://db/x", "sqlite://", "/tmp/x.db"):
+        with pytest.raises(StoreConfigError, match=r"sqlite:///ABS/PATH\.db"):
+            open_store(bad)
+    with pytest.raises(StoreConfigError, match="ttl"):
+        open_store(None, ttl=0)
+
+
+# ---------------------------------------------------------------------------------------------- Redis
+
+
+async def test_redis_keys_and_expiry_on_the_server(redis_server: RedisServer) -> None:
+    store = RedisThinkingStore(redis_server.url)
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await store.put(TENANT, "f1:abc", turn(), ttl_seconds=120)
+        key = redis_key(TENANT, "f1:abc")
+        assert key == f"interleaf:v1:{TENANT}:f1:abc"
+        assert 0 < await raw.pttl(key) <= 120_000
+        value = await raw.get(key)
+        assert isinstance(value, bytes) and dump(decode_message(value)) == dump(turn())
+    finally:
+        await raw.aclose()
+        await store.aclose()
+
+
+async def test_redis_down_fails_fast_then_recovers(redis_server: RedisServer) -> None:
+    store = RedisThinkingStore(redis_server.url, retry_after=0.2)
+    try:
+        await store.put(TENANT, "f1:before", turn())
+        assert await store.get(TENANT, "f1:before") is not None
+
+        redis_server.stop()
+        calls: list[Callable[[], Awaitable[object]]] = [
+            lambda: store.get(TENANT, "f1:before"),
+            lambda: store.put(TENANT, "f1:during", turn()),
+        ]
+        for call in calls:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match="unreachable"):
+                await call()
+            assert time.monotonic() - started < 1.0
+        await asyncio.sleep(0.25)  # past retry_after: the next call goes to the network again
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="redis-server running"):
+            await store.get_many(TENANT, ["f1:before"])
+        assert time.monotonic() - started < 1.0
+
+        redis_server.start()  # same port, empty: the data went with the process
+        await asyncio.sleep(0.25)
+        await store.put(TENANT, "f1:after", turn())
+        got = await store.get(TENANT, "f1:after")
+        assert got is not None and dump(got) == dump(turn())
+        assert (await store.stats()).errors == 3
+    finally:
+        await store.aclose()
+
+
+async def test_redis_unreachable_from_the_start_fails_fast(redis_server: RedisServer) -> None:
+    redis_server.stop()
+    store = RedisThinkingStore(redis_server.url)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError):
+            await store.tenant_secret()
+        assert time.monotonic() - started < 1.0
+    finally:
+        await store.aclose()
+
+
+async def test_redis_bad_url() -> None:
+    with pytest.raises(StoreConfigError, match="redis://HOST:PORT/DB"):
+        RedisThinkingStore("redis://127.0.0.1:6379/notadb")
+    with pytest.raises(StoreConfigError, match="redis://HOST:PORT/DB"):
+        RedisThinkingStore("redis://127.0.0.1:port/0")

@@ -1,0 +1,1 @@
+"""Test support shared by the whole suite: a scripted model server and wire-payload builders."""
