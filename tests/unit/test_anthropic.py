@@ -434,3 +434,46 @@ def test_tool_result_with_list_content_and_images_round_trips() -> None:
     decoded = anthropic.decode_block(block)
     assert isinstance(decoded, ToolResult) and decoded.text == "see"
     assert anthropic.encode_block(decoded) == block
+
+
+def test_fields_from_another_format_are_reported_not_sent() -> None:
+    """An OpenAI-origin conversation must not leak OpenAI vendor fields into an Anthropic request."""
+    from interleaf.wire import openai_chat
+
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": "",
+                "refusal": None,
+                "reasoning_content": "think",
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": "{}"},
+                        "extra_content": {"google": {"thought_signature": "x"}},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+        ],
+        "tools": [
+            {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}, "strict": True}}
+        ],
+    }
+    losses = Losses()
+    encoded = anthropic.encode_request(openai_chat.decode_request(body), losses=losses)
+    assert encoded["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "think"},
+            {"type": "tool_use", "id": "call_1", "name": "f", "input": {}},
+        ],
+    }
+    assert encoded["tools"] == [{"name": "f", "input_schema": {"type": "object"}}]
+    reported = " ".join(losses)
+    assert "extra_content" in reported
+    assert "function" in reported

@@ -92,7 +92,11 @@ def test_think_splitter_every_split_point() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["<think>", "</think>", "<", "<th", "think>", "a", "\n", "</", "x y"]), max_size=12))
+@given(
+    st.lists(
+        st.sampled_from(["<think>", "</think>", "<", "<th", "think>", "a", "\n", "</", "x y"]), max_size=12
+    )
+)
 def test_think_splitter_matches_the_whole_text_parse(pieces: list[str]) -> None:
     content = "".join(pieces)
     whole = _split_stream([content])

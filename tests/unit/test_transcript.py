@@ -65,12 +65,18 @@ def test_every_block_kind_and_field_survives_json() -> None:
             ToolResult(call_id="d"),
         ),
     )
-    response = Response(message=message, usage=Usage(input_tokens=3, reasoning_tokens=0), stop_reason="tool_use")
+    response = Response(
+        message=message, usage=Usage(input_tokens=3, reasoning_tokens=0), stop_reason="tool_use"
+    )
     assert tr.response_from_json(_through_json_text(tr.response_to_json(response))) == response
     conversation = Conversation(messages=(message, tool), params={"model": "m"})
-    assert tr.conversation_from_json(_through_json_text(tr.conversation_to_json(conversation))) == conversation
+    assert (
+        tr.conversation_from_json(_through_json_text(tr.conversation_to_json(conversation))) == conversation
+    )
     encoded = json.dumps(tr.conversation_to_json(conversation))
-    assert '"item": {"type": "reasoning.text", "id": "r", "format": "MiniMax-response-v1", "index": 0' in encoded
+    assert (
+        '"item": {"type": "reasoning.text", "id": "r", "format": "MiniMax-response-v1", "index": 0' in encoded
+    )
 
 
 def test_empty_and_missing_are_different() -> None:

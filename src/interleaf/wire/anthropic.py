@@ -168,10 +168,30 @@ def _decode_tool_result(data: Mapping[str, Any], path: str) -> ToolResult:
     return ToolResult(call_id=call_id, content=content, is_error=is_error, extra=extra)
 
 
-def encode_block(block: Block, path: str = "", losses: Losses | None = None) -> JSONDict | None:
-    """One transcript block to an Anthropic content block, or ``None`` (recorded in ``losses``)."""
+def _extras(extra: JSONDict, native: bool, path: str, losses: Losses | None) -> JSONDict:
+    """Vendor fields to re-send: all of them to their own format; elsewhere none, each one reported.
+
+    Fields decoded from another format (OpenAI's ``refusal``, ``strict``, ``extra_content``...) mean
+    nothing to Anthropic and would be rejected, so only the transcript's typed slots cross formats.
+    """
+    if native:
+        return extra
+    if losses is not None:
+        dropped = sorted(key for key, value in extra.items() if value is not None)
+        if dropped:
+            losses.add(path, f"fields {', '.join(dropped)} from another format have no Anthropic slot")
+    return {}
+
+
+def encode_block(
+    block: Block, path: str = "", losses: Losses | None = None, *, native: bool = True
+) -> JSONDict | None:
+    """One transcript block to an Anthropic content block, or ``None`` (recorded in ``losses``).
+
+    ``native``: the block was decoded from Anthropic (or built by hand), so its ``extra`` is re-sent.
+    """
     if isinstance(block, Text):
-        return {"type": "text", "text": block.text, **block.extra}
+        return {"type": "text", "text": block.text, **_extras(block.extra, native, path, losses)}
     if isinstance(block, Thinking):
         out: JSONDict = {"type": "thinking", "thinking": block.text}
         if block.signature is not None:
@@ -196,7 +216,7 @@ def encode_block(block: Block, path: str = "", losses: Losses | None = None) -> 
             "id": block.id,
             "name": block.name,
             "input": block.arguments,
-            **block.extra,
+            **_extras(block.extra, native, path, losses),
         }
     if isinstance(block, ToolResult):
         out = {"type": "tool_result", "tool_use_id": block.call_id}
@@ -204,20 +224,20 @@ def encode_block(block: Block, path: str = "", losses: Losses | None = None) -> 
             out["content"] = [
                 part
                 for i, p in enumerate(block.content)
-                if (part := encode_block(p, f"{path}.content[{i}]", losses)) is not None
+                if (part := encode_block(p, f"{path}.content[{i}]", losses, native=native)) is not None
             ]
         elif block.content is not None:
             out["content"] = block.content
         if block.is_error is not None:
             out["is_error"] = block.is_error
-        out.update(block.extra)
+        out.update(_extras(block.extra, native, path, losses))
         return out
     if isinstance(block, Image):
         if block.data is not None:
             source: JSONDict = {"type": "base64", "media_type": block.media_type, "data": block.data}
         else:
             source = {"type": "url", "url": block.url}
-        return {"type": "image", "source": source, **block.extra}
+        return {"type": "image", "source": source, **_extras(block.extra, native, path, losses)}
     if block.source == FORMAT:
         return dict(block.data)
     if losses is not None:
@@ -245,7 +265,10 @@ def decode_message(data: Any, path: str = "message") -> Message:
     return Message(role=role, blocks=blocks, extra=extra)
 
 
-def encode_message(message: Message, path: str = "", losses: Losses | None = None) -> JSONDict | None:
+def encode_message(
+    message: Message, path: str = "", losses: Losses | None = None, *, native: bool = True
+) -> JSONDict | None:
+    """One message; ``native`` as in :func:`encode_block` (vendor fields go only to their own format)."""
     if message.role == "system":
         if losses is not None:
             losses.add(path, "a system message after the start has no place in Anthropic Messages")
@@ -254,14 +277,18 @@ def encode_message(message: Message, path: str = "", losses: Losses | None = Non
     if message.plain and len(message.blocks) == 1 and isinstance(message.blocks[0], Text):
         content: str | list[JSONDict] = message.blocks[0].text
     else:
+        # OpenAI's `"content": ""` beside tool calls is "no text"; Anthropic rejects empty text blocks.
+        blocks = [
+            (i, b) for i, b in enumerate(message.blocks) if native or not (isinstance(b, Text) and not b.text)
+        ]
         content = [
             encoded
-            for i, block in enumerate(message.blocks)
-            if (encoded := encode_block(block, f"{path}.content[{i}]", losses)) is not None
+            for i, block in blocks
+            if (encoded := encode_block(block, f"{path}.content[{i}]", losses, native=native)) is not None
         ]
     if message.name is not None and losses is not None:
         losses.add(path, "message name has no Anthropic slot")
-    return {"role": role, "content": content, **message.extra}
+    return {"role": role, "content": content, **_extras(message.extra, native, path, losses)}
 
 
 def decode_request(body: Any) -> Conversation:
@@ -321,19 +348,26 @@ def encode_request(conversation: Conversation, *, losses: Losses | None = None) 
         leading_system += 1
     if system:
         plain = (conversation.system_plain or conversation.system is None) and len(system) == 1
-        if plain and not system[0].extra:
+        native_system = conversation.source in (FORMAT, None)
+        if plain and (not system[0].extra or not native_system):
             body["system"] = system[0].text
         else:
-            body["system"] = [{"type": "text", "text": t.text, **t.extra} for t in system]
+            body["system"] = [
+                {"type": "text", "text": t.text, **_extras(t.extra, native_system, "system", losses)}
+                for t in system
+            ]
+    native = conversation.source in (FORMAT, None)
     body["messages"] = [
         encoded
         for i, message in enumerate(messages[leading_system:], start=leading_system)
-        if (encoded := encode_message(message, f"messages[{i}]", losses)) is not None
+        if (encoded := encode_message(message, f"messages[{i}]", losses, native=native)) is not None
     ]
     if conversation.tools:
-        body["tools"] = [_encode_tool(t) for t in conversation.tools]
+        body["tools"] = [
+            _encode_tool(t, native, f"tools[{i}]", losses) for i, t in enumerate(conversation.tools)
+        ]
     if conversation.tool_choice is not None:
-        body["tool_choice"] = _encode_tool_choice(conversation.tool_choice)
+        body["tool_choice"] = _encode_tool_choice(conversation.tool_choice, native, losses)
     for wire, portable in _PARAMS[2:]:
         if portable in params:
             body[wire] = params[portable]
@@ -358,13 +392,17 @@ def _decode_tool(data: Any, path: str) -> ToolSpec:
     )
 
 
-def _encode_tool(tool: ToolSpec) -> JSONDict:
+def _encode_tool(
+    tool: ToolSpec, native: bool = True, path: str = "", losses: Losses | None = None
+) -> JSONDict:
     out: JSONDict = {"name": tool.name}
     if tool.description is not None:
         out["description"] = tool.description
     if tool.parameters is not None:
         out["input_schema"] = tool.parameters
-    out.update(tool.extra)
+    elif not native:
+        out["input_schema"] = {"type": "object", "properties": {}}  # required by Anthropic for custom tools
+    out.update(_extras(tool.extra, native, path, losses))
     return out
 
 
@@ -388,13 +426,13 @@ def _decode_tool_choice(data: Any) -> ToolChoice:
     )
 
 
-def _encode_tool_choice(choice: ToolChoice) -> JSONDict:
+def _encode_tool_choice(choice: ToolChoice, native: bool = True, losses: Losses | None = None) -> JSONDict:
     out: JSONDict = {"type": _MODE_TO_CHOICE[choice.mode]}
     if choice.name is not None:
         out["name"] = choice.name
     if choice.parallel is not None:
         out["disable_parallel_tool_use"] = not choice.parallel
-    out.update(choice.extra)
+    out.update(_extras(choice.extra, native, "tool_choice", losses))
     return out
 
 
@@ -457,10 +495,12 @@ def encode_response(response: Response, *, losses: Losses | None = None) -> JSON
     body["role"] = "assistant"
     if response.model is not None:
         body["model"] = response.model
+    native = response.source in (FORMAT, None)
     body["content"] = [
         encoded
         for i, block in enumerate(response.message.blocks)
-        if (encoded := encode_block(block, f"content[{i}]", losses)) is not None
+        if (native or not (isinstance(block, Text) and not block.text))
+        and (encoded := encode_block(block, f"content[{i}]", losses, native=native)) is not None
     ]
     if response.stop_reason is not None:
         body["stop_reason"] = response.stop_reason

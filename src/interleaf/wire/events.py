@@ -77,6 +77,8 @@ def events_from_response(response: Response) -> list[StreamEvent]:
 
     events: list[StreamEvent] = [MessageStart(id=response.id, model=response.model, usage=response.usage)]
     for index, block in enumerate(response.message.blocks):
+        if block.kind in ("image", "opaque", "tool_result"):
+            continue  # no stream form; MessageEnd still carries the whole message
         if isinstance(block, ToolCall):
             events.append(BlockStart(index, "tool_call", id=block.id, name=block.name))
             if block.arguments or block.raw_arguments:
