@@ -45,7 +45,9 @@ def read(text: str, source: Format) -> Conversation | Response:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConvertError(f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ConvertError(
+            f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if not isinstance(data, dict):
         raise ConvertError(f"input must be a JSON object, got {type(data).__name__}")
     try:
@@ -76,12 +78,17 @@ def _read_minimax(text: str) -> Conversation | Response:
     try:
         if text.startswith(minimax.BOS):
             return minimax.parse_prompt(text)
-        return Response(message=minimax.parse_output(text), source="minimax-m2")
+        parsed = minimax.parse_output(text)
+        if parsed.errors:
+            raise ConvertError("; ".join(error.message for error in parsed.errors))
+        return parsed.response()
     except WireError as exc:
         raise ConvertError(str(exc)) from None
 
 
-def write(value: Conversation | Response, target: Format, *, dialect: ReasoningDialect | None = None) -> Converted:
+def write(
+    value: Conversation | Response, target: Format, *, dialect: ReasoningDialect | None = None
+) -> Converted:
     """Encode ``value`` in ``target`` format, collecting what had to be left out."""
     losses = Losses()
     kind: Literal["conversation", "response"] = "response" if isinstance(value, Response) else "conversation"
@@ -115,5 +122,7 @@ def write(value: Conversation | Response, target: Format, *, dialect: ReasoningD
     return Converted(output=output, losses=tuple(losses), kind=kind)
 
 
-def convert(text: str, source: Format, target: Format, *, dialect: ReasoningDialect | None = None) -> Converted:
+def convert(
+    text: str, source: Format, target: Format, *, dialect: ReasoningDialect | None = None
+) -> Converted:
     return write(read(text, source), target, dialect=dialect)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from interleaf import __version__
+from interleaf.cli import agent_commands, model, sessions
 from interleaf.cli import convert as convert_command
 
 app = typer.Typer(
@@ -39,7 +40,11 @@ def _root(
     """interleaf: every earlier thinking block goes back to the model exactly."""
 
 
+app.command(name="run", no_args_is_help=True)(agent_commands.run)
+app.command(name="chat")(agent_commands.chat)
 app.command(name="convert", no_args_is_help=True)(convert_command.convert)
+app.add_typer(sessions.app, name="sessions")
+app.add_typer(model.app, name="model")
 
 
 def main() -> None:

@@ -1,0 +1,391 @@
+"""Assembling a working agent from options: backend, tools for the mode, approval, session store.
+
+``AgentSession`` is what ``interleaf run`` and ``interleaf chat`` use; library users can too::
+
+    async with AgentSession(RunOptions(workdir=Path("."), profile="minimax", approve="auto")) as s:
+        finished = await s.run("create fizzbuzz.py and run it")
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from interleaf.agent.approval import ApprovalMode, Approver, AskFn, tool_needs_approval
+from interleaf.agent.budget import Budget, Prices
+from interleaf.agent.context import SUMMARY_HEADING, ContextWindow
+from interleaf.agent.events import Finished, Notice, NullObserver, Observer
+from interleaf.agent.finish import FinishTool
+from interleaf.agent.loop import Agent, AgentSettings, Model
+from interleaf.agent.modes import (
+    Mode,
+    compact_system_prompt,
+    effort_params,
+    effort_wire_fields,
+    get_mode,
+    system_prompt,
+)
+from interleaf.agent.subagent import SubagentTool
+from interleaf.backends.profiles import Profile, get_profile
+from interleaf.config import Config, ProfileConfig, load_mcp_json
+from interleaf.store.sessions import SessionStore
+from interleaf.tools.base import Tool, ToolContext, ToolOutcome, Toolset
+from interleaf.tools.plan import PlanTool
+from interleaf.transcript import ToolCall, ToolSpec
+
+# The embedded model: bounded replies and low temperature make a small model's JSON actions steadier.
+LOCAL_PARAMS: dict[str, object] = {"max_tokens": 1024, "temperature": 0.2}
+
+
+class SetupError(ValueError):
+    """The options do not describe a runnable agent; the message says which option to change."""
+
+
+@dataclass
+class RunOptions:
+    workdir: Path
+    mode: str = "lightning"
+    approve: ApprovalMode = "auto"
+    profile: str | None = None
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    max_steps: int | None = None
+    max_tokens: int | None = None
+    max_seconds: float | None = None
+    max_cost: float | None = None
+    allow_outside_workdir: bool = False
+    resume: str | None = None
+    config: Config = field(default_factory=Config)
+    stream: bool = True
+    store_path: Path | None = None
+    extra_tools: list[Tool] = field(default_factory=list)
+    """Tools beyond the built-ins; added to every agent of the session, closed with the session."""
+    browser: bool = True
+    """Offer the ``browser`` tool (the system's headless Chromium) when Chromium is installed."""
+    mcp_json: Path | None = None
+    """MCP servers from a Claude Desktop / Cursor style JSON file, besides ``config.mcpServers``."""
+
+
+def profile_from_config(name: str, config: Config) -> Profile:
+    """A built-in profile, adjusted by ``[profiles.NAME]`` in the config (which may add new names)."""
+    override: ProfileConfig | None = config.profiles.get(name)
+    base_name = (override.base if override and override.base else None) or name
+    try:
+        profile = get_profile(base_name)
+    except ValueError as exc:
+        if override is None:
+            raise SetupError(str(exc)) from None
+        raise SetupError(f"[profiles.{name}] in {config.source}: base {base_name!r}: {exc}") from None
+    if override is None:
+        return profile
+    changes: dict[str, Any] = {"name": name}
+    for key in (
+        "api",
+        "base_url",
+        "model",
+        "fast_model",
+        "key_env",
+        "thinking_dialect",
+        "max_tokens",
+        "context_window",
+    ):
+        value = getattr(override, key)
+        if value is not None:
+            changes[key] = value
+    for key in ("headers", "extra_body", "sampling"):
+        value = getattr(override, key)
+        if value is not None:
+            changes[key] = {**getattr(profile, key), **value}
+    return profile.with_overrides(**changes)
+
+
+def _prices(profile: Profile, model: str | None, override: ProfileConfig | None) -> Prices | None:
+    if override is not None and override.price_input is not None and override.price_output is not None:
+        return Prices(override.price_input, override.price_output)
+    documented = profile.price(model)
+    return None if documented is None else Prices(documented.input, documented.output)
+
+
+class AgentSession:
+    """An agent session as an async context manager: starts what it needs, closes all of it."""
+
+    def __init__(
+        self,
+        options: RunOptions,
+        *,
+        observer: Observer | None = None,
+        ask: AskFn | None = None,
+        model: Model | None = None,
+    ) -> None:
+        self.options = options
+        self.observer = observer or NullObserver()
+        self.ask = ask
+        self._model_override = model
+        self._stack = AsyncExitStack()
+        self._shared: list[Tool] = []
+        self._local = False
+        self.agent: Agent
+        self.session_id: str
+        self.store: SessionStore
+        self.profile: Profile
+        self.mode: Mode
+
+    # ------------------------------------------------------------------------------------ setup
+
+    async def __aenter__(self) -> AgentSession:
+        try:
+            await self._setup()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    async def _setup(self) -> None:
+        options = self.options
+        config = options.config
+        self.mode = get_mode(options.mode)
+        workdir = options.workdir.expanduser().resolve()
+        if not workdir.is_dir():
+            raise SetupError(f"workdir {workdir} does not exist; create it or pass --workdir")
+        model, local, model_name = await self._open_model(config)
+
+        self.store = SessionStore(options.store_path)
+        self._stack.callback(self.store.close)
+        history: list[Any] = []
+        summary: str | None = None
+        if options.resume:
+            self.session_id = self.store.resolve(options.resume)
+            live = self.store.live_context(self.session_id)
+            history, summary = live.messages, live.summary
+        else:
+            self.session_id = self.store.create(
+                title="",
+                workdir=str(workdir),
+                profile=self.profile.name,
+                model=model_name or "",
+                mode=self.mode.name,
+            )
+        recorder = self.store.recorder(self.session_id)
+        context = ToolContext(
+            workdir=workdir,
+            session_dir=self.store.artifacts_dir(self.session_id),
+            allow_outside_workdir=options.allow_outside_workdir
+            or bool(config.defaults.allow_outside_workdir),
+        )
+
+        def log_decision(call: ToolCall, decision: Any) -> None:
+            recorder.note(
+                "approval",
+                {"tool": call.name, "call_id": call.id, "allowed": decision.allowed, "note": decision.note},
+            )
+
+        approver = Approver(options.approve, ask=self.ask, log=log_decision)
+        self._local = local
+        self._shared = [] if local else await self._open_shared_tools(config, context.session_dir)
+        extra_names = [t.name for t in self._shared]
+        if self.mode.planning and not local:
+            extra_names = ["plan", "subagent", "finish", *extra_names]
+        system = compact_system_prompt(workdir) if local else system_prompt(self.mode, workdir, extra_names)
+        if not options.resume:
+            recorder.note("system", {"prompt": system})
+        if summary:
+            system = f"{system}\n\n{SUMMARY_HEADING}\n{summary}"
+        budget = Budget(
+            max_steps=options.max_steps or config.defaults.max_steps or self.mode.max_steps,
+            max_tokens=options.max_tokens or config.defaults.max_tokens,
+            max_seconds=options.max_seconds or config.defaults.max_seconds,
+            max_cost=options.max_cost or config.defaults.max_cost,
+            repeat_limit=self.mode.repeat_limit,
+        )
+        params: dict[str, object] = dict(effort_params(self.mode, self.profile.name))
+        if local:
+            params.update(LOCAL_PARAMS)
+        settings = AgentSettings(
+            system=system,
+            budget=budget,
+            prices=_prices(self.profile, model_name, config.profiles.get(self.profile.name)),
+            tool_protocol="json" if local else "native",
+            params=params,
+            wire_extra=effort_wire_fields(self.mode, self.profile.name),
+            wire_format="openai-chat",
+            stream=options.stream,
+        )
+        tools = self._toolset()
+        self._stack.push_async_callback(tools.aclose)
+        window = ContextWindow(
+            limit=self.profile.context_window or 32_768,
+            reserve=min(8192, (self.profile.context_window or 32_768) // 4),
+        )
+        self.agent = Agent(
+            model=model,
+            tools=tools,
+            context=context,
+            settings=settings,
+            approver=approver,
+            observer=self.observer,
+            recorder=recorder,
+            history=history,
+            window=window,
+        )
+        self.agent.system = system
+
+    async def _open_model(self, config: Config) -> tuple[Model, bool, str | None]:
+        """The model to talk to: flags, then config, then the embedded local model."""
+        options = self.options
+        name = options.profile or config.profile_name
+        if name is None and options.base_url is not None:
+            raise SetupError(
+                "--base-url needs --profile to say which API the server speaks (e.g. vllm, anthropic)"
+            )
+        if self._model_override is not None:
+            self.profile = profile_from_config(name or "local", config)
+            return self._model_override, self.profile.name == "local", options.model or self.profile.model
+        from interleaf.backends.client import ModelClient
+
+        if name is None or name == "local":
+            self.profile = get_profile("local")
+            from interleaf.backends.local import start_default_server
+
+            self.observer.agent_event(Notice("starting the embedded local model (no backend configured)"))
+            server = await start_default_server(progress=None)
+            self._stack.push_async_callback(server.aclose)
+            client = ModelClient(
+                self.profile, base_url=server.base_url, model=options.model or self.profile.model
+            )
+            self._stack.push_async_callback(client.aclose)
+            return client, True, client.model
+        self.profile = profile_from_config(name, config)
+        client = ModelClient(
+            self.profile,
+            base_url=options.base_url,
+            model=options.model,
+            api_key=options.api_key,
+            fast=self.mode.use_fast_model and options.model is None,
+        )
+        self._stack.push_async_callback(client.aclose)
+        return client, False, client.model
+
+    def _toolset(self) -> Toolset:
+        if self._local:
+            # A 1.5B model on a CPU: every tool's description costs prompt time; three cover the basics.
+            from interleaf.tools.files import ReadFileTool, WriteFileTool
+            from interleaf.tools.shell import ShellTool
+
+            return Toolset([ShellTool(), WriteFileTool(), ReadFileTool()])
+        tools = self._base_tools()
+        if self.mode.planning:
+            tools.add(PlanTool())
+            tools.add(SubagentTool(lambda: self.agent, self._base_tools))
+            tools.add(FinishTool())
+        return tools
+
+    def _base_tools(self) -> Toolset:
+        from interleaf.tools.files import EditFileTool, ReadFileTool, WriteFileTool
+        from interleaf.tools.python import PythonTool
+        from interleaf.tools.shell import ShellTool
+
+        tools: list[Tool] = [ShellTool(), ReadFileTool(), WriteFileTool(), EditFileTool(), PythonTool()]
+        return Toolset([*tools, *(_Shared(tool) for tool in self._shared)])
+
+    # ------------------------------------------------------- shared tools: extra, browser, MCP
+
+    async def _open_shared_tools(self, config: Config, session_dir: Path) -> list[Tool]:
+        """The tools one instance of which serves the session and all its sub-agents: the caller's
+        ``extra_tools``, the browser (launched on its first call) and the tools of the MCP servers.
+
+        MCP servers start here, because the model must be offered their tools from the first request;
+        one that fails to start is reported as a notice and its tools are left out. The session closes
+        all of these when it ends; toolsets hold them through :class:`_Shared`, so a sub-agent's
+        toolset closing leaves them open.
+        """
+        tools: list[Tool] = list(self.options.extra_tools)
+        for tool in tools:
+            self._stack.push_async_callback(tool.aclose)
+        if self.options.browser:
+            from interleaf.tools.browser import BrowserTool
+
+            browser = BrowserTool()
+            if browser.problem is None:
+                self._stack.push_async_callback(browser.aclose)
+                tools.append(browser)
+            else:
+                self.observer.agent_event(Notice(f"the browser tool is off: {browser.problem}"))
+        servers = dict(config.mcpServers)
+        if self.options.mcp_json is not None:
+            servers.update(load_mcp_json(self.options.mcp_json))
+        if any(not server.disabled for server in servers.values()):
+            try:
+                from interleaf.tools.mcp import McpManager
+            except ImportError as exc:
+                raise SetupError(
+                    f"MCP servers are configured but the MCP SDK is missing ({exc}): "
+                    "pip install 'interleaf[mcp]'"
+                ) from None
+            manager = McpManager(servers, log_dir=session_dir / "mcp")
+            self._stack.push_async_callback(manager.aclose)
+            for problem in await manager.start():
+                self.observer.agent_event(Notice(problem))
+            tools.extend(manager.tools())
+        return tools
+
+    # ------------------------------------------------------------------------------------- run
+
+    async def run(self, task: str) -> Finished:
+        if not self.store.info(self.session_id).title:
+            self.store.update(
+                self.session_id, title=task.strip().splitlines()[0][:120] if task.strip() else ""
+            )
+        finished: Finished | None = None
+        try:
+            finished = await self.agent.run(task)
+            return finished
+        finally:
+            info = self.store.info(self.session_id)
+            usage = finished.usage if finished else None
+            self.store.update(
+                self.session_id,
+                status=finished.status if finished else "interrupted",
+                steps=info.steps + (finished.steps if finished else 0),
+                input_tokens=info.input_tokens + ((usage.input_tokens or 0) if usage else 0),
+                output_tokens=info.output_tokens + ((usage.output_tokens or 0) if usage else 0),
+            )
+
+
+class _Shared:
+    """A tool held by a toolset that does not own it: the toolset's ``aclose`` leaves it open."""
+
+    def __init__(self, tool: Tool) -> None:
+        self.tool = tool
+
+    @property
+    def name(self) -> str:
+        return self.tool.name
+
+    @property
+    def spec(self) -> ToolSpec:
+        return self.tool.spec
+
+    @property
+    def params(self) -> type[BaseModel]:
+        return self.tool.params
+
+    @property
+    def read_only(self) -> bool:
+        return self.tool.read_only
+
+    def approval_needed(self, arguments: dict[str, Any]) -> bool | None:
+        return tool_needs_approval(self.tool, arguments)
+
+    async def run(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
+        return await self.tool.run(arguments, ctx)
+
+    async def aclose(self) -> None:
+        pass  # the session closes the tool itself
