@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from interleaf import __version__
-from interleaf.cli import agent_commands, model, sessions
+from interleaf.cli import agent_commands, mcp, model, sessions
 from interleaf.cli import convert as convert_command
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ app.command(name="chat")(agent_commands.chat)
 app.command(name="convert", no_args_is_help=True)(convert_command.convert)
 app.add_typer(sessions.app, name="sessions")
 app.add_typer(model.app, name="model")
+app.add_typer(mcp.app, name="mcp")
 
 
 def main() -> None:
