@@ -11,6 +11,7 @@ import typer
 from interleaf import __version__
 from interleaf.cli import agent_commands, mcp, model, sessions
 from interleaf.cli import convert as convert_command
+from interleaf.cli import probe as probe_commands
 
 app = typer.Typer(
     name="interleaf",
@@ -46,6 +47,7 @@ app.command(name="convert", no_args_is_help=True)(convert_command.convert)
 app.add_typer(sessions.app, name="sessions")
 app.add_typer(model.app, name="model")
 app.add_typer(mcp.app, name="mcp")
+app.add_typer(probe_commands.app, name="probe")
 
 
 def main() -> None:

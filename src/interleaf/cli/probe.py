@@ -1,0 +1,196 @@
+"""``interleaf probe``: name where interleaved thinking is lost (an endpoint, a chat template)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from interleaf.cli.exit_codes import BAD_INPUT
+
+if TYPE_CHECKING:
+    from interleaf.probe.report import ProbeReport
+
+_EXIT_CODES = """
+Exit codes: 0 the thinking that matters is kept; 1 a leak was found; 2 could not probe (bad input,
+server unreachable, model too weak to tell, or an invalid control).
+"""
+
+app = typer.Typer(
+    help="Tell whether an endpoint or a chat template keeps interleaved thinking." + _EXIT_CODES,
+    no_args_is_help=True,
+)
+
+_WAYS = ("anthropic", "reasoning_content", "reasoning", "reasoning_details", "think_tags")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"interleaf probe: error: {message}", err=True)
+    raise typer.Exit(BAD_INPUT)
+
+
+def _emit(report: ProbeReport, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        from rich.console import Console
+
+        from interleaf.probe.render import render_report
+
+        # Piped output is read in logs and CI: a fixed, roomy width instead of rich's 80 columns.
+        render_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 120))
+    raise typer.Exit(report.exit_code)
+
+
+@app.command(no_args_is_help=True)
+def endpoint(
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="Backend profile: anthropic, minimax, minimax-openai, deepseek, kimi, openrouter, vllm, sglang, "
+            "llamacpp, ollama, local, openai. Its thinking_dialect is the way that decides the exit code.",
+        ),
+    ],
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Server URL (default: the profile's).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name (default: the profile's).")
+    ] = None,
+    trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Requests per way. Default: 3.")] = 3,
+    way: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--way",
+            help="Try only this way (repeatable): reasoning_content, reasoning, reasoning_details, think_tags "
+            "(OpenAI-compatible servers) or anthropic. Default: every way the profile's API can carry.",
+        ),
+    ] = None,
+    dialect: Annotated[
+        str | None,
+        typer.Option(
+            "--dialect",
+            help="The way your client sends thinking back, deciding the exit code (default: the profile's).",
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", help="Sampling temperature (default: the profile's).")
+    ] = None,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", min=16, help="Output limit per reply. Default: 1024.")
+    ] = 1024,
+    no_controls: Annotated[
+        bool,
+        typer.Option("--no-controls", help="Skip the control and baseline trials (faster, less certain)."),
+    ] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="Make the random codes reproducible.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Does a model server read earlier thinking back, and in which field?
+
+    Sends fabricated tool loops whose earlier thinking holds a random code and counts the replies that
+    repeat it, for every way of sending thinking back. Each way is tried --trials times and judged
+    kept (two thirds of the replies repeat the code or more), dropped (none does) or inconclusive.
+
+    A control (no reasoning sent) must never repeat a code; a baseline (the code in visible text) shows
+    the model can repeat one at all. Also checks that tool calls and streaming parse. Anthropic (signed
+    thinking) cannot take fabricated thinking: there each trial runs a real first turn in which the
+    model invents its code while thinking. Progress goes to stderr; the API key comes from the
+    profile's environment variable.
+
+    Examples:
+
+      interleaf probe endpoint -p vllm --base-url http://gpu:8000 -m MiniMaxAI/MiniMax-M2
+
+      interleaf probe endpoint -p deepseek --way reasoning_content --trials 5 --json
+
+    Exit codes: 0 the profile's way (--dialect) keeps thinking; 1 it is dropped; 2 could not probe
+    (server unreachable, model too weak to tell, control repeated a code).
+    """
+    from interleaf.backends.errors import BackendConfigError
+    from interleaf.backends.profiles import get_profile
+    from interleaf.probe.endpoint import EndpointOptions, probe_endpoint
+    from interleaf.transcript import ReasoningDialect
+
+    def parse_way(value: str, option: str) -> ReasoningDialect:
+        if value not in _WAYS:
+            _fail(f"{option} {value!r} is not a way; use one of {', '.join(_WAYS)}")
+        return ReasoningDialect(value)
+
+    try:
+        chosen = get_profile(profile)
+    except BackendConfigError as exc:
+        _fail(str(exc))
+        raise
+    options = EndpointOptions(
+        trials=trials,
+        ways=tuple(parse_way(w, "--way") for w in way) if way else None,
+        primary=parse_way(dialect, "--dialect") if dialect else None,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        controls=not no_controls,
+        seed=seed,
+    )
+
+    def progress(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+    try:
+        report = asyncio.run(
+            probe_endpoint(chosen, base_url=base_url, model=model, options=options, progress=progress)
+        )
+    except BackendConfigError as exc:
+        _fail(str(exc))
+        raise
+    _emit(report, as_json)
+
+
+@app.command(no_args_is_help=True)
+def template(
+    file: Annotated[
+        Path, typer.Argument(help="A .jinja chat template, or a tokenizer_config.json holding one.")
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Which template of a tokenizer_config.json list (default: 'default', else the first).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which earlier reasoning does a chat template render back into the prompt?
+
+    Renders a canonical multi-turn tool conversation with the template, as Hugging Face does, and
+    reports which assistant messages keep their reasoning — given as reasoning_content and as <think>
+    in content — and the rule the template follows: all turns, after the last user message, or none.
+
+    The current tool loop (the assistant messages after the last user message) must keep its
+    reasoning; dropping earlier turns is by design in MiniMax-M2, Qwen3 and GLM templates. Also checks
+    that tool calls and tool results render.
+
+    Examples:
+
+      interleaf probe template chat_template.jinja
+
+      interleaf probe template ./MiniMax-M2/tokenizer_config.json --json
+
+    Exit codes: 0 the current tool loop keeps its reasoning; 1 it is dropped; 2 the template could not
+    be loaded or rendered.
+    """
+    from interleaf.probe.template import TemplateLoadError, load_template, probe_template
+
+    try:
+        loaded = load_template(file, name=name)
+    except TemplateLoadError as exc:
+        _fail(str(exc))
+        raise
+    _emit(probe_template(loaded), as_json)
