@@ -211,3 +211,36 @@ async def test_whole_replies_are_asked_for_without_streaming(server: ScriptedSer
         finished = await session.run(TASK)
     assert finished.status == "done"
     assert [r.json.get("stream") for r in server.requests] == [False, False, False]
+
+
+async def test_resuming_on_another_backend_never_moves_signatures(
+    server: ScriptedServer, workdir: Path
+) -> None:
+    """Rule 4: a signature is bound to the backend that made it; a session resumed elsewhere sends the
+    thinking text but not the signature."""
+    server.enqueue(*_anthropic_steps(stream=True))
+    first = RunOptions(
+        workdir=workdir, profile="anthropic", base_url=server.base_url, api_key="k", approve="auto"
+    )
+    async with AgentSession(first) as session:
+        assert (await session.run(TASK)).status == "done"
+        session_id = session.session_id
+    server.enqueue(Step.sse(anthropic_events(anthropic_message([text("fine")]))))
+    second = RunOptions(
+        workdir=workdir,
+        profile="minimax",
+        base_url=server.base_url,
+        api_key="k",
+        approve="auto",
+        resume=session_id,
+    )
+    observer = RecordingObserver()
+    async with AgentSession(second, observer=observer) as session:
+        assert (await session.run("and now?")).status == "done"
+    replayed = server.requests[-1].json["messages"]
+    thinking_blocks = [
+        b for m in replayed if isinstance(m["content"], list) for b in m["content"] if b["type"] == "thinking"
+    ]
+    assert [b["thinking"] for b in thinking_blocks] == list(THOUGHTS)
+    assert all("signature" not in b for b in thinking_blocks)
+    assert any("without signatures" in getattr(e, "message", "") for e in observer.agent_events)

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from interleaf.config import Config, ProfileConfig, load_mcp_json
 from interleaf.store.sessions import SessionStore
 from interleaf.tools.base import Tool, ToolContext, ToolOutcome, Toolset
 from interleaf.tools.plan import PlanTool
-from interleaf.transcript import ToolCall, ToolSpec
+from interleaf.transcript import Message, Thinking, ToolCall, ToolSpec
 
 # The embedded model: bounded replies and low temperature make a small model's JSON actions steadier.
 LOCAL_PARAMS: dict[str, object] = {"max_tokens": 1024, "temperature": 0.2}
@@ -111,6 +111,18 @@ def _prices(profile: Profile, model: str | None, override: ProfileConfig | None)
     return None if documented is None else Prices(documented.input, documented.output)
 
 
+def _without_signatures(message: Message) -> Message:
+    if not any(isinstance(b, Thinking) and b.signature is not None for b in message.blocks):
+        return message
+    return replace(
+        message,
+        blocks=tuple(
+            replace(b, signature=None) if isinstance(b, Thinking) and b.signature is not None else b
+            for b in message.blocks
+        ),
+    )
+
+
 class AgentSession:
     """An agent session as an async context manager: starts what it needs, closes all of it."""
 
@@ -165,6 +177,16 @@ class AgentSession:
             self.session_id = self.store.resolve(options.resume)
             live = self.store.live_context(self.session_id)
             history, summary = live.messages, live.summary
+            recorded = self.store.info(self.session_id)
+            if (recorded.profile, recorded.model) != (self.profile.name, model_name or ""):
+                # Signatures are bound to the backend, model and account that made them (rule 4).
+                history = [_without_signatures(m) for m in history]
+                self.observer.agent_event(
+                    Notice(
+                        f"this session was recorded with {recorded.profile} {recorded.model}; its thinking "
+                        "goes to the new backend without signatures"
+                    )
+                )
         else:
             self.session_id = self.store.create(
                 title="",
@@ -215,7 +237,9 @@ class AgentSession:
             tool_protocol="json" if local else "native",
             params=params,
             wire_extra=effort_wire_fields(self.mode, self.profile.name),
-            wire_format="openai-chat",
+            # The messages come from this backend, so its format is their origin (their vendor fields are
+            # re-sent to it), and any wire_extra is a field of that format.
+            wire_format=self.profile.api,
             stream=options.stream,
         )
         tools = self._toolset()

@@ -80,7 +80,7 @@ McpJsonOpt = Annotated[
     typer.Option(
         "--mcp-json",
         help='MCP servers from a JSON file ({"mcpServers": {...}}, as Claude Desktop and Cursor use), '
-        "besides [mcpServers] in the config.",
+        "besides the mcpServers table of the config.",
     ),
 ]
 
