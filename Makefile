@@ -38,8 +38,14 @@ test: install system-deps lint typecheck
 test-fast: install
 	$(BIN)/pytest -q -m "not slow" -x
 
+# Benchmarks write their sections of docs/benchmarks.md. The gateway and agent benchmarks build their
+# peers (LiteLLM, mini-swe-agent) in venvs of their own, never in .venv.
 bench: install
-	$(BIN)/python -m benchmarks.run_all
+	@scripts/ensure-system-deps wrk
+	$(BIN)/python -m benchmarks.bench_codecs
+	$(BIN)/python -m benchmarks.bench_thinking_store
+	$(BIN)/python -m benchmarks.bench_agent
+	$(BIN)/python -m benchmarks.bench_gateway
 
 demo: install
 	$(BIN)/interleaf model pull

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from interleaf import __version__
-from interleaf.cli import agent_commands, mcp, model, sessions
+from interleaf.cli import agent_commands, mcp, model, serve, sessions
 from interleaf.cli import convert as convert_command
 from interleaf.cli import probe as probe_commands
 
@@ -48,6 +48,7 @@ app.add_typer(sessions.app, name="sessions")
 app.add_typer(model.app, name="model")
 app.add_typer(mcp.app, name="mcp")
 app.add_typer(probe_commands.app, name="probe")
+app.command(name="serve")(serve.serve)
 
 
 def main() -> None:

@@ -1,0 +1,362 @@
+"""The gateway app: routes, lifespan, and the request pipeline that ties the modules together.
+
+``POST /v1/messages`` (Anthropic clients) and ``POST /v1/chat/completions`` (OpenAI clients) both go:
+identify the caller (:mod:`.auth`) -> read the body (size-limited) -> restore dropped thinking
+(:mod:`.restore`) -> forward whole or streamed (:mod:`.forward`, :mod:`.relay`) -> capture the reply
+(:mod:`.capture`). ``GET /v1/models``, ``GET /healthz`` and ``GET /metrics`` are small.
+
+A request whose format matches the upstream's and whose earlier turns all still carry their thinking
+is forwarded byte for byte without being decoded; the gateway's cost is then a JSON parse and a scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from interleaf.backends.http import HttpClient, RetryPolicy
+from interleaf.gateway import endpoints
+from interleaf.gateway.auth import Authenticator, Identity
+from interleaf.gateway.capture import CaptureQueue
+from interleaf.gateway.config import ClientFormat, ServeOptions
+from interleaf.gateway.endpoints import read_body
+from interleaf.gateway.errors import NOTHING_RESTORED, GatewayError, error_bytes, error_response
+from interleaf.gateway.formats import decode_request, encode_upstream, wire_index
+from interleaf.gateway.forward import Forwarder, Prepared
+from interleaf.gateway.metrics import Metrics, user_agent_label
+from interleaf.gateway.restore import RestoreOutcome, candidates, raw_needs_check, restore
+from interleaf.gateway.upstream import Upstream
+from interleaf.store.fingerprint import tenant_id
+from interleaf.store.thinking import StoreError, ThinkingStore, open_store
+
+log = logging.getLogger("interleaf.gateway")
+
+MESSAGES = "/v1/messages"
+CHAT = "/v1/chat/completions"
+# Connection failures are retried once (a pooled keep-alive connection the upstream closed); error
+# statuses are not: the client's SDK decides about those, and a generation is not free to repeat.
+UPSTREAM_RETRY = RetryPolicy(max_retries=1, statuses=frozenset())
+_LABELS_MAX = 10_000
+
+
+class Gateway:
+    """The gateway's state (store, upstream pool, capture queue, metrics) and its endpoints."""
+
+    def __init__(
+        self,
+        options: ServeOptions,
+        *,
+        store: ThinkingStore | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.options = options
+        self.metrics = Metrics()
+        profile = options.profile
+        self.auth = Authenticator.from_options(
+            options.keys_file, options.upstream_key_env or profile.key_env, profile.key_required, env
+        )
+        self.upstream = Upstream(profile, options.model_map)
+        self.store = store if store is not None else open_store(options.store_url, ttl=options.ttl)
+        self.http = HttpClient(
+            timeouts=options.timeouts, retry=UPSTREAM_RETRY, limit=options.upstream_connections
+        )
+        self.captures = CaptureQueue(self.store, self.metrics, maxsize=options.capture_queue, ttl=options.ttl)
+        self.forwarder = Forwarder(
+            self.http,
+            self.upstream,
+            self.captures,
+            self.metrics,
+            options.client_dialect,
+            log_content=options.log_content,
+        )
+        self._secret: bytes | None = None
+        self._labels: dict[str, str] = {}
+        self._tenants: dict[tuple[str, str], str] = {}
+        self._last_store_warning = 0.0
+        self._last_trim = 0.0
+
+    # ------------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        self.captures.start()
+        await self._tenant_secret()  # early, so a misconfigured store shows in the log at start-up
+
+    async def stop(self) -> None:
+        await self.captures.aclose()
+        await self.http.aclose()
+        await self.store.aclose()
+
+    # -------------------------------------------------------------------------------- tenants
+
+    async def _tenant_secret(self) -> bytes | None:
+        if self._secret is None:
+            try:
+                self._secret = await self.store.tenant_secret()
+            except StoreError as exc:
+                self.metrics.store_errors.inc("secret")
+                self._store_warning(f"thinking store unavailable, serving without restoration: {exc}")
+        return self._secret
+
+    def _store_warning(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_store_warning > 10.0:
+            self._last_store_warning = now
+            log.warning(message)
+
+    @property
+    def has_tenant_secret(self) -> bool:
+        return self._secret is not None
+
+    def _tenant(self, credential: str, scope: str) -> str | None:
+        """The tenant id of a credential under an upstream scope (memoised: an HMAC per request adds up)."""
+        if self._secret is None:
+            return None
+        tenant = self._tenants.get((credential, scope))
+        if tenant is None:
+            if len(self._tenants) >= _LABELS_MAX:
+                self._tenants.clear()
+            tenant = self._tenants[(credential, scope)] = tenant_id(credential, self._secret, scope=scope)
+        return tenant
+
+    def _tenant_label(self, credential: str) -> str:
+        label = self._labels.get(credential)
+        if label is None:
+            if self._secret is None:
+                return "unknown"
+            if len(self._labels) >= _LABELS_MAX:
+                self._labels.clear()
+            label = self._labels[credential] = tenant_id(credential, self._secret, scope="metrics")[3:15]
+        return label
+
+    # ------------------------------------------------------------------------------- pipeline
+
+    async def _prepare(self, request: Request, fmt: ClientFormat, identity: Identity) -> Prepared:
+        raw = await read_body(request, self.options.max_body)
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise GatewayError(400, f"the request body is not valid JSON ({exc})") from None
+        if not isinstance(body, dict):
+            raise GatewayError(400, "the request body must be a JSON object")
+        if self.options.log_content and log.isEnabledFor(logging.DEBUG):
+            log.debug("request body (--log-content): %s", raw.decode("utf-8", errors="replace"))
+        upstream = self.upstream
+        model = upstream.model(body.get("model"))
+        stream = body.get("stream") is True
+        if self._secret is None:
+            await self._tenant_secret()
+        tenant = self._tenant(identity.credential, upstream.scope(model))
+        headers = upstream.headers(identity, request.headers, fmt)
+        same = fmt == upstream.api
+        url = upstream.url
+        query = request.scope.get("query_string")
+        if same and query and fmt == "anthropic":  # the SDK's beta client sends ?beta=true
+            url += "?" + query.decode("latin-1")
+        if same and not raw_needs_check(fmt, body, upstream.dialect):
+            upstream_body = upstream.passthrough_body(raw, body, model)
+            return Prepared(fmt, raw, None, upstream_body, headers, stream, tenant, url)
+
+        conversation = decode_request(fmt, body)
+        indices = candidates(conversation, upstream.dialect)
+        if indices and tenant is not None:
+            await self.captures.settled(tenant)
+        outcome = await restore(conversation, indices, self.store, tenant, self.captures.recent)
+        if outcome.store_error is not None and tenant is not None:
+            self.metrics.store_errors.inc("get")
+            self._store_warning(
+                f"thinking store lookup failed, turns forwarded as they are: {outcome.store_error}"
+            )
+        if same and fmt == "anthropic" and not outcome.restored:
+            upstream_body = upstream.passthrough_body(raw, body, model)
+        else:
+            encoded = encode_upstream(outcome.conversation, upstream.profile, model, stream=stream)
+            upstream_body = json.dumps(encoded, ensure_ascii=False, separators=(",", ":")).encode()
+        call = Prepared(
+            fmt,
+            raw,
+            conversation,
+            upstream_body,
+            headers,
+            stream,
+            tenant,
+            url,
+            len(outcome.restored),
+            len(outcome.missing),
+        )
+        labels = (
+            self._tenant_label(identity.credential),
+            user_agent_label(request.headers.get("user-agent")),
+        )
+        self.metrics.restored.inc(*labels, amount=call.restored)
+        self.metrics.missing.inc(*labels, amount=call.missing)
+        if outcome.missing and self.options.on_missing == "error":
+            raise _MissingThinking(call, self._missing_error(fmt, body, outcome))
+        return call
+
+    def _missing_error(
+        self, fmt: ClientFormat, body: dict[str, Any], outcome: RestoreOutcome
+    ) -> GatewayError:
+        positions = [wire_index(fmt, body["messages"], i) for i in outcome.missing]
+        where = ", ".join(f"messages[{p}]" for p in positions)
+        why = (
+            f"the thinking store is unavailable ({outcome.store_error})"
+            if outcome.store_error
+            else "no stored copy exists for this key and upstream: the turn was not produced through this "
+            f"gateway, or it expired (--ttl {self.options.ttl:g} s)"
+        )
+        return GatewayError(
+            400,
+            f"{where}: assistant turn without its thinking, and it cannot be restored: {why}. Send the "
+            "turn back with its thinking, or run the gateway with --on-missing pass to forward it as it is.",
+            code="interleaf_thinking_missing",
+        )
+
+    # ------------------------------------------------------------------------------ endpoints
+
+    async def messages(self, request: Request) -> Response:
+        return await self._generate(request, "anthropic", MESSAGES)
+
+    async def chat_completions(self, request: Request) -> Response:
+        return await self._generate(request, "openai-chat", CHAT)
+
+    async def _generate(self, request: Request, fmt: ClientFormat, endpoint: str) -> Response:
+        started = time.perf_counter()
+        call: Prepared | None = None
+        try:
+            identity = self.auth.identify(request.headers)
+            call = await self._prepare(request, fmt, identity)
+            if call.stream:
+                finished = call
+
+                def on_end(outcome: str, seconds: float) -> None:
+                    self._record(endpoint, 200, time.perf_counter() - started, finished, outcome)
+                    if self.metrics.streams.value == 0:
+                        self._release_memory()
+
+                return await self.forwarder.stream(call, on_end)
+            response = await self.forwarder.whole(call)
+        except _MissingThinking as refused:
+            call = refused.call
+            response = self._error(fmt, refused.error, call)
+        except GatewayError as exc:
+            response = self._error(fmt, exc, call)
+        self._record(endpoint, response.status_code, time.perf_counter() - started, call)
+        return response
+
+    def _release_memory(self) -> None:
+        """After a burst of streams, hand freed heap back to the OS (glibc keeps it otherwise), at
+        most every 30 s; a no-op where there is no ``malloc_trim``."""
+        now = time.monotonic()
+        if now - self._last_trim > 30.0:
+            self._last_trim = now
+            asyncio.get_running_loop().call_soon(_malloc_trim)
+
+    def _error(self, fmt: ClientFormat, error: GatewayError, call: Prepared | None) -> Response:
+        return error_response(fmt, error, call.interleaf_headers() if call else NOTHING_RESTORED)
+
+    def _record(
+        self, endpoint: str, status: int, seconds: float, call: Prepared | None, outcome: str = ""
+    ) -> None:
+        self.metrics.requests.inc(endpoint, str(status))
+        self.metrics.duration.observe(endpoint, seconds)
+        if log.isEnabledFor(logging.INFO):
+            restored, missing = (call.restored, call.missing) if call else (0, 0)
+            stream = f" stream={outcome}" if outcome else ""
+            log.info(
+                "POST %s %d restored=%d missing=%d%s %.1f ms",
+                endpoint,
+                status,
+                restored,
+                missing,
+                stream,
+                seconds * 1000,
+            )
+
+
+def _malloc_trim() -> None:
+    gc.collect()  # stream tasks and their exceptions leave cycles that hold freed buffers
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class _MissingThinking(Exception):
+    """``--on-missing error`` refused a request; carries its counts for the response headers."""
+
+    def __init__(self, call: Prepared, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.call = call
+        self.error = error
+
+
+def _format_of(path: str) -> ClientFormat:
+    return "anthropic" if path.startswith(MESSAGES) else "openai-chat"
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = GatewayError(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
+    return Response(
+        error_bytes(_format_of(request.url.path), error), exc.status_code, media_type="application/json"
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error answering %s %s", request.method, request.url.path)
+    error = GatewayError(500, f"interleaf gateway internal error ({type(exc).__name__}); see the gateway log")
+    return Response(error_bytes(_format_of(request.url.path), error), 500, media_type="application/json")
+
+
+def create_app(options: ServeOptions, *, gateway: Gateway | None = None) -> Starlette:
+    """The Starlette app for ``options`` (or around an existing ``gateway``)."""
+    gw = gateway if gateway is not None else Gateway(options)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gw.start()
+        try:
+            yield
+        finally:
+            await gw.stop()
+
+    async def count_tokens(request: Request) -> Response:
+        return await endpoints.count_tokens(gw, request)
+
+    async def models(request: Request) -> Response:
+        return await endpoints.models(gw, request)
+
+    async def healthz(request: Request) -> Response:
+        return await endpoints.healthz(gw, request)
+
+    async def metrics(request: Request) -> Response:
+        return await endpoints.metrics(gw, request)
+
+    routes = [
+        Route(MESSAGES, gw.messages, methods=["POST"]),
+        Route(CHAT, gw.chat_completions, methods=["POST"]),
+        Route(MESSAGES + "/count_tokens", count_tokens, methods=["POST"]),
+        Route("/chat/completions", gw.chat_completions, methods=["POST"]),  # base_url without /v1
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+    )
+    app.state.gateway = gw
+    return app

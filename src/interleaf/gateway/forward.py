@@ -1,0 +1,170 @@
+"""Forwarding a prepared request upstream and the upstream's answer back, whole or streamed.
+
+Same format on both sides: the upstream's body goes to the client as it came (after a JSON check, so
+a malformed body becomes a clear 502 rather than a client-side parse error). Different formats: the
+reply is decoded and re-encoded in the client's format. Either way the reply is queued for capture
+before the response leaves, and stored by the capture worker afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.responses import Response
+
+from interleaf.backends.errors import BackendError
+from interleaf.backends.http import HttpClient
+from interleaf.gateway.capture import CaptureJob, CaptureQueue
+from interleaf.gateway.config import ClientFormat
+from interleaf.gateway.errors import GatewayError, from_backend, passed_headers
+from interleaf.gateway.formats import decode_response, encode_response
+from interleaf.gateway.metrics import Metrics
+from interleaf.gateway.relay import StreamRelay
+from interleaf.gateway.upstream import Upstream
+from interleaf.transcript import Conversation, ReasoningDialect
+from interleaf.transcript import Response as Reply
+from interleaf.wire.errors import WireError
+
+log = logging.getLogger("interleaf.gateway")
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A client request ready to go upstream."""
+
+    fmt: ClientFormat
+    raw: bytes
+    """The client's body as it came (parsed again by the capture worker only when needed)."""
+    conversation: Conversation | None
+    upstream_body: bytes
+    headers: dict[str, str]
+    stream: bool
+    tenant: str | None
+    url: str
+    restored: int = 0
+    missing: int = 0
+
+    def interleaf_headers(self) -> dict[str, str]:
+        return {"x-interleaf-restored": str(self.restored), "x-interleaf-missing": str(self.missing)}
+
+    def capture(
+        self, upstream_api: str, reply: Reply | None = None, raw: bytes | None = None
+    ) -> CaptureJob | None:
+        if self.tenant is None:
+            return None
+        return CaptureJob(
+            tenant=self.tenant,
+            fmt=self.fmt,
+            upstream_api=upstream_api,
+            request=self.raw,
+            conversation=self.conversation,
+            reply=reply,
+            reply_raw=raw,
+        )
+
+
+class Forwarder:
+    """Sends prepared requests upstream and turns the answers into client responses."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        upstream: Upstream,
+        captures: CaptureQueue,
+        metrics: Metrics,
+        dialect: ReasoningDialect,
+        *,
+        log_content: bool = False,
+    ) -> None:
+        self._log_content = log_content
+        self._http = http
+        self._upstream = upstream
+        self._captures = captures
+        self._metrics = metrics
+        self._dialect = dialect
+
+    def _submit(self, job: CaptureJob | None) -> None:
+        if job is None:
+            return
+        if self._log_content and log.isEnabledFor(logging.DEBUG):
+            reply = job.reply if job.reply is not None else job.reply_raw
+            log.debug("upstream reply (--log-content): %r", reply)
+        self._captures.submit(job)
+
+    async def whole(self, call: Prepared) -> Response:
+        """A non-streamed request: the upstream's reply, in the client's format."""
+        upstream = self._upstream
+        try:
+            answer = await self._http.request("POST", call.url, call.upstream_body, headers=call.headers)
+        except BackendError as exc:
+            raise self._failed(exc) from None
+        try:
+            data = json.loads(answer.content)
+        except ValueError as exc:
+            self._metrics.upstream_errors.inc("protocol")
+            snippet = answer.content[:120].decode("utf-8", errors="replace")
+            raise GatewayError(
+                502,
+                f"the upstream answered HTTP {answer.status} with a body that is not JSON ({exc}); "
+                f"it begins {snippet!r}. Check --base-url and --profile.",
+                code="upstream_protocol",
+                kind="protocol",
+            ) from None
+        headers = {**passed_headers(answer.headers), **call.interleaf_headers()}
+        if call.fmt == upstream.api:
+            self._submit(call.capture(upstream.api, raw=answer.content))
+            return Response(answer.content, answer.status, headers, media_type="application/json")
+        try:
+            reply = decode_response(upstream.api, data)
+        except WireError as exc:
+            self._metrics.upstream_errors.inc("protocol")
+            raise GatewayError(
+                502, f"the upstream's reply is not a valid {upstream.api} response: {exc}"
+            ) from None
+        self._submit(call.capture(upstream.api, reply=reply))
+        body = json.dumps(encode_response(call.fmt, reply, self._dialect), ensure_ascii=False).encode()
+        return Response(body, answer.status, headers, media_type="application/json")
+
+    async def stream(self, call: Prepared, on_end: Callable[[str, float], None]) -> StreamRelay:
+        """A streamed request: opened here (so an upstream error status becomes a normal error
+        response), relayed by the returned response."""
+        stack = contextlib.AsyncExitStack()
+        try:
+            response = await stack.enter_async_context(
+                self._http.stream(call.url, call.upstream_body, headers=call.headers)
+            )
+        except BackendError as exc:
+            await stack.aclose()
+            raise self._failed(exc) from None
+        except BaseException:
+            await stack.aclose()
+            raise
+
+        def on_reply(reply: Reply) -> None:
+            self._submit(call.capture(self._upstream.api, reply=reply))
+
+        headers = {
+            **passed_headers(response.headers),
+            **call.interleaf_headers(),
+            "cache-control": "no-cache",
+        }
+        return StreamRelay(
+            upstream=response,
+            close_upstream=stack.aclose,
+            client_format=call.fmt,
+            upstream_format=self._upstream.api,
+            dialect=self._dialect,
+            headers=headers,
+            metrics=self._metrics,
+            on_reply=on_reply,
+            on_end=on_end,
+        )
+
+    def _failed(self, exc: BackendError) -> GatewayError:
+        error = from_backend(exc, self._upstream.api)
+        self._metrics.upstream_errors.inc(error.kind)
+        return error

@@ -1,0 +1,266 @@
+"""Streaming: relay an upstream stream to the client as it arrives, and capture the reply on the side.
+
+Same format on both sides: the upstream's bytes go to the client untouched, whole events at a time
+(a partial event is held until its end arrives, so an error can always be appended cleanly), and a
+stream assembler reads a copy to capture the reply. Different formats: upstream events are assembled
+into format-neutral events and re-encoded for the client, chunk by chunk.
+
+The reply is captured only when the upstream's stream reached its end marker (Anthropic
+``message_stop``; OpenAI ``finish_reason``) — a thinking block is complete only at its
+``content_block_stop``, where its signature arrives. A stream cut mid-way, an idle upstream, or an
+error event gets an error event in the client's format and stores nothing; a client that disconnects
+stops the relay at once, closes the upstream connection, and stores nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from interleaf.backends.errors import BackendError
+from interleaf.backends.http import StreamResponse
+from interleaf.gateway.config import ClientFormat
+from interleaf.gateway.errors import GatewayError, from_backend, stream_error_event
+from interleaf.gateway.formats import ClientStream, UpstreamStream, decode_response
+from interleaf.gateway.metrics import Metrics
+from interleaf.transcript import ReasoningDialect
+from interleaf.transcript import Response as Reply
+from interleaf.wire.errors import StreamIncompleteError, StreamServerError, WireError
+from interleaf.wire.events import MessageEnd, StreamEvent, events_from_response
+from interleaf.wire.stream import SSEDecoder
+
+log = logging.getLogger("interleaf.gateway")
+
+_BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+
+def complete_events(data: bytes) -> int:
+    """Where the last complete SSE event in ``data`` ends (0 when none has)."""
+    end = 0
+    for boundary in _BOUNDARIES:
+        position = data.rfind(boundary)
+        if position != -1:
+            end = max(end, position + len(boundary))
+    return end
+
+
+class StreamRelay(Response):
+    """An ASGI response that pumps one upstream stream to the client.
+
+    ``on_reply`` is called with the whole reply once the upstream stream is complete; ``on_end`` with
+    how the relay ended (``complete``, ``error`` or ``disconnect``) after the upstream connection is
+    closed. ``close_upstream`` releases the upstream connection (it is always called).
+    """
+
+    def __init__(
+        self,
+        *,
+        upstream: StreamResponse,
+        close_upstream: Callable[[], Awaitable[None]],
+        client_format: ClientFormat,
+        upstream_format: ClientFormat,
+        dialect: ReasoningDialect,
+        headers: dict[str, str],
+        metrics: Metrics,
+        on_reply: Callable[[Reply], None],
+        on_end: Callable[[str, float], None],
+    ) -> None:
+        # Not Response.__init__: it would declare the empty body's content-length.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.raw_headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        self._upstream = upstream
+        self._close_upstream = close_upstream
+        self._fmt = client_format
+        self._upstream_format = upstream_format
+        self._dialect = dialect
+        self._metrics = metrics
+        self._on_reply = on_reply
+        self._on_end = on_end
+        self._finished = False
+        self._disconnected = False
+        self._outcome = "error"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(self._watch(receive, task))
+        started = time.perf_counter()
+        self._metrics.streams.value += 1
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            )
+            await self._relay(send)
+            self._finished = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not self._disconnected:
+                raise
+            task.uncancel()
+            self._disconnect()
+        except OSError:  # servers on ASGI spec 2.4 raise on a send to a closed connection
+            self._disconnect()
+        finally:
+            self._finished = True
+            watcher.cancel()
+            await self._close_upstream()
+            self._metrics.streams.value -= 1
+            self._on_end(self._outcome, time.perf_counter() - started)
+
+    def _disconnect(self) -> None:
+        self._outcome = "disconnect"
+        self._metrics.client_disconnects.inc()
+
+    async def _watch(self, receive: Receive, relay: asyncio.Task[Any]) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if not self._finished:
+                    self._disconnected = True
+                    relay.cancel()
+                return
+
+    async def _relay(self, send: Send) -> None:
+        content_type = self._upstream.headers.get("Content-Type", "")
+        try:
+            if "event-stream" not in content_type and "json" in content_type:
+                await self._relay_json(send)
+            elif self._fmt == self._upstream_format:
+                await self._relay_bytes(send)
+            else:
+                await self._relay_events(send)
+        except BackendError as exc:
+            error = from_backend(exc, self._upstream_format)
+            self._metrics.upstream_errors.inc(error.kind)
+            log.warning("upstream stream failed: %s", error.message)
+            await self._send_error(send, error)
+
+    async def _send_error(self, send: Send, error: GatewayError) -> None:
+        await send(
+            {"type": "http.response.body", "body": stream_error_event(self._fmt, error), "more_body": True}
+        )
+
+    def _completed(self, reply: Reply) -> None:
+        self._outcome = "complete"
+        self._on_reply(reply)
+
+    # ---------------------------------------------------------------------- same format: bytes
+
+    async def _relay_bytes(self, send: Send) -> None:
+        decoder = SSEDecoder()
+        assembler = UpstreamStream(self._upstream_format)
+        reading = True  # False once the copy could not be read: relay on, capture nothing
+        server_error = False
+        held = b""
+        async for chunk in self._upstream.iter_bytes():
+            data = held + chunk if held else chunk
+            end = complete_events(data)
+            held = data[end:]
+            if end:
+                await send(
+                    {"type": "http.response.body", "body": data[:end] if held else data, "more_body": True}
+                )
+            if reading:
+                try:
+                    for sse in decoder.feed(chunk):
+                        self._feed(assembler, sse.data)
+                except StreamServerError:
+                    reading, server_error = False, True  # the client got the upstream's error event
+                    self._metrics.upstream_errors.inc("stream")
+                except WireError as exc:
+                    reading = False
+                    self._metrics.capture_dropped.inc("unreadable")
+                    log.debug("stream copy unreadable, reply not stored: %s", exc)
+        if reading:
+            try:
+                for sse in decoder.flush():
+                    self._feed(assembler, sse.data)
+                self._finish(assembler)
+            except StreamServerError:
+                server_error = True
+            except StreamIncompleteError:
+                error = GatewayError(
+                    502, "the upstream stream ended before its end marker; retry the request"
+                )
+                self._metrics.upstream_errors.inc("cut")
+                await self._send_error(send, error)
+                return
+            except WireError:
+                self._metrics.capture_dropped.inc("unreadable")
+        if held and (self._outcome == "complete" or not reading or server_error):
+            await send({"type": "http.response.body", "body": held, "more_body": True})
+
+    def _feed(self, assembler: UpstreamStream, data: str) -> None:
+        for event in assembler.feed_data(data):
+            if isinstance(event, MessageEnd):
+                self._completed(event.response)
+
+    def _finish(self, assembler: UpstreamStream) -> None:
+        for event in assembler.finish():
+            if isinstance(event, MessageEnd):
+                self._completed(event.response)
+
+    # ------------------------------------------------------------------- other format: events
+
+    async def _relay_events(self, send: Send) -> None:
+        decoder = SSEDecoder()
+        assembler = UpstreamStream(self._upstream_format)
+        client = ClientStream(self._fmt, self._dialect)
+        try:
+            async for chunk in self._upstream.iter_bytes():
+                events: list[StreamEvent] = []
+                for sse in decoder.feed(chunk):
+                    events.extend(assembler.feed_data(sse.data))
+                if events:
+                    await self._send_events(send, client, events)
+            events = []
+            for sse in decoder.flush():
+                events.extend(assembler.feed_data(sse.data))
+            events.extend(assembler.finish())
+            await self._send_events(send, client, events)
+        except StreamServerError as exc:
+            self._metrics.upstream_errors.inc("stream")
+            await self._send_error(send, GatewayError(502, exc.message, error_type=exc.error_type))
+            return
+        except StreamIncompleteError:
+            self._metrics.upstream_errors.inc("cut")
+            error = GatewayError(502, "the upstream stream ended before its end marker; retry the request")
+            await self._send_error(send, error)
+            return
+        except WireError as exc:
+            self._metrics.upstream_errors.inc("protocol")
+            await self._send_error(send, GatewayError(502, f"the upstream stream is not readable: {exc}"))
+            return
+        await send({"type": "http.response.body", "body": client.end(), "more_body": True})
+
+    async def _send_events(self, send: Send, client: ClientStream, events: list[StreamEvent]) -> None:
+        body = client.encode(events)
+        if body:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        for event in events:
+            if isinstance(event, MessageEnd):
+                self._completed(event.response)
+
+    # -------------------------------------------------- an upstream that ignored "stream": true
+
+    async def _relay_json(self, send: Send) -> None:
+        raw = b"".join([chunk async for chunk in self._upstream.iter_bytes()])
+        try:
+            reply = decode_response(self._upstream_format, json.loads(raw))
+        except (ValueError, WireError) as exc:
+            self._metrics.upstream_errors.inc("protocol")
+            error = GatewayError(502, f"the upstream answered a stream request with unreadable JSON ({exc})")
+            await self._send_error(send, error)
+            return
+        client = ClientStream(self._fmt, self._dialect)
+        await self._send_events(send, client, events_from_response(reply))
+        await send({"type": "http.response.body", "body": client.end(), "more_body": True})

@@ -1,0 +1,220 @@
+"""Restoration: put back the thinking a client dropped from its earlier assistant turns.
+
+Pure apart from one store call. For each request:
+
+1. :func:`candidates` picks the assistant turns whose thinking is missing or degraded *for this
+   upstream* (no thinking at all; an Anthropic upstream and thinking without a signature; a
+   ``reasoning_details`` upstream and thinking without its items; a blank placeholder). Turns that
+   still carry their thinking need no lookup, and a request whose turns all do costs no store call
+   (:func:`raw_needs_check` decides that on the wire dicts, before any decoding).
+2. :func:`restore` looks the candidates up in one ``get_many`` by
+   :func:`~interleaf.store.fingerprint.conversation_fingerprints` and, where the stored original has
+   thinking the incoming turn lacks (:func:`~interleaf.store.fingerprint.needs_restore`), puts the
+   stored thinking blocks back in their original positions (:func:`restore_turn`). Nothing else in the
+   message changes and nothing is reordered; signatures come only from the store, never made up.
+3. A candidate with no stored original is *missing*: forwarded as it is, or refused (``--on-missing``).
+
+The store is scoped by tenant *and upstream* (see :mod:`interleaf.gateway.upstream`), so thinking is
+only ever replayed to the backend, model and account that produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from interleaf.gateway.config import ClientFormat
+from interleaf.store.fingerprint import conversation_fingerprints, needs_restore
+from interleaf.store.thinking import StoreUnavailableError, ThinkingStore
+from interleaf.transcript import Block, Conversation, Message, ReasoningDialect, RedactedThinking, Thinking
+from interleaf.wire.openai_messages import REASONING_FIELDS, is_thinking
+
+ANTHROPIC = ReasoningDialect.ANTHROPIC
+DETAILS = ReasoningDialect.REASONING_DETAILS
+TAGS = ReasoningDialect.THINK_TAGS
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreOutcome:
+    """The conversation to forward and what happened to each candidate turn (decoded indices)."""
+
+    conversation: Conversation
+    restored: tuple[int, ...] = ()
+    missing: tuple[int, ...] = ()
+    store_error: str | None = None
+
+
+def thinking_disabled(params: Mapping[str, Any]) -> bool:
+    """The request turned thinking off: restoring would only earn a 400 (wire-formats.md §1.5)."""
+    thinking = params.get("thinking")
+    return isinstance(thinking, Mapping) and thinking.get("type") == "disabled"
+
+
+def carries_thinking(message: Message, dialect: ReasoningDialect) -> bool:
+    """Whether an assistant turn still carries thinking the upstream can use as it is."""
+    blocks = [b for b in message.blocks if is_thinking(b)]
+    if not blocks:
+        return False
+    if dialect is ANTHROPIC:
+        return all(
+            isinstance(b, RedactedThinking) or (isinstance(b, Thinking) and bool(b.signature)) for b in blocks
+        )
+    if dialect is DETAILS:
+        return all(not isinstance(b, Thinking | RedactedThinking) or b.item is not None for b in blocks)
+    return any(isinstance(b, Thinking) and b.text.strip() for b in blocks)
+
+
+def candidates(conversation: Conversation, dialect: ReasoningDialect | None) -> list[int]:
+    """Indices of the assistant turns to look up. A trailing assistant message is a prefill, not an
+    earlier turn; an upstream that takes no thinking back (``dialect`` None) gets none."""
+    if dialect is None or thinking_disabled(conversation.params):
+        return []
+    last = len(conversation.messages) - 1
+    return [
+        index
+        for index, message in enumerate(conversation.messages)
+        if message.role == "assistant" and index != last and not carries_thinking(message, dialect)
+    ]
+
+
+def raw_needs_check(fmt: ClientFormat, body: Mapping[str, Any], dialect: ReasoningDialect | None) -> bool:
+    """Whether a same-format request needs decoding at all: False when every earlier assistant turn
+    visibly carries thinking in the upstream's own shape (so the body can go upstream byte for byte).
+
+    A pre-filter on the wire dicts, as strict as :func:`candidates` (the field must be the upstream's
+    own, a signature must be there): a turn it passes goes upstream exactly as the client sent it.
+    """
+    if dialect is None or thinking_disabled(body):
+        return False
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return True
+    for message in messages[:-1]:
+        if not isinstance(message, Mapping):
+            return True
+        if message.get("role") != "assistant":
+            continue
+        if fmt == "anthropic" and not _raw_anthropic_carries(message.get("content"), dialect):
+            return True
+        if fmt == "openai-chat" and not _raw_openai_carries(message, dialect):
+            return True
+    return False
+
+
+def _raw_anthropic_carries(content: Any, dialect: ReasoningDialect) -> bool:
+    if not isinstance(content, list) or dialect is not ANTHROPIC:
+        return False
+    found = False
+    for block in content:
+        if not isinstance(block, Mapping):
+            return False
+        kind = block.get("type")
+        if kind == "thinking":
+            signature = block.get("signature")
+            if not (isinstance(signature, str) and signature):
+                return False
+            found = True
+        elif kind == "redacted_thinking":
+            found = True
+    return found
+
+
+def _raw_openai_carries(message: Mapping[str, Any], dialect: ReasoningDialect) -> bool:
+    if dialect is TAGS:
+        content = message.get("content")
+        return isinstance(content, str) and "</think>" in content and bool(_tag_text(content).strip())
+    field = REASONING_FIELDS.get(dialect)
+    if field is None:
+        return False
+    value = message.get(field)
+    if dialect is DETAILS:
+        content = message.get("content")
+        return (
+            isinstance(value, list)
+            and bool(value)
+            and all(isinstance(item, Mapping) for item in value)
+            and not (isinstance(content, str) and "think>" in content)
+        )
+    # reasoning_details, when present, is what decoding reads as the thinking (openai_messages precedence).
+    details = message.get("reasoning_details")
+    return isinstance(value, str) and bool(value.strip()) and not (isinstance(details, list) and details)
+
+
+def _tag_text(content: str) -> str:
+    start = content.find("<think>")
+    end = content.find("</think>")
+    return content[start + len("<think>") if start != -1 else 0 : end]
+
+
+# ---------------------------------------------------------------------------------------- restoring
+
+
+def restore_turn(incoming: Message, stored: Message) -> Message:
+    """``incoming`` with its thinking replaced by ``stored``'s, each stored block at its original
+    position among the visible blocks (before the same text or tool call it preceded)."""
+    visible = [b for b in incoming.blocks if not is_thinking(b)]
+    before: dict[int, list[Block]] = {}
+    seen = 0
+    for block in stored.blocks:
+        if is_thinking(block):
+            before.setdefault(min(seen, len(visible)), []).append(block)
+        else:
+            seen += 1
+    blocks: list[Block] = []
+    for position, block in enumerate(visible):
+        blocks.extend(before.pop(position, ()))
+        blocks.append(block)
+    for rest in before.values():  # thinking after the last visible block
+        blocks.extend(rest)
+    # `plain` stays: an OpenAI string content stays a string, its thinking goes in a field.
+    return replace(incoming, blocks=tuple(blocks))
+
+
+Recent = Callable[[str, Iterable[str]], Mapping[str, Message]]
+"""Turns captured but not yet written: (tenant, keys) -> the ones it holds."""
+
+
+async def restore(
+    conversation: Conversation,
+    indices: Sequence[int],
+    store: ThinkingStore,
+    tenant: str | None,
+    recent: Recent | None = None,
+) -> RestoreOutcome:
+    """Look ``indices`` up under ``tenant`` and restore what the store (or ``recent``) has.
+
+    ``tenant`` None means the tenant could not be derived (the store is down): every candidate is
+    missing. A store failure is reported in ``store_error`` and counts every candidate missing too; the
+    request is still served.
+    """
+    if not indices:
+        return RestoreOutcome(conversation)
+    if tenant is None:
+        return RestoreOutcome(conversation, missing=tuple(indices), store_error="no tenant secret")
+    keys = conversation_fingerprints(conversation.messages, system=_system(conversation))
+    wanted = {index: keys[index] for index in indices}
+    found = dict(recent(tenant, wanted.values())) if recent is not None else {}
+    remaining = [key for key in wanted.values() if key not in found]
+    if remaining:
+        try:
+            found.update(await store.get_many(tenant, remaining))
+        except StoreUnavailableError as exc:
+            return RestoreOutcome(conversation, missing=tuple(indices), store_error=str(exc))
+    messages = list(conversation.messages)
+    restored: list[int] = []
+    missing: list[int] = []
+    for index, key in wanted.items():
+        stored = found.get(key)
+        if stored is None:
+            missing.append(index)
+        elif needs_restore(messages[index], stored):
+            messages[index] = restore_turn(messages[index], stored)
+            restored.append(index)
+    if restored:
+        conversation = conversation.with_messages(messages)
+    return RestoreOutcome(conversation, tuple(restored), tuple(missing))
+
+
+def _system(conversation: Conversation) -> str:
+    return "".join(t.text for t in conversation.system) if conversation.system else ""

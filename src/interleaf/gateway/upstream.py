@@ -1,0 +1,77 @@
+"""The upstream: where requests go, with which headers, and the store scope of what it produces.
+
+The scope (profile name, base URL, model) narrows every tenant id, so thinking — and its signature —
+is only ever restored into requests for the backend, model and account that produced it
+(ARCHITECTURE.md rule 4; wire-formats.md §5 "Gateway consequences"). A client that switches model
+mid-conversation gets nothing restored across the switch, which is what Anthropic requires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from interleaf.backends.profiles import Profile
+from interleaf.gateway.auth import Identity
+from interleaf.gateway.config import ClientFormat, ModelMap
+
+# Client request headers an Anthropic upstream should see from an Anthropic client (Claude Code sends
+# betas such as interleaved thinking and context management).
+_ANTHROPIC_PASS = ("anthropic-version", "anthropic-beta")
+
+
+class Upstream:
+    """One upstream model server, described by its profile (``base_url`` applied)."""
+
+    def __init__(self, profile: Profile, model_map: ModelMap) -> None:
+        assert profile.base_url is not None
+        self.profile = profile
+        self.api: ClientFormat = profile.api
+        self.url = profile.url()
+        self.models_url = profile.models_url()
+        self.model_map = model_map
+        self.dialect = profile.thinking_dialect
+        self._scope = f"{profile.name}\0{profile.base_url.rstrip('/')}\0"
+        self._headers = {"Content-Type": "application/json", **profile.headers}
+
+    def model(self, requested: Any) -> str | None:
+        """The upstream model for the model a client asked for (``--model-map``, else as asked, else
+        the profile's default)."""
+        name = requested if isinstance(requested, str) else None
+        return self.model_map.upstream(name, self.profile.model)
+
+    def scope(self, model: str | None) -> str:
+        """The store scope of replies from this upstream and ``model``."""
+        return self._scope + (model or "")
+
+    def headers(
+        self, identity: Identity, client_headers: Mapping[str, str], fmt: ClientFormat
+    ) -> dict[str, str]:
+        """Request headers: the profile's, the client's Anthropic version/betas when both sides speak
+        Anthropic, and the key in the profile's auth style."""
+        headers = dict(self._headers)
+        if fmt == "anthropic" and self.api == "anthropic":
+            for name in _ANTHROPIC_PASS:
+                value = client_headers.get(name)
+                if value:
+                    headers[name] = value
+        key = identity.upstream_key
+        if key and self.profile.auth == "x-api-key":
+            headers["x-api-key"] = key
+        elif key and self.profile.auth == "bearer":
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def passthrough_body(self, raw: bytes, body: dict[str, Any], model: str | None) -> bytes:
+        """The client's bytes unchanged, unless the model is mapped or ``extra_body`` fields are
+        missing (then the parsed body with just those fields set)."""
+        changes: dict[str, Any] = {}
+        if model is not None and body.get("model") != model:
+            changes["model"] = model
+        for key, value in self.profile.extra_body.items():
+            if key not in body:
+                changes[key] = value
+        if not changes:
+            return raw
+        return json.dumps({**body, **changes}, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,423 @@
+"""The gateway restores dropped thinking: official SDK clients, strict scripted upstreams, real HTTP.
+
+Every test runs the gateway for real (uvicorn on loopback) in front of a scripted upstream that
+answers 400 — as Anthropic, DeepSeek or Kimi do — when a replayed turn lacks the thinking it issued.
+The clients are the official ``anthropic`` and ``openai`` SDKs rebuilding each assistant turn from its
+text and tool calls only, the way most apps do; the upstream must still see every earlier thinking
+block byte-exact, in its own dialect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anthropic
+import openai
+import pytest
+
+from tests.support.gateway_scenario import (
+    ANTHROPIC_TOOLS,
+    MODEL,
+    OPENAI_TOOLS,
+    PROMPT,
+    SIGNATURES,
+    THOUGHTS,
+    anthropic_async,
+    anthropic_sync,
+    assert_upstream_saw_all_thinking,
+    call_id,
+    openai_async,
+    openai_sync,
+    replayed_thinking,
+    upstream_steps,
+)
+from tests.support.gateway_server import UPSTREAMS, GatewayServer, gateway_options
+from tests.support.payloads import anthropic_message, openai_completion, text, thinking
+from tests.support.scripted_server import ScriptedServer, Step
+from tests.support.strict import StrictAnthropic, StrictOpenAIReasoning
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/thinking.db"
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[ScriptedServer]:
+    async with ScriptedServer() as server:
+        yield server
+
+
+def make_strict(server: ScriptedServer, api: str, field: str) -> None:
+    if api == "anthropic":
+        server.validators.append(StrictAnthropic(server))
+    else:
+        server.validators.append(StrictOpenAIReasoning(server, field))
+
+
+async def run_client(client: str, mode: str, base_url: str, key: str = "key-a") -> Any:
+    stream = "stream" in mode
+    if client == "anthropic":
+        if mode.startswith("sync"):
+            return await asyncio.to_thread(anthropic_sync, base_url, key, stream=stream)
+        return await anthropic_async(base_url, key, stream=stream)
+    if mode.startswith("sync"):
+        return await asyncio.to_thread(openai_sync, base_url, key, stream=stream)
+    return await openai_async(base_url, key, stream=stream)
+
+
+@pytest.mark.parametrize("api", ["anthropic", "openai-chat"])
+async def test_without_the_gateway_the_strict_upstream_rejects_turn_two(
+    api: str, upstream: ScriptedServer
+) -> None:
+    """The control: these clients really drop thinking, and these upstreams really notice."""
+    _, field = UPSTREAMS[api]
+    upstream.enqueue(*upstream_steps(api, field, stream=False))
+    make_strict(upstream, api, field)
+    error = anthropic.BadRequestError if api == "anthropic" else openai.BadRequestError
+    with pytest.raises(error):
+        await run_client(api, "async", upstream.base_url)
+    assert len(upstream.requests) == 2
+    assert len(upstream.rejections) == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "sync-stream", "async", "async-stream"])
+@pytest.mark.parametrize("upstream_api", ["anthropic", "openai-chat"])
+@pytest.mark.parametrize("client", ["anthropic", "openai-chat"])
+async def test_every_client_and_upstream_pair_gets_its_thinking_back(
+    client: str, upstream_api: str, mode: str, upstream: ScriptedServer, store_url: str
+) -> None:
+    profile, field = UPSTREAMS[upstream_api]
+    upstream.enqueue(*upstream_steps(upstream_api, field, stream="stream" in mode))
+    make_strict(upstream, upstream_api, field)
+    async with GatewayServer(gateway_options(profile, upstream.base_url, store_url)) as gateway:
+        run = await run_client(client, mode, gateway.base_url)
+
+    assert not upstream.rejections, upstream.rejections
+    upstream.assert_done()
+    assert_upstream_saw_all_thinking(upstream_api, field, upstream.requests)
+    assert run.restored == [0, 1, 2]
+    assert run.missing == [0, 0, 0]
+    # Each client saw the thinking in its own format; signatures reach Anthropic clients intact.
+    assert run.thinking == list(THOUGHTS)
+    if client == "anthropic" and upstream_api == "anthropic":
+        assert run.signatures == list(SIGNATURES)
+    assert run.final_text == "It is a small demo project."
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("client", ["anthropic", "openai-chat"])
+@pytest.mark.parametrize(
+    ("profile", "field"), [("vllm", "reasoning"), ("minimax-openai", "reasoning_details")]
+)
+async def test_openai_dialects_get_their_own_field_back(
+    profile: str, field: str, client: str, stream: bool, upstream: ScriptedServer, store_url: str
+) -> None:
+    upstream.enqueue(*upstream_steps("openai-chat", field, stream=stream))
+    make_strict(upstream, "openai-chat", field)
+    async with GatewayServer(gateway_options(profile, upstream.base_url, store_url)) as gateway:
+        run = await run_client(client, "async-stream" if stream else "async", gateway.base_url)
+    assert not upstream.rejections, upstream.rejections
+    # reasoning_details items come back whole, key order and MiniMax's id/format/index included.
+    assert_upstream_saw_all_thinking("openai-chat", field, upstream.requests)
+    assert run.restored == [0, 1, 2]
+    if profile == "minimax-openai":
+        assert all(r.json["reasoning_split"] is True for r in upstream.requests)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("dialect", ["reasoning_details", "reasoning", "think_tags"])
+async def test_client_dialect_decides_where_openai_clients_see_thinking(
+    dialect: str, stream: bool, upstream: ScriptedServer, store_url: str
+) -> None:
+    """--client-dialect: reasoning_details carries the signature to the client; reasoning and
+    think_tags carry the text (the signature stays in the store)."""
+    from interleaf.transcript import ReasoningDialect
+
+    upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=stream, turns=1))
+    options = gateway_options(
+        "anthropic", upstream.base_url, store_url, client_dialect=ReasoningDialect(dialect)
+    )
+    body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": stream}
+    async with (
+        GatewayServer(options) as gateway,
+        aiohttp.ClientSession() as session,
+        session.post(gateway.base_url + "/v1/chat/completions", json=body) as response,
+    ):
+        if stream:
+            message: dict[str, Any] = {}
+            async for line in response.content:
+                if line.startswith(b"data: {"):
+                    for choice in json.loads(line[6:])["choices"]:
+                        for key, value in choice["delta"].items():
+                            if isinstance(value, str):
+                                message[key] = message.get(key, "") + value
+                            elif isinstance(value, list):
+                                message.setdefault(key, []).extend(value)
+        else:
+            message = (await response.json())["choices"][0]["message"]
+    if dialect == "reasoning_details":
+        assert message["reasoning_details"] == [
+            {"type": "reasoning.text", "text": THOUGHTS[0], "signature": SIGNATURES[0]}
+        ]
+    elif dialect == "reasoning":
+        assert message["reasoning"] == THOUGHTS[0]
+    else:
+        assert message["content"].startswith(f"<think>{THOUGHTS[0]}</think>")
+
+
+async def test_a_second_tenant_sending_the_same_conversation_gets_nothing_restored(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=False, turns=2))
+    upstream.enqueue(Step.json(anthropic_message([text("ok")])))
+    async with GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway:
+        run = await anthropic_async(gateway.base_url, "key-a", stream=False, turns=2)
+        assert run.restored == [0, 1]
+        turn1 = upstream.requests[1].json["messages"][:3]  # the history tenant A sent with turn 2
+        stripped = [turn1[0], {**turn1[1], "content": turn1[1]["content"][1:]}, turn1[2]]
+        async with anthropic.AsyncAnthropic(
+            base_url=gateway.base_url, api_key="key-b", max_retries=0
+        ) as other:
+            raw = await other.messages.with_raw_response.create(
+                model=MODEL, max_tokens=2048, messages=stripped, tools=ANTHROPIC_TOOLS
+            )
+    assert raw.headers["x-interleaf-restored"] == "0"
+    assert raw.headers["x-interleaf-missing"] == "1"
+    assert replayed_thinking("anthropic", "thinking", upstream.requests[-1]) == [None]
+
+
+async def test_same_upstream_other_model_gets_nothing_restored(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    """Signatures are bound to the model: switching model mid-conversation restores nothing."""
+    upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=False, turns=1))
+    upstream.enqueue(Step.json(anthropic_message([text("ok")])))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key="key-a", max_retries=0) as client,
+    ):
+        first = await client.messages.create(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": PROMPT}], tools=ANTHROPIC_TOOLS
+        )
+        visible = [b.model_dump(exclude_none=True) for b in first.content if b.type != "thinking"]
+        call = call_id("anthropic", 0)
+        messages: list[Any] = [
+            {"role": "user", "content": PROMPT},
+            {"role": "assistant", "content": visible},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call, "content": "x"}]},
+        ]
+        raw = await client.messages.with_raw_response.create(
+            model="another-model", max_tokens=100, messages=messages
+        )
+    assert (raw.headers["x-interleaf-restored"], raw.headers["x-interleaf-missing"]) == ("0", "1")
+
+
+async def test_plain_chat_turns_are_bound_to_their_conversation(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    """A turn without tool calls ("Sure!") is restored only into the conversation it came from."""
+    reply = anthropic_message([thinking("Greet back.", "sig-hello"), text("Hello!")])
+    upstream.enqueue(Step.json(reply), Step.json(anthropic_message([text("fine")])))
+    upstream.enqueue(Step.json(anthropic_message([text("fine")])))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key="key-a", max_retries=0) as client,
+    ):
+        await client.messages.create(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "Hi"}]
+        )
+        history: list[Any] = [
+            {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "How are you?"},
+        ]
+        same = await client.messages.with_raw_response.create(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "Hi"}, *history]
+        )
+        other = await client.messages.with_raw_response.create(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "Hey there"}, *history]
+        )
+    assert same.headers["x-interleaf-restored"] == "1"
+    assert upstream.requests[1].json["messages"][1]["content"][0] == reply["content"][0]
+    assert other.headers["x-interleaf-restored"] == "0"
+    assert other.headers["x-interleaf-missing"] == "1"
+
+
+async def test_turns_that_carry_their_thinking_go_upstream_byte_for_byte(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    """An app that keeps thinking (Claude Code) is passed through untouched: same bytes, no lookup."""
+    body = (
+        b'{"model":"m","max_tokens":50,"messages":[{"role":"user","content":"hi"},'
+        b'{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},'
+        b'{"type":"text","text":"yo"}]},{"role":"user","content":"again"}],  "odd_field": 1.50}'
+    )
+    upstream.enqueue(Step.json(anthropic_message([text("ok")])))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        aiohttp.ClientSession() as session,
+        session.post(
+            gateway.base_url + "/v1/messages",
+            data=body,
+            headers={"x-api-key": "k", "anthropic-version": "2023-06-01", "anthropic-beta": "b1"},
+        ) as response,
+    ):
+        assert response.status == 200
+        assert response.headers["x-interleaf-restored"] == "0"
+        assert response.headers["x-interleaf-missing"] == "0"
+        assert gateway.gateway.metrics.store_errors.total() == 0
+    assert upstream.requests[0].raw == body
+    assert upstream.requests[0].headers["x-api-key"] == "k"
+    assert upstream.requests[0].headers["anthropic-beta"] == "b1"
+
+
+async def test_metrics_count_restored_and_missing_by_tenant_and_user_agent(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    upstream.enqueue(*upstream_steps("openai-chat", "reasoning_content", stream=False))
+    upstream.enqueue(Step.json(openai_completion(content="ok")))
+    async with GatewayServer(gateway_options("deepseek", upstream.base_url, store_url)) as gateway:
+        await openai_async(gateway.base_url, "key-a", stream=False)
+        async with openai.AsyncOpenAI(
+            base_url=gateway.base_url + "/v1", api_key="key-a", max_retries=0
+        ) as client:
+            # A turn that never went through the gateway: missing.
+            await client.chat.completions.create(
+                model=MODEL,
+                messages=[
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "", "tool_calls": [_call("call_never")]},
+                    {"role": "tool", "tool_call_id": "call_never", "content": "x"},
+                ],
+            )
+        await gateway.settle()
+        async with aiohttp.ClientSession() as session, session.get(gateway.base_url + "/metrics") as response:
+            exposition = await response.text()
+            assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    restored = re.search(
+        r'interleaf_turns_restored_total\{tenant="([0-9a-f]{12})",user_agent="([^"]+)"\} (\d+)', exposition
+    )
+    missing = re.search(
+        r'interleaf_turns_missing_total\{tenant="([0-9a-f]{12})",user_agent="([^"]+)"\} (\d+)', exposition
+    )
+    assert restored is not None and missing is not None, exposition
+    assert restored.group(2) == "AsyncOpenAI/Python"
+    assert restored.group(3) == "3"  # 1 on turn 2, 2 on turn 3
+    assert missing.group(1) == restored.group(1)
+    assert missing.group(3) == "1"
+    assert 'interleaf_requests_total{endpoint="/v1/chat/completions",status="200"} 4' in exposition
+    assert "interleaf_turns_stored_total 4" in exposition
+    assert "key-a" not in exposition
+
+
+def _call(call: str) -> Any:
+    return {"id": call, "type": "function", "function": {"name": "list_files", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-chat"])
+async def test_on_missing_error_refuses_in_the_clients_format_naming_the_message(
+    client: str, upstream: ScriptedServer, store_url: str
+) -> None:
+    options = gateway_options("anthropic", upstream.base_url, store_url, on_missing="error")
+    async with GatewayServer(options) as gateway:
+        if client == "anthropic":
+            async with anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key="k", max_retries=0) as sdk:
+                with pytest.raises(anthropic.BadRequestError) as caught:
+                    await sdk.messages.create(
+                        model=MODEL,
+                        max_tokens=100,
+                        messages=[
+                            {"role": "user", "content": PROMPT},
+                            {
+                                "role": "assistant",
+                                "content": [
+                                    {"type": "tool_use", "id": "toolu_x", "name": "list_files", "input": {}}
+                                ],
+                            },
+                            {
+                                "role": "user",
+                                "content": [
+                                    {"type": "tool_result", "tool_use_id": "toolu_x", "content": "x"}
+                                ],
+                            },
+                        ],
+                        tools=ANTHROPIC_TOOLS,
+                    )
+            error = caught.value.body["error"]  # type: ignore[index]
+            assert error["type"] == "invalid_request_error"
+            assert error["message"].startswith("messages[1]: ")
+            assert caught.value.response.headers["x-interleaf-missing"] == "1"
+        else:
+            async with openai.AsyncOpenAI(
+                base_url=gateway.base_url + "/v1", api_key="k", max_retries=0
+            ) as sdk:
+                with pytest.raises(openai.BadRequestError) as failed:
+                    await sdk.chat.completions.create(
+                        model=MODEL,
+                        messages=[
+                            {"role": "system", "content": "s"},
+                            {"role": "user", "content": PROMPT},
+                            {
+                                "role": "assistant",
+                                "content": None,
+                                "tool_calls": [_call("call_a"), _call("call_b")],
+                            },
+                            {"role": "tool", "tool_call_id": "call_a", "content": "x"},
+                            {"role": "tool", "tool_call_id": "call_b", "content": "y"},
+                            {"role": "user", "content": "and?"},
+                            {"role": "assistant", "content": "maybe"},
+                            {"role": "user", "content": "go on"},
+                        ],
+                        tools=OPENAI_TOOLS,
+                    )
+            error = failed.value.body
+            assert isinstance(error, dict)
+            assert error["code"] == "interleaf_thinking_missing"
+            # Decoded, the two tool messages are one; the error still names the client's own indices.
+            assert error["message"].startswith("messages[2], messages[6]: ")
+            assert "--on-missing pass" in error["message"]
+            assert failed.value.response.headers["x-interleaf-missing"] == "2"
+    assert not upstream.requests
+
+
+async def test_unsigned_reasoning_sent_back_by_an_openai_client_gets_its_signature_back(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    """An app that does keep reasoning_content still loses the signature (the field cannot carry
+    it); toward an Anthropic upstream the gateway replaces it with the stored, signed block."""
+    upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=False, turns=2))
+    upstream.validators.append(StrictAnthropic(upstream))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        messages: list[Any] = [{"role": "user", "content": PROMPT}]
+        first = (
+            await client.chat.completions.create(model=MODEL, messages=messages, tools=OPENAI_TOOLS)
+        ).choices[0]
+        reasoning = first.message.reasoning_content  # type: ignore[attr-defined]
+        call = first.message.tool_calls[0]  # type: ignore[index]
+        messages += [
+            {
+                "role": "assistant",
+                "content": first.message.content,
+                "reasoning_content": reasoning,
+                "tool_calls": [call.model_dump()],
+            },
+            {"role": "tool", "tool_call_id": call.id, "content": "README.md"},
+        ]
+        raw = await client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=messages, tools=OPENAI_TOOLS
+        )
+    assert reasoning == THOUGHTS[0]
+    assert raw.headers["x-interleaf-restored"] == "1"
+    assert not upstream.rejections
+    assert_upstream_saw_all_thinking("anthropic", "thinking", upstream.requests)

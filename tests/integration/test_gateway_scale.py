@@ -1,0 +1,125 @@
+"""The gateway as deployed: replicas sharing one Redis, and the real ``interleaf serve`` command.
+
+The replicas test runs two gateways on one real ``redis-server``: turn 1 of a conversation goes
+through replica A, turn 2 through replica B (a load balancer's choice), and B restores what A stored.
+The CLI test starts ``interleaf serve`` as a subprocess, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.support.gateway_scenario import (
+    THOUGHTS,
+    anthropic_async,
+    assert_upstream_saw_all_thinking,
+    openai_async,
+    upstream_steps,
+)
+from tests.support.gateway_server import GatewayServer, gateway_options
+from tests.support.redis_server import RedisServer, free_port
+from tests.support.scripted_server import ScriptedServer
+from tests.support.strict import StrictAnthropic, StrictOpenAIReasoning
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[ScriptedServer]:
+    async with ScriptedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_two_replicas_on_one_redis_restore_each_others_turns(
+    stream: bool, upstream: ScriptedServer, redis_server: RedisServer
+) -> None:
+    upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=stream))
+    upstream.validators.append(StrictAnthropic(upstream))
+    options = gateway_options("anthropic", upstream.base_url, redis_server.url)
+    async with GatewayServer(options) as replica_a, GatewayServer(options) as replica_b:
+        replicas = [replica_a, replica_b, replica_a]
+
+        async def stored(turn: int) -> None:
+            await replicas[turn].settle()  # the write has reached Redis before the next turn
+
+        run = await anthropic_async([r.base_url for r in replicas], "key-a", stream=stream, between=stored)
+        assert replica_b.gateway.metrics.restored.total() == 1  # turn 2: turn 1 from replica A
+        assert replica_a.gateway.metrics.restored.total() == 2  # turn 3: turn 2 from replica B
+    assert not upstream.rejections, upstream.rejections
+    assert_upstream_saw_all_thinking("anthropic", "thinking", upstream.requests)
+    assert run.restored == [0, 1, 2]
+
+
+def _serve(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-c", "from interleaf.cli import main; main()", "serve", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+
+
+async def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    async with aiohttp.ClientSession() as session:
+        while True:
+            assert process.poll() is None, (process.stdout.read() if process.stdout else b"").decode()
+            try:
+                async with session.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            assert time.monotonic() < deadline, "interleaf serve did not become healthy"
+            await asyncio.sleep(0.05)
+
+
+async def test_the_interleaf_serve_command(upstream: ScriptedServer, tmp_path: Path) -> None:
+    """The real CLI: a DeepSeek-style strict upstream, an OpenAI SDK app that drops reasoning_content."""
+    upstream.enqueue(*upstream_steps("openai-chat", "reasoning_content", stream=True))
+    upstream.validators.append(StrictOpenAIReasoning(upstream, "reasoning_content"))
+    port = free_port()
+    env = {**os.environ, "INTERLEAF_HOME": str(tmp_path / "home")}
+    env.pop("INTERLEAF_TENANT_SECRET", None)
+    args = ["--profile", "deepseek", "--base-url", upstream.base_url, "--port", str(port)]
+    args += ["--store", f"sqlite:///{tmp_path}/thinking.db", "--ttl", "1h", "--log-level", "info"]
+    process = _serve(args, env)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(base_url, process)
+        run = await openai_async(base_url, "sk-client-key-123", stream=True)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = await asyncio.to_thread(process.communicate, timeout=20)
+    log = output[0].decode()
+    assert process.returncode == 0, log
+    assert not upstream.rejections, upstream.rejections
+    assert_upstream_saw_all_thinking("openai-chat", "reasoning_content", upstream.requests)
+    assert run.restored == [0, 1, 2]
+    # One line per request, no key and no thinking in the log.
+    assert log.count("POST /v1/chat/completions 200 ") == 3, log
+    assert "restored=2 missing=0" in log
+    assert "sk-client-key-123" not in log
+    assert all(thought[:20] not in log for thought in THOUGHTS)
+    assert (tmp_path / "thinking.db").exists()
+
+
+def test_interleaf_serve_rejects_bad_flags(tmp_path: Path) -> None:
+    env = {**os.environ, "INTERLEAF_HOME": str(tmp_path)}
+    process = _serve(["--profile", "anthropic", "--ttl", "soon"], env)
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert "--ttl 'soon' is not a duration" in output.decode()
