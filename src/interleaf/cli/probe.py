@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +23,8 @@ server unreachable, model too weak to tell, or an invalid control).
 """
 
 app = typer.Typer(
-    help="Tell whether an endpoint or a chat template keeps interleaved thinking." + _EXIT_CODES,
+    help="Tell whether an endpoint, a chat template or a client app keeps interleaved thinking."
+    + _EXIT_CODES,
     no_args_is_help=True,
 )
 
@@ -194,3 +197,91 @@ def template(
         _fail(str(exc))
         raise
     _emit(probe_template(loaded), as_json)
+
+
+@app.command(no_args_is_help=True)
+def client(
+    profile: Annotated[
+        str, typer.Option("--profile", "-p", help="The upstream's profile (e.g. minimax, vllm).")
+    ],
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="The upstream's URL (default: the profile's).")
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="Where the probe listens (0: any free port).")] = 8766,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    model_map: Annotated[
+        list[str] | None, typer.Option("--model-map", help="CLIENT_MODEL=UPSTREAM_MODEL (repeatable).")
+    ] = None,
+    requests: Annotated[
+        int | None, typer.Option("--requests", min=1, help="Stop after this many requests (default: Ctrl-C).")
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", min=1, help="Stop after this many seconds (default: Ctrl-C)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Does an app send its earlier thinking back? Watch it through a probing gateway.
+
+    Starts a gateway in front of the upstream; point the app's base URL at it (Anthropic clients:
+    http://HOST:PORT, OpenAI clients: http://HOST:PORT/v1) and use the app for a task of a few tool
+    calls. For every request it prints whether the earlier assistant turns' thinking came back, was
+    restored by the gateway (the app dropped it), or is missing. Stop with Ctrl-C, --requests or
+    --duration for the verdict per app.
+
+    Examples:
+
+      interleaf probe client -p minimax --port 8766      # then ANTHROPIC_BASE_URL=http://127.0.0.1:8766
+
+      interleaf probe client -p vllm --base-url http://gpu:8000/v1 --requests 10 --json
+
+    Exit codes: 0 every app sent its thinking back; 1 an app dropped it; 2 no request carried an earlier
+    turn (nothing to judge) or the probe could not start.
+    """
+    from interleaf.backends.errors import BackendConfigError
+    from interleaf.backends.profiles import get_profile
+    from interleaf.gateway import ModelMap, ServeOptions
+    from interleaf.gateway.config import GatewayConfigError
+    from interleaf.probe.client import ClientProbe, describe
+
+    try:
+        options = ServeOptions(
+            profile=get_profile(profile, base_url=base_url),
+            model_map=ModelMap.parse(model_map or ()),
+            host=host,
+            port=port,
+        )
+    except (BackendConfigError, GatewayConfigError) as exc:
+        _fail(str(exc))
+        raise
+
+    async def watch() -> ProbeReport:
+        done = asyncio.Event()
+        seen = 0
+
+        def on_request(report: object) -> None:
+            nonlocal seen
+            seen += 1
+            print(f"  {describe(report, seen)}", file=sys.stderr, flush=True)  # type: ignore[arg-type]
+            if requests is not None and seen >= requests:
+                done.set()
+
+        # Ctrl-C ends the watch and prints the verdict (it is how the user says "done").
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, done.set)
+        async with ClientProbe(options, on_request=on_request) as probe:
+            print(
+                f"probing at {probe.base_url} (OpenAI clients: {probe.base_url}/v1) in front of "
+                f"{options.profile.name} {options.base_url}; Ctrl-C for the verdict",
+                file=sys.stderr,
+                flush=True,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), duration)
+            return probe.report()
+
+    try:
+        report = asyncio.run(watch())
+    except OSError as exc:
+        _fail(str(exc))
+        raise
+    _emit(report, as_json)

@@ -18,8 +18,9 @@ import gc
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -53,6 +54,30 @@ UPSTREAM_RETRY = RetryPolicy(max_retries=1, statuses=frozenset())
 _LABELS_MAX = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class RequestReport:
+    """What one request brought back of its earlier assistant turns.
+
+    ``kept``: the client sent the turn's thinking back usable as it is. ``restored``: it did not, and
+    the gateway put the stored thinking back. ``missing``: it did not and nothing was stored. The rest
+    of the ``turns`` had no thinking to lose (the stored original had none either).
+    """
+
+    client_format: ClientFormat
+    user_agent: str
+    stream: bool
+    turns: int
+    kept: int
+    restored: int
+    missing: int
+
+
+def _earlier_assistant_turns(roles: list[Any]) -> int:
+    """Assistant turns before the end (a trailing assistant message is a prefill, not an earlier turn)."""
+    count = sum(1 for role in roles if role == "assistant")
+    return count - 1 if roles and roles[-1] == "assistant" else count
+
+
 class Gateway:
     """The gateway's state (store, upstream pool, capture queue, metrics) and its endpoints."""
 
@@ -83,6 +108,8 @@ class Gateway:
             options.client_dialect,
             log_content=options.log_content,
         )
+        self.observers: list[Callable[[RequestReport], None]] = []
+        """Called with what each request brought back (``interleaf probe client`` listens here)."""
         self._secret: bytes | None = None
         self._labels: dict[str, str] = {}
         self._tenants: dict[tuple[str, str], str] = {}
@@ -168,6 +195,11 @@ class Gateway:
             url += "?" + query.decode("latin-1")
         if same and not raw_needs_check(fmt, body, upstream.dialect):
             upstream_body = upstream.passthrough_body(raw, body, model)
+            if self.observers:
+                turns = _earlier_assistant_turns(
+                    [m.get("role") for m in body.get("messages") or () if isinstance(m, dict)]
+                )
+                self._observe(request, fmt, stream, turns, kept=turns)
             return Prepared(fmt, raw, None, upstream_body, headers, stream, tenant, url)
 
         conversation = decode_request(fmt, body)
@@ -203,9 +235,43 @@ class Gateway:
         )
         self.metrics.restored.inc(*labels, amount=call.restored)
         self.metrics.missing.inc(*labels, amount=call.missing)
+        if self.observers:
+            turns = _earlier_assistant_turns([m.role for m in conversation.messages])
+            self._observe(
+                request,
+                fmt,
+                stream,
+                turns,
+                kept=turns - len(indices),
+                restored=len(outcome.restored),
+                missing=len(outcome.missing),
+            )
         if outcome.missing and self.options.on_missing == "error":
             raise _MissingThinking(call, self._missing_error(fmt, body, outcome))
         return call
+
+    def _observe(
+        self,
+        request: Request,
+        fmt: ClientFormat,
+        stream: bool,
+        turns: int,
+        *,
+        kept: int,
+        restored: int = 0,
+        missing: int = 0,
+    ) -> None:
+        report = RequestReport(
+            client_format=fmt,
+            user_agent=request.headers.get("user-agent", ""),
+            stream=stream,
+            turns=turns,
+            kept=kept,
+            restored=restored,
+            missing=missing,
+        )
+        for observer in self.observers:
+            observer(report)
 
     def _missing_error(
         self, fmt: ClientFormat, body: dict[str, Any], outcome: RestoreOutcome

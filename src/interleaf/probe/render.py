@@ -28,11 +28,46 @@ _CHECK_STYLE = {"ok": "green", "failed": "red", "error": "magenta", "skipped": "
 
 def render_report(report: ProbeReport, console: Console) -> None:
     """Print ``report`` as tables followed by the outcome line and notes."""
+    from interleaf.probe.client import ClientReport
+
     if isinstance(report, EndpointReport):
         _endpoint(report, console)
     elif isinstance(report, TemplateReport):
         _template(report, console)
+    elif isinstance(report, ClientReport):
+        _client(report, console)
     _footer(report, console)
+
+
+def _client(report: ProbeReport, console: Console) -> None:
+    from interleaf.probe.client import ClientReport
+
+    assert isinstance(report, ClientReport)
+    table = Table(title=f"apps seen ({report.requests} requests)", title_justify="left", show_edge=False)
+    for column in (
+        "app (user agent)",
+        "API",
+        "requests",
+        "earlier turns",
+        "came back",
+        "restored",
+        "missing",
+    ):
+        table.add_column(column)
+    table.add_column("verdict")
+    for row in report.clients:
+        style = _VERDICT_STYLE[row.verdict]
+        table.add_row(
+            escape(row.user_agent),
+            row.client_format,
+            str(row.requests),
+            str(row.turns),
+            str(row.kept),
+            str(row.restored),
+            str(row.missing),
+            f"[{style}]{row.verdict.value}[/]",
+        )
+    console.print(table)
 
 
 def _footer(report: ProbeReport, console: Console) -> None:
