@@ -86,3 +86,57 @@ async def test_kill_9_mid_run_then_resume_loses_nothing(tmp_path: Path) -> None:
         }
         assert [m["role"] for m in replayed] == ["user", "assistant", "user", "user"]
         assert replayed[-1]["content"] == "is it there?"
+
+
+async def test_ctrl_c_stops_the_step_cleanly_and_the_session_resumes(tmp_path: Path) -> None:
+    """SIGINT while a tool runs: the call gets an 'interrupted' result, the session is saved as
+    interrupted, the CLI exits 130 and says how to resume; resuming works against a strict server."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "INTERLEAF_HOME": str(home), "ANTHROPIC_API_KEY": "test-key", "NO_COLOR": "1"}
+    first = anthropic_message(
+        [thinking(THOUGHT, "sig-int-1=="), tool_use("toolu_i1", "shell", {"command": "sleep 30"})]
+    )
+    async with ScriptedServer([Step.sse(anthropic_events(first))]) as server:
+        server.validators.append(StrictAnthropic(server))
+        common = [
+            "--profile",
+            "anthropic",
+            "--base-url",
+            server.base_url,
+            "--approve",
+            "auto",
+            "--json",
+            "--no-browser",
+        ]
+        process = await _interleaf("run", "wait a while", *common, env=env, cwd=work)
+        assert process.stdout is not None
+        while True:  # wait until the shell call is running
+            line = await asyncio.wait_for(process.stdout.readline(), 30)
+            assert line, "the CLI ended before calling the tool"
+            if json.loads(line)["type"] == "tool_call":
+                break
+        await asyncio.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 130, err.decode()
+        assert "--resume" in err.decode()
+        events = [json.loads(x) for x in out.decode().splitlines()]
+        assert events[-1]["type"] == "final"
+        assert events[-1]["status"] == "interrupted"
+
+        store = SessionStore(home / "sessions.db")
+        session_id = store.resolve("last")
+        assert store.info(session_id).status == "interrupted"
+        recorded = store.messages(session_id)
+        assert [m.role for m in recorded] == ["user", "assistant", "tool"]
+        assert "interrupted" in recorded[-1].tool_results[0].text
+        store.close()
+
+        server.enqueue(
+            Step.sse(anthropic_events(anthropic_message([thinking("Again.", "sig-i2"), text("ok")])))
+        )
+        resumed = await _interleaf("run", "--resume", "last", "never mind", *common, env=env, cwd=work)
+        out, err = await asyncio.wait_for(resumed.communicate(), 60)
+        assert resumed.returncode == 0, err.decode()
+        assert not server.rejections, server.rejections
