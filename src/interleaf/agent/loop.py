@@ -218,7 +218,8 @@ class Agent:
                 if isinstance(event, BlockEnd) and isinstance(
                     event.block, Thinking | RedactedThinking | Text
                 ):
-                    self._emit(BlockDone(event.block))
+                    if not (isinstance(event.block, Text) and self.settings.tool_protocol == "json"):
+                        self._emit(BlockDone(event.block))  # JSON actions show as calls and the answer
                 elif isinstance(event, MessageEnd):
                     response = event.response
         except BackendError as exc:
@@ -303,16 +304,18 @@ class Agent:
             )
         else:
             outcome = await self.tools.call(call.name, dict(call.arguments), self.context)
-        content = outcome.content
-        if self.settings.tool_protocol == "json" and isinstance(content, str):
-            content = with_reminder(content)
         result = ToolResult(
-            call_id=call.id, content=content, is_error=True if outcome.is_error else None, name=call.name
+            call_id=call.id,
+            content=outcome.content,
+            is_error=True if outcome.is_error else None,
+            name=call.name,
         )
         if call.name == PLAN_TOOL and not outcome.is_error:
             items = call.arguments.get("items", [])
             self._emit(PlanUpdated(tuple(dict(i) for i in items if isinstance(i, dict))))
         self._emit(ToolReturned(call, result, outcome.brief, time.monotonic() - started))
+        if self.settings.tool_protocol == "json" and isinstance(outcome.content, str):
+            result = replace(result, content=with_reminder(outcome.content))  # for the model, not the user
         return result
 
     def _answer_unrun(self, calls: tuple[ToolCall, ...], why: str) -> None:

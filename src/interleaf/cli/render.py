@@ -68,6 +68,7 @@ class TerminalView:
         self._buffer: list[str] = []
         self._status = ""
         self._status_since = time.monotonic()
+        self._last_text = ""
 
     # ------------------------------------------------------------------------------ model stream
 
@@ -110,8 +111,10 @@ class TerminalView:
             self._print(f"[red]error[/] {escape(event.message)}")
         elif isinstance(event, Finished):
             self._stop_live()
-            if event.answer and event.status == "done":
-                pass  # the answer was shown as the final text block
+            if event.answer and event.status == "done" and event.answer.strip() != self._last_text:
+                self.console.print(
+                    event.answer.strip()
+                )  # not streamed as text (a finish call, a JSON action)
             if event.message:
                 self.console.print(f"[yellow]{escape(event.message)}[/]")
             self.console.print(f"[dim]{summary_line(event)}[/]")
@@ -157,7 +160,8 @@ class TerminalView:
                 self.console.print(RichText(block.text.strip(), style="dim italic"))
             return
         if block.text.strip():
-            self.console.print(block.text.strip())
+            self._last_text = block.text.strip()
+            self.console.print(self._last_text)
 
     def _print(self, markup: str) -> None:
         self._stop_live()
