@@ -105,7 +105,11 @@ def measure() -> list[tuple[str, float, float, float, float]]:
     ):
         body = openai_chat.encode_request(conversation, dialect=dialect)
         wire = body["messages"][1]
-        msg_us = _median_us(lambda w=wire: openai_chat.encode_message(openai_chat.decode_message(w)), 2000)
+
+        def round_trip(w: dict[str, Any] = wire) -> object:
+            return openai_chat.encode_message(openai_chat.decode_message(w))
+
+        msg_us = _median_us(round_trip, 2000)
         delta: dict[str, Any] = (
             {"content": "abc def "}
             if dialect is ReasoningDialect.THINK_TAGS
@@ -143,6 +147,11 @@ def measure() -> list[tuple[str, float, float, float, float]]:
     return rows
 
 
+def fmt(value: float) -> str:
+    """One decimal, or a dash for a figure that does not apply (NaN)."""
+    return f"{value:.1f}" if value == value else "–"
+
+
 def main() -> None:
     rows = measure()
     lines = [
@@ -157,7 +166,6 @@ def main() -> None:
     ]
     for name, msg, base, chunk, chunk_base in rows:
         ratio = f"{msg / base:.1f}×" if base == base else "–"
-        fmt = lambda v: f"{v:.1f}" if v == v else "–"  # noqa: E731
         lines.append(f"| {name} | {msg:.1f} | {fmt(base)} | {ratio} | {fmt(chunk)} | {fmt(chunk_base)} |")
     lines += ["", "Target from the foundation issue: well under 50 µs a typical message."]
     text = "\n".join(lines)

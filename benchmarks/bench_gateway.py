@@ -399,7 +399,8 @@ def loadgen(task: str, url: str, key: str, body_path: Path, count: int | str) ->
     """Python client measurements in a child process (its CPU is not the gateway's): JSON result."""
     command = [PYTHON, "-m", "benchmarks.bench_gateway", "client", task, url, key, str(body_path), str(count)]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 async def client_ttfb(url: str, key: str, body: bytes, count: int) -> dict[str, Any]:
@@ -695,11 +696,11 @@ def run(args: argparse.Namespace, workdir: Path) -> Results:
             dropped = workdir / f"dropped-{turns}.json"
             dropped.write_bytes(request_body(history))
             for party in (direct, gateway):
-                runs = [
+                restore_runs = [
                     wrk(party.url, dropped, connections=1, seconds=c1_seconds, key=key, workdir=workdir)
                     for _ in range(rounds)
                 ]
-                results.restore[f"{party.name}-{turns}"] = median_load(runs)
+                results.restore[f"{party.name}-{turns}"] = median_load(restore_runs)
 
         print("slow streams ...", flush=True)
         slow_body = workdir / "slow.json"

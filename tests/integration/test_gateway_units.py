@@ -361,4 +361,4 @@ def test_serve_flags_round_trip_and_check() -> None:
         ({"max_body": "huge"}, "--max-body"),
     ):
         with pytest.raises(GatewayConfigError, match=flag):
-            ServeFlags(profile="deepseek", **bad).options()  # type: ignore[arg-type]
+            ServeFlags(profile="deepseek", **bad).options()

@@ -118,12 +118,15 @@ async def test_servers_tools_are_offered_with_their_schemas(
         spec = tools.get("mcp__time__get_current_time")
         assert spec is not None
         parameters = spec.spec.parameters
+        assert parameters is not None
         assert parameters["type"] == "object"
         assert "timezone" in parameters["properties"]
         assert "timezone" in parameters.get("required", [])
-        assert "(MCP server `time`, tool `get_current_time`)" in spec.spec.description
+        assert "(MCP server `time`, tool `get_current_time`)" in (spec.spec.description or "")
         add = tools.get("mcp__web__add")
-        assert add is not None and set(add.spec.parameters["required"]) == {"a", "b"}
+        assert add is not None
+        assert add.spec.parameters is not None
+        assert set(add.spec.parameters["required"]) == {"a", "b"}
         assert not add.read_only
 
         now = await call(tools, ctx, "mcp__time__get_current_time", timezone="UTC")

@@ -47,13 +47,14 @@ async def _keeping_anthropic_app(base_url: str) -> None:
     messages: list[dict[str, Any]] = [{"role": "user", "content": PROMPT}]
     async with anthropic.AsyncAnthropic(base_url=base_url, api_key="key-keep", max_retries=0) as client:
         for _ in range(3):
-            reply = await client.messages.create(
-                model=MODEL,
-                max_tokens=2048,
-                messages=messages,
-                tools=ANTHROPIC_TOOLS,  # type: ignore[arg-type]
-                thinking={"type": "enabled", "budget_tokens": 1024},
-            )
+            arguments: dict[str, Any] = {
+                "model": MODEL,
+                "max_tokens": 2048,
+                "messages": messages,
+                "tools": ANTHROPIC_TOOLS,
+                "thinking": {"type": "enabled", "budget_tokens": 1024},
+            }
+            reply = await client.messages.create(**arguments)
             messages.append({"role": "assistant", "content": [b.model_dump() for b in reply.content]})
             calls = [b for b in reply.content if b.type == "tool_use"]
             if not calls:

@@ -189,8 +189,11 @@ def test_decoded_blocks_keep_order_dialect_and_unknown_fields() -> None:
     assert isinstance(thinking, Thinking)
     assert (thinking.signature, thinking.dialect) == ("S1", ReasoningDialect.ANTHROPIC)
     assert isinstance(message.blocks[1], RedactedThinking) and message.blocks[1].data == "ENC"
-    assert message.blocks[2].extra == {"citations": [{"cited_text": "x"}]}
-    assert message.blocks[3].extra == {"caller": {"type": "direct"}}
+    text_block, call = message.blocks[2], message.blocks[3]
+    assert isinstance(text_block, Text)
+    assert isinstance(call, ToolCall)
+    assert text_block.extra == {"citations": [{"cited_text": "x"}]}
+    assert call.extra == {"caller": {"type": "direct"}}
     assert isinstance(message.blocks[4], Opaque)
     assert anthropic.encode_message(message) == body
 

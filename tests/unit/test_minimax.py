@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -523,7 +523,7 @@ def result_messages(draw: st.DrawFn) -> Message:
     results = draw(
         st.lists(st.builds(lambda c: ToolResult(call_id="c", content=c), content), min_size=1, max_size=3)
     )
-    role = draw(st.sampled_from(["tool", "user"]))
+    role: Literal["tool", "user"] = draw(st.sampled_from(["tool", "user"]))
     return Message(role=role, blocks=tuple(results))
 
 
