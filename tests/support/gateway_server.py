@@ -11,14 +11,11 @@ Sync SDK clients must run in a thread (``asyncio.to_thread``): the gateway share
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import Mapping
 from typing import Any
 
-import uvicorn
-
 from interleaf.gateway import Gateway, ServeOptions, create_app
+from interleaf.gateway.server import InProcessServer
 from interleaf.store.thinking import ThinkingStore
 
 
@@ -33,8 +30,7 @@ class GatewayServer:
         self.options = options
         self._store = store
         self._env = env
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[Any] | None = None
+        self._server: InProcessServer | None = None
         self._gateway: Gateway | None = None
         self.port = 0
 
@@ -51,41 +47,14 @@ class GatewayServer:
     async def __aenter__(self) -> GatewayServer:
         self._gateway = Gateway(self.options, store=self._store, env=self._env)
         app = create_app(self.options, gateway=self._gateway)
-        config = uvicorn.Config(
-            app,
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_config=None,
-            log_level="warning",
-            timeout_graceful_shutdown=1,
-        )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._serve(sock))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("the gateway stopped during start-up")
-            await asyncio.sleep(0.005)
+        self._server = await InProcessServer(app).__aenter__()
+        self.port = self._server.port
         return self
 
-    async def _serve(self, sock: socket.socket) -> None:
-        assert self._server is not None
-        try:
-            await self._server.serve(sockets=[sock])
-        finally:
-            sock.close()
-
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        if self._server is not None:
+            await self._server.__aexit__(*exc_info)
         self._server = None
-        self._task = None
 
     async def settle(self) -> None:
         """Wait until every captured reply is stored."""

@@ -9,13 +9,16 @@ password and argv is readable by every user through ``ps``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import resource
 import signal
+import socket
 import sys
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -121,3 +124,65 @@ def _serve_here(flags: ServeFlags) -> int:
         print(f"interleaf serve: error: {exc}", file=sys.stderr)
         return BAD_INPUT
     return 0
+
+
+class InProcessServer:
+    """A gateway app served by uvicorn inside the caller's event loop (``interleaf probe client``, tests).
+
+    ``async with InProcessServer(app, host, port) as server:`` returns once it accepts connections;
+    ``port`` 0 picks a free one (``server.port`` says which).
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def __aenter__(self) -> InProcessServer:
+        config = uvicorn.Config(
+            self.app,
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror}; choose another port"
+            ) from None
+        self.port = sock.getsockname()[1]
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._serve(self._server, sock))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("the gateway stopped during start-up")
+            await asyncio.sleep(0.005)
+        return self
+
+    @staticmethod
+    async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            sock.close()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+        self._server = None
+        self._task = None

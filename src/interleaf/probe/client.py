@@ -9,8 +9,6 @@ agent and API), the verdict is ``kept`` when every turn came back and ``dropped`
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +17,7 @@ from typing import Any, ClassVar
 
 from interleaf.gateway import Gateway, ServeOptions, create_app
 from interleaf.gateway.app import RequestReport
+from interleaf.gateway.server import InProcessServer
 from interleaf.probe.report import Overall, ProbeReport, Verdict
 
 
@@ -142,13 +141,12 @@ class ClientProbe:
         self.options = options
         self.reports: list[RequestReport] = []
         self._on_request = on_request
-        self._server: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self.port = options.port
+        self._server: InProcessServer | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.options.host}:{self.port}"
+        assert self._server is not None, "the probe is not started"
+        return self._server.base_url
 
     def _record(self, report: RequestReport) -> None:
         self.reports.append(report)
@@ -156,46 +154,21 @@ class ClientProbe:
             self._on_request(report)
 
     async def __aenter__(self) -> ClientProbe:
-        import uvicorn
-
         gateway = Gateway(self.options)
         gateway.observers.append(self._record)
-        app = create_app(self.options, gateway=gateway)
-        config = uvicorn.Config(
-            app, http="httptools", lifespan="on", access_log=False, log_config=None, log_level="warning"
+        server = InProcessServer(
+            create_app(self.options, gateway=gateway), self.options.host, self.options.port
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.options.host, self.options.port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                f"cannot listen on {self.options.host}:{self.options.port}: {exc.strerror}; "
-                "choose another --port"
-            ) from None
-        self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._serve(sock))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("the probe's gateway stopped during start-up")
-            await asyncio.sleep(0.01)
+        self._server = await server.__aenter__()
         return self
 
-    async def _serve(self, sock: socket.socket) -> None:
-        try:
-            await self._server.serve(sockets=[sock])
-        finally:
-            sock.close()
-
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        try:
+            if self._server is not None:
+                await self._server.__aexit__(*exc_info)
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
 
     def report(self) -> ClientReport:
         return conclude_client(self.reports)
