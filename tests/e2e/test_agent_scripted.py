@@ -244,3 +244,34 @@ async def test_resuming_on_another_backend_never_moves_signatures(
     assert [b["thinking"] for b in thinking_blocks] == list(THOUGHTS)
     assert all("signature" not in b for b in thinking_blocks)
     assert any("without signatures" in getattr(e, "message", "") for e in observer.agent_events)
+
+
+async def test_resuming_on_another_api_sends_no_vendor_fields_of_the_old_one(
+    server: ScriptedServer, workdir: Path
+) -> None:
+    completion = openai_completion(content="hi", reasoning_details=[reasoning_detail("Say hi.")])
+    completion["choices"][0]["message"]["refusal"] = None
+    server.enqueue(Step.json(completion))
+    first = RunOptions(
+        workdir=workdir, profile="minimax-openai", base_url=server.base_url, api_key="k", approve="auto"
+    )
+    async with AgentSession(first) as session:
+        assert (await session.run("greet")).status == "done"
+        session_id = session.session_id
+    server.validators.append(StrictAnthropic(server, require_signature=False))
+    server.enqueue(Step.json(anthropic_message([text("fine")])))
+    second = RunOptions(
+        workdir=workdir,
+        profile="anthropic",
+        base_url=server.base_url,
+        api_key="k",
+        approve="auto",
+        resume=session_id,
+    )
+    async with AgentSession(second) as session:
+        assert (await session.run("again")).status == "done"
+    assistant = server.requests[-1].json["messages"][1]
+    assert assistant == {
+        "role": "assistant",
+        "content": [{"type": "thinking", "thinking": "Say hi."}, {"type": "text", "text": "hi"}],
+    }

@@ -35,7 +35,7 @@ from interleaf.config import Config, ProfileConfig, load_mcp_json
 from interleaf.store.sessions import SessionStore
 from interleaf.tools.base import Tool, ToolContext, ToolOutcome, Toolset
 from interleaf.tools.plan import PlanTool
-from interleaf.transcript import Message, Thinking, ToolCall, ToolSpec
+from interleaf.transcript import Block, Message, Opaque, Thinking, ToolCall, ToolSpec
 
 # The embedded model: bounded replies and low temperature make a small model's JSON actions steadier.
 LOCAL_PARAMS: dict[str, object] = {"max_tokens": 1024, "temperature": 0.2}
@@ -111,16 +111,24 @@ def _prices(profile: Profile, model: str | None, override: ProfileConfig | None)
     return None if documented is None else Prices(documented.input, documented.output)
 
 
-def _without_signatures(message: Message) -> Message:
-    if not any(isinstance(b, Thinking) and b.signature is not None for b in message.blocks):
-        return message
-    return replace(
-        message,
-        blocks=tuple(
-            replace(b, signature=None) if isinstance(b, Thinking) and b.signature is not None else b
-            for b in message.blocks
-        ),
-    )
+def _for_another_backend(message: Message, *, same_api: bool) -> Message:
+    """A recorded message made fit for a different backend: no signatures (rule 4: they are bound to
+    the backend, model and account that made them) and, across APIs, no vendor fields of the old one."""
+    blocks: list[Block] = []
+    for block in message.blocks:
+        if isinstance(block, Thinking) and block.signature is not None:
+            block = replace(block, signature=None)
+        if not same_api and not isinstance(block, Opaque) and block.extra:
+            block = replace(block, extra={})
+        blocks.append(block)
+    return replace(message, blocks=tuple(blocks), extra=message.extra if same_api else {})
+
+
+def _profile_api(name: str, config: Config) -> str | None:
+    try:
+        return profile_from_config(name, config).api
+    except SetupError:
+        return None
 
 
 class AgentSession:
@@ -180,7 +188,8 @@ class AgentSession:
             recorded = self.store.info(self.session_id)
             if (recorded.profile, recorded.model) != (self.profile.name, model_name or ""):
                 # Signatures are bound to the backend, model and account that made them (rule 4).
-                history = [_without_signatures(m) for m in history]
+                same_api = _profile_api(recorded.profile, config) == self.profile.api
+                history = [_for_another_backend(m, same_api=same_api) for m in history]
                 self.observer.agent_event(
                     Notice(
                         f"this session was recorded with {recorded.profile} {recorded.model}; its thinking "
