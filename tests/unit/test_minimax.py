@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jinja2.exceptions import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from interleaf.probe.template import hf_environment
 from interleaf.transcript import (
     Conversation,
     Image,
@@ -117,26 +117,8 @@ def sample_2_conversation() -> Conversation:
 # ------------------------------------------------------------------------- the reference template
 
 
-def _hf_tojson(
-    value: Any,
-    ensure_ascii: bool = False,
-    indent: int | None = None,
-    separators: Any = None,
-    sort_keys: bool = False,
-) -> str:
-    """transformers' tojson: json.dumps with its defaults, no HTML escaping, keys in order."""
-    return json.dumps(
-        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
-    )
-
-
-def _raise_exception(message: str) -> str:
-    raise TemplateError(message)
-
-
-_ENV = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-_ENV.filters["tojson"] = _hf_tojson
-_ENV.globals["raise_exception"] = _raise_exception
+# The Hugging Face-compatible environment interleaf's template probe renders with.
+_ENV = hf_environment()
 TEMPLATE = _ENV.from_string((FIXTURES / "m2_chat_template.jinja").read_text(encoding="utf-8"))
 
 
