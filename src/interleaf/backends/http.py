@@ -465,10 +465,9 @@ class StreamResponse:
 
 
 async def _read_chunks(
-    response: aiohttp.ClientResponse, url: str, clock: _Clock, sent_at: float
+    response: aiohttp.ClientResponse, url: str, clock: _Clock, sent_at: float, *, first: bool = True
 ) -> AsyncIterator[bytes]:
     """The body in chunks: the first one within the first-byte limit, later ones within ``idle``."""
-    first = True
     while True:
         when, phase = clock.first_byte(sent_at) if first else clock.idle()
         try:
@@ -490,10 +489,20 @@ async def _read_chunks(
 async def _read_all(response: aiohttp.ClientResponse, url: str, clock: _Clock, sent_at: float) -> bytes:
     """The whole body; the connection goes back to the pool only if it was read to the end."""
     try:
-        chunks = [chunk async for chunk in _read_chunks(response, url, clock, sent_at)]
-    except BaseException:
+        # A small reply is usually buffered whole by the time its headers are parsed: take it without
+        # a timeout scope or an async generator (a gateway does this on every request).
+        buffered = response.content.read_nowait()
+        if response.content.at_eof():
+            chunks = [buffered]
+        else:
+            rest = _read_chunks(response, url, clock, sent_at, first=not buffered)
+            chunks = [buffered, *[chunk async for chunk in rest]]
+    except BaseException as exc:
         response.close()
-        raise
+        mapped = map_client_error(exc, url=url, phase="body", timeouts=clock.timeouts)
+        if mapped is None or isinstance(exc, BackendError):
+            raise
+        raise mapped from exc
     response.release()
     return b"".join(chunks)
 
