@@ -7,6 +7,7 @@ the assertions look at what the server received and what the client returned.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -625,6 +626,50 @@ async def test_total_timeout(scripted_server: ScriptedServer) -> None:
         with pytest.raises(BackendTimeout) as caught:
             await make_client(scripted_server, http).complete(user(), stream=True)
     assert caught.value.phase == "total"
+
+
+@contextlib.asynccontextmanager
+async def split_body_server(pause: float, *, finish: bool = True) -> AsyncIterator[str]:
+    """A raw HTTP server whose JSON reply comes in two writes ``pause`` seconds apart (or never
+    finishes): headers and half the body first, then the rest."""
+    body = b'{"reply": "' + b"x" * 4000 + b'"}'
+    half = len(body) // 2
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        writer.write(head.encode() + body[:half])
+        await writer.drain()
+        await asyncio.sleep(pause)
+        if finish:
+            writer.write(body[half:])
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1/messages"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_whole_reply_arriving_in_parts_is_read_to_the_end() -> None:
+    async with split_body_server(0.3) as url, HttpClient(timeouts=Timeouts(idle=5), retry=FAST_RETRY) as http:
+        response = await http.request("POST", url, {"q": 1})
+    assert response.json() == {"reply": "x" * 4000}
+
+
+async def test_whole_reply_stalling_after_its_first_bytes_is_an_idle_timeout() -> None:
+    timeouts = Timeouts(first_byte=5, idle=0.2)
+    async with (
+        split_body_server(3.0, finish=False) as url,
+        HttpClient(timeouts=timeouts, retry=FAST_RETRY) as http,
+    ):
+        with pytest.raises(BackendTimeout) as caught:
+            await http.request("POST", url, {"q": 1})
+    assert caught.value.phase == "idle"
 
 
 # ---------------------------------------------------------------------------- error statuses
