@@ -67,6 +67,26 @@ async def test_two_replicas_on_one_redis_restore_each_others_turns(
     assert run.restored == [0, 1, 2]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_turn_sent_at_once_to_another_replica_waits_for_the_write(
+    stream: bool, upstream: ScriptedServer, redis_server: RedisServer
+) -> None:
+    # A fast agent loop behind a round-robin balancer: turn 2 reaches replica B while replica A's
+    # capture of turn 1 is still on its way to Redis. B must find it, not count it missing.
+    upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=stream))
+    upstream.validators.append(StrictAnthropic(upstream))
+    options = gateway_options("anthropic", upstream.base_url, redis_server.url)
+    async with GatewayServer(options) as replica_a, GatewayServer(options) as replica_b:
+        run = await anthropic_async(
+            [replica_a.base_url, replica_b.base_url, replica_a.base_url], "key-a", stream=stream
+        )
+        assert replica_b.gateway.metrics.missing.total() == 0
+        assert replica_a.gateway.metrics.missing.total() == 0
+    assert not upstream.rejections, upstream.rejections
+    assert_upstream_saw_all_thinking("anthropic", "thinking", upstream.requests)
+    assert run.restored == [0, 1, 2]
+
+
 def _serve(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-c", "from interleaf.cli import main; main()", "serve", *args]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)

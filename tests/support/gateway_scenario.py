@@ -8,6 +8,7 @@ upstream sees again must have been restored by the gateway.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -226,8 +227,16 @@ async def anthropic_async(
     run = Run()
     messages: list[dict[str, Any]] = [{"role": "user", "content": PROMPT}]
     urls = [base_url] * turns if isinstance(base_url, str) else list(base_url)
-    for turn, url in enumerate(urls[:turns]):
-        async with anthropic.AsyncAnthropic(base_url=url, api_key=api_key, max_retries=0) as client:
+    # One client per gateway, made before the first turn: each next turn goes out as soon as the
+    # previous reply is in, as in a fast agent loop.
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str, anthropic.AsyncAnthropic] = {}
+        for url in urls:
+            if url not in clients:
+                clients[url] = anthropic.AsyncAnthropic(base_url=url, api_key=api_key, max_retries=0)
+                stack.push_async_callback(clients[url].close)
+        for turn, url in enumerate(urls[:turns]):
+            client = clients[url]
             if stream:
                 async with client.messages.stream(**_anthropic_args(messages)) as events:
                     async for _event in events:
@@ -238,11 +247,11 @@ async def anthropic_async(
                 raw = await client.messages.with_raw_response.create(**_anthropic_args(messages))
                 run.note_headers(raw.headers)
                 message = await raw.parse()
-        going_on = _anthropic_replay(message, messages, run)
-        if between is not None:
-            await between(turn)
-        if not going_on:
-            break
+            going_on = _anthropic_replay(message, messages, run)
+            if between is not None:
+                await between(turn)
+            if not going_on:
+                break
     return run
 
 

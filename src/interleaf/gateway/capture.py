@@ -13,6 +13,12 @@ Read-your-writes: a turn keyed but not yet written is served from memory (:meth:
 and a request of a tenant with replies not yet keyed waits for them (:meth:`CaptureQueue.settled`,
 CPU-bound and bounded), so a fast agent loop's next turn finds the turn it just got without waiting for
 a disk or network write.
+
+That memory is one process's. On a store shared by replicas (``store.shared``: Redis) the next turn can
+reach another replica the moment the client has the reply, so there :meth:`CaptureQueue.capture` keys
+and writes each reply *before* it is handed to the client (waiting at most :data:`WRITE_THROUGH_WAIT`;
+a slower write goes on in the background): one store round trip on the response path buys
+read-your-writes across replicas.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ SETTLE_TIMEOUT = 0.5
 BATCH_WINDOW = 0.01
 """Seconds the worker collects keyed replies before writing them in one batch."""
 _BATCH = 64
+WRITE_THROUGH_WAIT = 0.25
+"""Seconds a reply waits for its write to a shared store before it is sent anyway."""
 _SLICE = 0.002  # seconds of keying between two yields to the event loop
 
 
@@ -77,8 +85,12 @@ class CaptureQueue:
         maxsize: int,
         ttl: float,
         window: float = BATCH_WINDOW,
+        write_through: bool | None = None,
     ) -> None:
         self._store = store
+        self.write_through = store.shared if write_through is None else write_through
+        """Write each reply before the client gets it (a shared store), instead of queueing it."""
+        self._background: set[asyncio.Task[None]] = set()
         self._metrics = metrics
         self._ttl = ttl
         self._window = window
@@ -92,6 +104,34 @@ class CaptureQueue:
 
     def start(self) -> None:
         self._worker = asyncio.create_task(self._run(), name="interleaf-capture")
+
+    async def capture(self, job: CaptureJob) -> None:
+        """Store ``job``: written now when :attr:`write_through` (returns once it is written, failed,
+        or took over :data:`WRITE_THROUGH_WAIT`), else queued (:meth:`submit`)."""
+        if not self.write_through:
+            self.submit(job)
+            return
+        try:
+            message, key = keyed_reply(job)
+        except (WireError, GatewayError, ValueError) as exc:
+            self._metrics.capture_dropped.inc("unreadable")
+            log.debug("reply not stored: it could not be read (%s)", type(exc).__name__)
+            return
+        write = asyncio.create_task(self._write_one(job.tenant, key, message))
+        self._background.add(write)
+        write.add_done_callback(self._background.discard)
+        with contextlib.suppress(TimeoutError):
+            # shield: a slow write, or a client gone meanwhile, must not cancel the write itself
+            await asyncio.wait_for(asyncio.shield(write), WRITE_THROUGH_WAIT)
+
+    async def _write_one(self, tenant: str, key: str, message: Message) -> None:
+        try:
+            await self._store.put_many(tenant, {key: message}, ttl_seconds=self._ttl)
+        except StoreError as exc:
+            self._metrics.store_errors.inc("put")
+            self._warn(f"thinking store write failed; the turn is not stored: {exc}")
+        else:
+            self._metrics.stored.inc()
 
     def submit(self, job: CaptureJob) -> None:
         """Queue ``job``; never blocks (a full queue drops it, counted)."""
@@ -119,7 +159,13 @@ class CaptureQueue:
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until every job submitted so far is stored or dropped."""
-        await asyncio.wait_for(self._queue.join(), timeout)
+
+        async def everything() -> None:
+            await self._queue.join()
+            while self._background:
+                await asyncio.gather(*self._background, return_exceptions=True)
+
+        await asyncio.wait_for(everything(), timeout)
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """Store what is queued (up to ``timeout`` seconds), then stop the worker."""
@@ -127,7 +173,7 @@ class CaptureQueue:
             return
         with contextlib.suppress(TimeoutError):
             await self.drain(timeout)
-        for task in (self._worker, self._writing):
+        for task in (self._worker, self._writing, *self._background):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

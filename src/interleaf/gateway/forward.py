@@ -2,8 +2,9 @@
 
 Same format on both sides: the upstream's body goes to the client as it came (after a JSON check, so
 a malformed body becomes a clear 502 rather than a client-side parse error). Different formats: the
-reply is decoded and re-encoded in the client's format. Either way the reply is queued for capture
-before the response leaves, and stored by the capture worker afterwards.
+reply is decoded and re-encoded in the client's format. Either way the reply is captured before the
+response leaves: queued and stored by the capture worker afterwards, or, on a store shared by
+replicas, written first (:meth:`~interleaf.gateway.capture.CaptureQueue.capture`).
 """
 
 from __future__ import annotations
@@ -87,13 +88,13 @@ class Forwarder:
         self._metrics = metrics
         self._dialect = dialect
 
-    def _submit(self, job: CaptureJob | None) -> None:
+    async def _capture(self, job: CaptureJob | None) -> None:
         if job is None:
             return
         if self._log_content and log.isEnabledFor(logging.DEBUG):
             reply = job.reply if job.reply is not None else job.reply_raw
             log.debug("upstream reply (--log-content): %r", reply)
-        self._captures.submit(job)
+        await self._captures.capture(job)
 
     async def whole(self, call: Prepared) -> Response:
         """A non-streamed request: the upstream's reply, in the client's format."""
@@ -116,7 +117,7 @@ class Forwarder:
             ) from None
         headers = {**passed_headers(answer.headers), **call.interleaf_headers()}
         if call.fmt == upstream.api:
-            self._submit(call.capture(upstream.api, raw=answer.content))
+            await self._capture(call.capture(upstream.api, raw=answer.content))
             return Response(answer.content, answer.status, headers, media_type="application/json")
         try:
             reply = decode_response(upstream.api, data)
@@ -125,7 +126,7 @@ class Forwarder:
             raise GatewayError(
                 502, f"the upstream's reply is not a valid {upstream.api} response: {exc}"
             ) from None
-        self._submit(call.capture(upstream.api, reply=reply))
+        await self._capture(call.capture(upstream.api, reply=reply))
         body = json.dumps(encode_response(call.fmt, reply, self._dialect), ensure_ascii=False).encode()
         return Response(body, answer.status, headers, media_type="application/json")
 
@@ -144,8 +145,8 @@ class Forwarder:
             await stack.aclose()
             raise
 
-        def on_reply(reply: Reply) -> None:
-            self._submit(call.capture(self._upstream.api, reply=reply))
+        async def on_reply(reply: Reply) -> None:
+            await self._capture(call.capture(self._upstream.api, reply=reply))
 
         headers = {
             **passed_headers(response.headers),

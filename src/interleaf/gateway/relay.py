@@ -7,7 +7,9 @@ into format-neutral events and re-encoded for the client, chunk by chunk.
 
 The reply is captured only when the upstream's stream reached its end marker (Anthropic
 ``message_stop``; OpenAI ``finish_reason``) — a thinking block is complete only at its
-``content_block_stop``, where its signature arrives. A stream cut mid-way, an idle upstream, or an
+``content_block_stop``, where its signature arrives — and it is captured before the bytes that end
+the turn go to the client (on a store shared by replicas that capture is the write itself, so the
+client's next turn finds it on any replica). A stream cut mid-way, an idle upstream, or an
 error event gets an error event in the client's format and stores nothing; a client that disconnects
 stops the relay at once, closes the upstream connection, and stores nothing.
 """
@@ -54,7 +56,8 @@ def complete_events(data: bytes) -> int:
 class StreamRelay(Response):
     """An ASGI response that pumps one upstream stream to the client.
 
-    ``on_reply`` is called with the whole reply once the upstream stream is complete; ``on_end`` with
+    ``on_reply`` is awaited with the whole reply once the upstream stream is complete, before the client
+    is sent the end of it; ``on_end`` with
     how the relay ended (``complete``, ``error`` or ``disconnect``) after the upstream connection is
     closed. ``close_upstream`` releases the upstream connection (it is always called).
     """
@@ -69,7 +72,7 @@ class StreamRelay(Response):
         dialect: ReasoningDialect,
         headers: dict[str, str],
         metrics: Metrics,
-        on_reply: Callable[[Reply], None],
+        on_reply: Callable[[Reply], Awaitable[None]],
         on_end: Callable[[str, float], None],
     ) -> None:
         # Not Response.__init__: it would declare the empty body's content-length.
@@ -149,9 +152,10 @@ class StreamRelay(Response):
             {"type": "http.response.body", "body": stream_error_event(self._fmt, error), "more_body": True}
         )
 
-    def _completed(self, reply: Reply) -> None:
-        self._outcome = "complete"
-        self._on_reply(reply)
+    async def _completed(self, replies: list[Reply]) -> None:
+        for reply in replies:
+            self._outcome = "complete"
+            await self._on_reply(reply)
 
     # ---------------------------------------------------------------------- same format: bytes
 
@@ -161,30 +165,35 @@ class StreamRelay(Response):
         reading = True  # False once the copy could not be read: relay on, capture nothing
         server_error = False
         held = b""
+        replies: list[Reply] = []
         async for chunk in self._upstream.iter_bytes():
             data = held + chunk if held else chunk
             end = complete_events(data)
             held = data[end:]
-            if end:
-                await send(
-                    {"type": "http.response.body", "body": data[:end] if held else data, "more_body": True}
-                )
             if reading:
                 try:
                     for sse in decoder.feed(chunk):
-                        self._feed(assembler, sse.data)
+                        self._feed(assembler, sse.data, replies)
                 except StreamServerError:
-                    reading, server_error = False, True  # the client got the upstream's error event
+                    reading, server_error = False, True  # the client gets the upstream's error event
                     self._metrics.upstream_errors.inc("stream")
                 except WireError as exc:
                     reading = False
                     self._metrics.capture_dropped.inc("unreadable")
                     log.debug("stream copy unreadable, reply not stored: %s", exc)
+            if replies:  # captured before the client has the end of the turn
+                await self._completed(replies)
+                replies = []
+            if end:
+                await send(
+                    {"type": "http.response.body", "body": data[:end] if held else data, "more_body": True}
+                )
         if reading:
             try:
                 for sse in decoder.flush():
-                    self._feed(assembler, sse.data)
-                self._finish(assembler)
+                    self._feed(assembler, sse.data, replies)
+                self._finish(assembler, replies)
+                await self._completed(replies)
             except StreamServerError:
                 server_error = True
             except StreamIncompleteError:
@@ -199,15 +208,11 @@ class StreamRelay(Response):
         if held and (self._outcome == "complete" or not reading or server_error):
             await send({"type": "http.response.body", "body": held, "more_body": True})
 
-    def _feed(self, assembler: UpstreamStream, data: str) -> None:
-        for event in assembler.feed_data(data):
-            if isinstance(event, MessageEnd):
-                self._completed(event.response)
+    def _feed(self, assembler: UpstreamStream, data: str, replies: list[Reply]) -> None:
+        replies.extend(e.response for e in assembler.feed_data(data) if isinstance(e, MessageEnd))
 
-    def _finish(self, assembler: UpstreamStream) -> None:
-        for event in assembler.finish():
-            if isinstance(event, MessageEnd):
-                self._completed(event.response)
+    def _finish(self, assembler: UpstreamStream, replies: list[Reply]) -> None:
+        replies.extend(e.response for e in assembler.finish() if isinstance(e, MessageEnd))
 
     # ------------------------------------------------------------------- other format: events
 
@@ -244,11 +249,9 @@ class StreamRelay(Response):
 
     async def _send_events(self, send: Send, client: ClientStream, events: list[StreamEvent]) -> None:
         body = client.encode(events)
+        await self._completed([e.response for e in events if isinstance(e, MessageEnd)])
         if body:
             await send({"type": "http.response.body", "body": body, "more_body": True})
-        for event in events:
-            if isinstance(event, MessageEnd):
-                self._completed(event.response)
 
     # -------------------------------------------------- an upstream that ignored "stream": true
 

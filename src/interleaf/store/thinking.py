@@ -77,6 +77,10 @@ class ThinkingStore(Protocol):
     :class:`StoreUnavailableError`."""
 
     default_ttl: float
+    shared: bool
+    """Whether other processes on other machines read this store (Redis, for gateway replicas). A
+    gateway on a shared store writes each reply before the client has it: the client's next turn may
+    reach another replica at once. A store private to one process (SQLite) is written behind."""
 
     async def put(
         self, tenant: str, fingerprint: str, message: Message, *, ttl_seconds: float | None = None

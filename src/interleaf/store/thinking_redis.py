@@ -60,6 +60,7 @@ class RedisThinkingStore:
     """A :class:`~interleaf.store.thinking.ThinkingStore` on Redis (``redis://host:port/db``)."""
 
     backend = "redis"
+    shared = True
 
     def __init__(
         self,

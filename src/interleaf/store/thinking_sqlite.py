@@ -69,6 +69,7 @@ class SQLiteThinkingStore:
     """
 
     backend = "sqlite"
+    shared = False  # one gateway process; replicas share Redis
 
     def __init__(
         self,
