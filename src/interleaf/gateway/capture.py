@@ -15,10 +15,10 @@ CPU-bound and bounded), so a fast agent loop's next turn finds the turn it just 
 a disk or network write.
 
 That memory is one process's. On a store shared by replicas (``store.shared``: Redis) the next turn can
-reach another replica the moment the client has the reply, so there :meth:`CaptureQueue.capture` keys
-and writes each reply *before* it is handed to the client (waiting at most :data:`WRITE_THROUGH_WAIT`;
-a slower write goes on in the background): one store round trip on the response path buys
-read-your-writes across replicas.
+reach another replica the moment the client has the reply, so there :meth:`CaptureQueue.capture` waits
+until the worker has written the reply before it is handed to the client (at most
+:data:`WRITE_THROUGH_WAIT`; a slower write goes on behind). The worker then writes whatever is queued at
+once instead of collecting for a window, so concurrent replies still share one round trip.
 """
 
 from __future__ import annotations
@@ -66,12 +66,16 @@ class CaptureJob:
     conversation: Conversation | None = None
     reply: Response | None = None
     reply_raw: bytes | None = None
+    written: asyncio.Future[None] | None = None
+    """Resolved once the job is written or dropped; set when the response waits for that."""
 
 
 @dataclass(slots=True)
 class _Batch:
     taken: int = 0
     keyed: dict[str, dict[str, Message]] = field(default_factory=lambda: defaultdict(dict))
+    waiting: list[asyncio.Future[None]] = field(default_factory=list)
+    """Responses held until this batch is written (a shared store)."""
 
 
 class CaptureQueue:
@@ -89,11 +93,10 @@ class CaptureQueue:
     ) -> None:
         self._store = store
         self.write_through = store.shared if write_through is None else write_through
-        """Write each reply before the client gets it (a shared store), instead of queueing it."""
-        self._background: set[asyncio.Task[None]] = set()
+        """Each reply is written before the client gets it (a shared store), not behind."""
         self._metrics = metrics
         self._ttl = ttl
-        self._window = window
+        self._window = 0.0 if self.write_through else window
         self._queue: asyncio.Queue[CaptureJob] = asyncio.Queue(maxsize)
         self._unkeyed: dict[str, int] = defaultdict(int)
         self._waiters: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
@@ -106,41 +109,26 @@ class CaptureQueue:
         self._worker = asyncio.create_task(self._run(), name="interleaf-capture")
 
     async def capture(self, job: CaptureJob) -> None:
-        """Store ``job``: written now when :attr:`write_through` (returns once it is written, failed,
-        or took over :data:`WRITE_THROUGH_WAIT`), else queued (:meth:`submit`)."""
+        """Store ``job``: queued (:meth:`submit`), and with :attr:`write_through` returns only once it is
+        written, failed, or took over :data:`WRITE_THROUGH_WAIT`."""
         if not self.write_through:
             self.submit(job)
             return
-        try:
-            message, key = keyed_reply(job)
-        except (WireError, GatewayError, ValueError) as exc:
-            self._metrics.capture_dropped.inc("unreadable")
-            log.debug("reply not stored: it could not be read (%s)", type(exc).__name__)
-            return
-        write = asyncio.create_task(self._write_one(job.tenant, key, message))
-        self._background.add(write)
-        write.add_done_callback(self._background.discard)
-        with contextlib.suppress(TimeoutError):
-            # shield: a slow write, or a client gone meanwhile, must not cancel the write itself
-            await asyncio.wait_for(asyncio.shield(write), WRITE_THROUGH_WAIT)
+        job.written = asyncio.get_running_loop().create_future()
+        if self.submit(job):
+            with contextlib.suppress(TimeoutError):
+                # shield: a client gone meanwhile must not cancel the future the worker resolves
+                await asyncio.wait_for(asyncio.shield(job.written), WRITE_THROUGH_WAIT)
 
-    async def _write_one(self, tenant: str, key: str, message: Message) -> None:
-        try:
-            await self._store.put_many(tenant, {key: message}, ttl_seconds=self._ttl)
-        except StoreError as exc:
-            self._metrics.store_errors.inc("put")
-            self._warn(f"thinking store write failed; the turn is not stored: {exc}")
-        else:
-            self._metrics.stored.inc()
-
-    def submit(self, job: CaptureJob) -> None:
-        """Queue ``job``; never blocks (a full queue drops it, counted)."""
+    def submit(self, job: CaptureJob) -> bool:
+        """Queue ``job``; never blocks (a full queue drops it, counted, and says False)."""
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
             self._metrics.capture_dropped.inc("queue_full")
-            return
+            return False
         self._unkeyed[job.tenant] += 1
+        return True
 
     async def settled(self, tenant: str, timeout: float = SETTLE_TIMEOUT) -> None:
         """Return once every reply of ``tenant`` submitted so far is keyed (or after ``timeout``)."""
@@ -160,12 +148,7 @@ class CaptureQueue:
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until every job submitted so far is stored or dropped."""
 
-        async def everything() -> None:
-            await self._queue.join()
-            while self._background:
-                await asyncio.gather(*self._background, return_exceptions=True)
-
-        await asyncio.wait_for(everything(), timeout)
+        await asyncio.wait_for(self._queue.join(), timeout)
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """Store what is queued (up to ``timeout`` seconds), then stop the worker."""
@@ -173,7 +156,7 @@ class CaptureQueue:
             return
         with contextlib.suppress(TimeoutError):
             await self.drain(timeout)
-        for task in (self._worker, self._writing, *self._background):
+        for task in (self._worker, self._writing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -214,6 +197,8 @@ class CaptureQueue:
             self._writing = asyncio.create_task(self._write(batch))
 
     def _key(self, job: CaptureJob, batch: _Batch) -> None:
+        if job.written is not None:
+            batch.waiting.append(job.written)
         try:
             message, key = keyed_reply(job)
         except (WireError, GatewayError, ValueError) as exc:
@@ -252,6 +237,9 @@ class CaptureQueue:
                         del self._recent[(tenant, key)]
             for _ in range(batch.taken):
                 self._queue.task_done()
+            for future in batch.waiting:
+                if not future.done():
+                    future.set_result(None)
 
     def _warn(self, message: str) -> None:
         now = time.monotonic()
