@@ -18,8 +18,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
+from interleaf.store.thinking_redis import KEY_PREFIX
 from tests.support.gateway_scenario import (
+    MODEL,
+    PROMPT,
     THOUGHTS,
     anthropic_async,
     assert_upstream_saw_all_thinking,
@@ -85,6 +89,47 @@ async def test_a_turn_sent_at_once_to_another_replica_waits_for_the_write(
     assert not upstream.rejections, upstream.rejections
     assert_upstream_saw_all_thinking("anthropic", "thinking", upstream.requests)
     assert run.restored == [0, 1, 2]
+
+
+async def _stored_turns(redis: Redis) -> int:
+    return len([key async for key in redis.scan_iter(match=KEY_PREFIX + "t1*")])
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-chat"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_on_redis_a_reply_is_stored_before_the_client_has_its_end(
+    client: str, stream: bool, upstream: ScriptedServer, redis_server: RedisServer
+) -> None:
+    # What makes the replica test above hold at any speed: the moment the client can see that the turn
+    # is over (the whole body; message_stop; the finish_reason chunk), its capture is already in Redis.
+    upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=stream, turns=1))
+    options = gateway_options("anthropic", upstream.base_url, redis_server.url)
+    user = [{"role": "user", "content": PROMPT}]
+    if client == "anthropic":
+        path, end_marker = "/v1/messages", b"message_stop"
+        body: dict[str, object] = {"model": MODEL, "max_tokens": 1024, "messages": user, "stream": stream}
+    else:
+        path, end_marker = "/v1/chat/completions", b'"finish_reason":"'
+        body = {"model": MODEL, "messages": user, "stream": stream}
+    redis = Redis.from_url(redis_server.url)
+    stored_at_end: list[int] = []
+    try:
+        async with GatewayServer(options) as gateway, aiohttp.ClientSession() as session:
+            headers = {"x-api-key": "key-a", "authorization": "Bearer key-a"}
+            # Redis holds writes for 150 ms (reads go on): a reply sent before its write would show here.
+            await redis.execute_command("CLIENT", "PAUSE", "150", "WRITE")
+            async with session.post(gateway.base_url + path, json=body, headers=headers) as response:
+                assert response.status == 200, await response.text()
+                seen = b""
+                async for chunk in response.content.iter_any():
+                    seen += chunk
+                    if not stream or (end_marker in seen and not stored_at_end):
+                        stored_at_end.append(await _stored_turns(redis))
+            if not stream:
+                stored_at_end.append(await _stored_turns(redis))
+    finally:
+        await redis.aclose()
+    assert stored_at_end and stored_at_end[0] == 1, stored_at_end
 
 
 def _serve(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -163,6 +163,7 @@ class Forwarder:
             metrics=self._metrics,
             on_reply=on_reply,
             on_end=on_end,
+            hold_end=self._captures.write_through,
         )
 
     def _failed(self, exc: BackendError) -> GatewayError:

@@ -7,9 +7,9 @@ into format-neutral events and re-encoded for the client, chunk by chunk.
 
 The reply is captured only when the upstream's stream reached its end marker (Anthropic
 ``message_stop``; OpenAI ``finish_reason``) — a thinking block is complete only at its
-``content_block_stop``, where its signature arrives — and it is captured before the bytes that end
-the turn go to the client (on a store shared by replicas that capture is the write itself, so the
-client's next turn finds it on any replica). A stream cut mid-way, an idle upstream, or an
+``content_block_stop``, where its signature arrives. On a store shared by replicas the event that ends
+the turn reaches the client only once the reply is written, so the client's next turn finds it on any
+replica. A stream cut mid-way, an idle upstream, or an
 error event gets an error event in the client's format and stores nothing; a client that disconnects
 stops the relay at once, closes the upstream connection, and stores nothing.
 """
@@ -56,8 +56,9 @@ def complete_events(data: bytes) -> int:
 class StreamRelay(Response):
     """An ASGI response that pumps one upstream stream to the client.
 
-    ``on_reply`` is awaited with the whole reply once the upstream stream is complete, before the client
-    is sent the end of it; ``on_end`` with
+    ``on_reply`` is awaited with the whole reply once the upstream stream is complete; with
+    ``hold_end`` the client is sent the event that ends it only after that (a store shared by replicas:
+    the write must land first), else bytes go out before they are parsed. ``on_end`` with
     how the relay ended (``complete``, ``error`` or ``disconnect``) after the upstream connection is
     closed. ``close_upstream`` releases the upstream connection (it is always called).
     """
@@ -74,6 +75,7 @@ class StreamRelay(Response):
         metrics: Metrics,
         on_reply: Callable[[Reply], Awaitable[None]],
         on_end: Callable[[str, float], None],
+        hold_end: bool = False,
     ) -> None:
         # Not Response.__init__: it would declare the empty body's content-length.
         self.status_code = 200
@@ -88,6 +90,7 @@ class StreamRelay(Response):
         self._metrics = metrics
         self._on_reply = on_reply
         self._on_end = on_end
+        self._hold_end = hold_end
         self._finished = False
         self._disconnected = False
         self._outcome = "error"
@@ -170,6 +173,11 @@ class StreamRelay(Response):
             data = held + chunk if held else chunk
             end = complete_events(data)
             held = data[end:]
+            # Everything before the chunk's last event goes out before parsing; the last event (the
+            # one that may end the turn) waits for the capture when the end is held.
+            cut = complete_events(data[: end - 1]) if self._hold_end and end else end
+            if cut:
+                await send({"type": "http.response.body", "body": data[:cut], "more_body": True})
             if reading:
                 try:
                     for sse in decoder.feed(chunk):
@@ -181,13 +189,11 @@ class StreamRelay(Response):
                     reading = False
                     self._metrics.capture_dropped.inc("unreadable")
                     log.debug("stream copy unreadable, reply not stored: %s", exc)
-            if replies:  # captured before the client has the end of the turn
+            if replies:
                 await self._completed(replies)
                 replies = []
-            if end:
-                await send(
-                    {"type": "http.response.body", "body": data[:end] if held else data, "more_body": True}
-                )
+            if end > cut:
+                await send({"type": "http.response.body", "body": data[cut:end], "more_body": True})
         if reading:
             try:
                 for sse in decoder.flush():
