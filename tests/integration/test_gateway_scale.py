@@ -117,7 +117,7 @@ async def test_on_redis_a_reply_is_stored_before_the_client_has_its_end(
         async with GatewayServer(options) as gateway, aiohttp.ClientSession() as session:
             headers = {"x-api-key": "key-a", "authorization": "Bearer key-a"}
             # Redis holds writes for 150 ms (reads go on): a reply sent before its write would show here.
-            await redis.execute_command("CLIENT", "PAUSE", "150", "WRITE")
+            await redis.client_pause(150, all=False)  # all=False: writes only
             async with session.post(gateway.base_url + path, json=body, headers=headers) as response:
                 assert response.status == 200, await response.text()
                 seen = b""
