@@ -18,6 +18,7 @@ oldest).
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 import sqlite3
 import time
@@ -112,7 +113,18 @@ class SQLiteThinkingStore:
         db = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
         )
-        db.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL needs its write lock, and SQLite answers "database is locked" at
+        # once, without the busy handler, when processes opening it together would deadlock: retry.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    db.close()
+                    raise
+                time.sleep(0.005 + random.random() * 0.02)
         db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commits on power loss is fine
         return db
 
