@@ -426,6 +426,23 @@ async def test_sqlite_purges_expired_rows_every_n_writes(tmp_path: Path) -> None
         await store.aclose()
 
 
+async def test_a_write_puts_back_the_secret_a_restarted_redis_lost(redis_server: RedisServer) -> None:
+    # Redis restarted without persistence: a replica started afterwards must still derive the tenants
+    # the running ones use, so their next write restores the secret.
+    first = RedisThinkingStore(redis_server.url)
+    later = RedisThinkingStore(redis_server.url)
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        secret = await first.tenant_secret()
+        await raw.flushall()
+        await first.put(TENANT, "f1:x", turn())
+        assert await later.tenant_secret() == secret
+    finally:
+        for store in (first, later):
+            await store.aclose()
+        await raw.aclose()
+
+
 async def test_sqlite_processes_opening_one_new_file_together(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     stores = await asyncio.gather(*(asyncio.to_thread(SQLiteThinkingStore, path) for _ in range(6)))

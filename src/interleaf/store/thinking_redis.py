@@ -77,6 +77,7 @@ class RedisThinkingStore:
         self._down_until = 0.0
         self._secret: bytes | None = env_tenant_secret()
         self._secret_persisted = False  # True once the secret came from (and so belongs in) Redis
+        self._secret_asserted = 0.0  # monotonic time of the last re-assertion
         self._closed = False
         self._hits = self._misses = self._puts = self._errors = 0
         db = urlsplit(url).path.strip("/")
@@ -163,15 +164,19 @@ class RedisThinkingStore:
         ttl_ms = max(1, round((self.default_ttl if ttl_seconds is None else ttl_seconds) * 1000))
         encoded = [(redis_key(tenant, fp), encode_message(message)) for fp, message in messages.items()]
 
-        secret = self._secret if self._secret_persisted else None
+        # Re-assert the secret in case Redis lost it (a restart without persistence): otherwise a replica
+        # started later would pick a new one and derive other tenant ids. Once a second is enough, and
+        # keeps it off the round trip a reply waits for on a shared store.
+        now = time.monotonic()
+        secret = self._secret if self._secret_persisted and now - self._secret_asserted > 1.0 else None
+        if secret is not None:
+            self._secret_asserted = now
 
         async def write() -> None:
             async with self._client.pipeline(transaction=False) as pipe:
                 for key, value in encoded:
                     pipe.set(key, value, px=ttl_ms)
                 if secret is not None:
-                    # Re-assert the secret in case Redis lost it (restart without persistence): otherwise
-                    # a replica started later would pick a new one and derive other tenant ids.
                     pipe.set(SECRET_KEY, secret, nx=True)
                 await pipe.execute()
 
