@@ -634,17 +634,25 @@ async def split_body_server(pause: float, *, finish: bool = True) -> AsyncIterat
     finishes): headers and half the body first, then the rest."""
     body = b'{"reply": "' + b"x" * 4000 + b'"}'
     half = len(body) // 2
+    handlers: set[asyncio.Task[Any]] = set()
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-        writer.write(head.encode() + body[:half])
-        await writer.drain()
-        await asyncio.sleep(pause)
-        if finish:
-            writer.write(body[half:])
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+            writer.write(head.encode() + body[:half])
             await writer.drain()
-        writer.close()
+            await asyncio.sleep(pause)
+            if finish:
+                writer.write(body[half:])
+                await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await writer.wait_closed()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -652,6 +660,9 @@ async def split_body_server(pause: float, *, finish: bool = True) -> AsyncIterat
         yield f"http://127.0.0.1:{port}/v1/messages"
     finally:
         server.close()
+        for handler in handlers:  # a stalled one would otherwise outlive the test, its socket open
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await server.wait_closed()
 
 
