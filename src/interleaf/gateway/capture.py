@@ -147,7 +147,6 @@ class CaptureQueue:
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until every job submitted so far is stored or dropped."""
-
         await asyncio.wait_for(self._queue.join(), timeout)
 
     async def aclose(self, timeout: float = 5.0) -> None:
