@@ -13,7 +13,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +45,6 @@ QUICK = Timeouts(connect=1.0, first_byte=0.5, idle=0.5, total=None)
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/thinking.db"
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer() as server:
-        yield server
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis") as server:
-        yield server
 
 
 def anthropic_client(gateway: GatewayServer, key: str = "k") -> anthropic.AsyncAnthropic:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +47,6 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/thinking.db"
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer() as server:
-        yield server
 
 
 def make_strict(server: ScriptedServer, api: str, field: str) -> None:

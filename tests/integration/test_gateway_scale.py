@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -36,18 +35,6 @@ from tests.support.scripted_server import ScriptedServer
 from tests.support.strict import StrictAnthropic, StrictOpenAIReasoning
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer() as server:
-        yield server
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -98,12 +98,6 @@ def without_thinking(message: Message) -> Message:
 
 
 # ------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis") as server:
-        yield server
 
 
 async def _open(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> ThinkingStore:

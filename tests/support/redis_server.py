@@ -1,12 +1,6 @@
 """A real ``redis-server`` on a free loopback port, for tests that talk to Redis for real.
 
-Usage in a test module (or a conftest)::
-
-    @pytest.fixture
-    def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-        with RedisServer(tmp_path) as server:
-            yield server
-
+Tests take the ``redis_server`` fixture (tests/conftest.py), or ``with RedisServer(folder) as server:``.
 ``server.url`` is ``redis://127.0.0.1:PORT/0``; ``stop()`` and ``start()`` simulate an outage and a
 recovery on the same port. A missing ``redis-server`` fails the test with instructions: it is never
 skipped, because ``make test`` installs it (``scripts/ensure-system-deps``).
