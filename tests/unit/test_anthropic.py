@@ -24,7 +24,7 @@ from interleaf.transcript import (
     ToolCall,
     ToolResult,
 )
-from interleaf.wire import anthropic
+from interleaf.wire import anthropic, openai_chat
 from interleaf.wire.errors import Losses, StreamIncompleteError, StreamServerError, WireFormatError
 from interleaf.wire.events import BlockDelta, BlockEnd, BlockStart, MessageEnd, MessageStart
 from interleaf.wire.stream import SSEDecoder, encode_sse
@@ -89,6 +89,12 @@ user_message = st.builds(
     lambda content: {"role": "user", "content": content},
     texts | st.lists(text_block | image_block | tool_result_block | document_block, min_size=1, max_size=4),
 )
+# Claude Code's mid-conversation system messages (its `mid-conversation-system` beta) stand among the turns.
+system_message = st.builds(
+    lambda content: {"role": "system", "content": content},
+    texts
+    | st.lists(_with_extra(st.builds(lambda t: {"type": "text", "text": t}, texts)), min_size=1, max_size=2),
+)
 request_bodies = st.builds(
     lambda messages, system, extra, thinking: {
         "model": "claude-sonnet-4-5",
@@ -99,14 +105,21 @@ request_bodies = st.builds(
         **thinking,
         **extra,
     },
-    st.lists(user_message | assistant_message, min_size=1, max_size=6),
+    st.lists(user_message | assistant_message | system_message, min_size=1, max_size=6),
     st.just({})
     | st.builds(lambda t: {"system": t}, texts)
     | st.builds(
         lambda t: {"system": [{"type": "text", "text": t, "cache_control": {"type": "ephemeral"}}]}, texts
     ),
     unknown_keys,
-    st.just({}) | st.just({"thinking": {"type": "enabled", "budget_tokens": 1024}}),
+    st.just({})
+    | st.just({"thinking": {"type": "enabled", "budget_tokens": 1024}})
+    | st.just(
+        {
+            "thinking": {"type": "adaptive"},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        }
+    ),
 )
 response_bodies = st.builds(
     lambda content, stop, usage: {
@@ -239,6 +252,36 @@ def test_leading_system_messages_from_other_formats_join_the_system_field() -> N
     ]
 
 
+def test_system_messages_among_the_turns_stay_in_place_and_translate_to_openai_in_place() -> None:
+    body = {
+        "model": "m",
+        "max_tokens": 10,
+        "system": [{"type": "text", "text": "base"}],
+        "messages": [
+            {"role": "system", "content": "first note"},
+            {"role": "user", "content": "hi"},
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": "late note", "cache_control": {"type": "ephemeral"}}],
+            },
+            {"role": "user", "content": "go"},
+        ],
+    }
+    conversation = anthropic.decode_request(body)
+    assert [m.role for m in conversation.messages] == ["system", "user", "system", "user"]
+    assert anthropic.encode_request(conversation) == body  # not folded into the top-level system
+    losses = Losses()
+    chat = openai_chat.encode_request(conversation, losses=losses)
+    assert [m["role"] for m in chat["messages"]] == ["system", "system", "user", "system", "user"]
+    assert chat["messages"][3]["content"][0]["text"] == "late note"
+
+
+@pytest.mark.parametrize("tools", [5, "x", {"name": "t"}, True])
+def test_tools_that_are_not_a_list_are_a_wire_error(tools: Any) -> None:
+    with pytest.raises(WireFormatError, match="tools: expected a list"):
+        anthropic.decode_request({"messages": [], "tools": tools})
+
+
 def test_foreign_fields_are_reported_not_sent() -> None:
     conversation = Conversation(
         messages=(Message(role="user", blocks=(Text(text="hi"),), plain=True),),
@@ -279,7 +322,7 @@ def test_reasoning_details_thinking_keeps_text_and_signature_and_reports_item_fi
         ({"messages": {}}, "messages: expected list, got dict"),
         (
             {"messages": [{"role": "robot", "content": "x"}]},
-            "messages[0].role: must be 'user' or 'assistant'",
+            "messages[0].role: must be 'user', 'assistant' or 'system'",
         ),
         ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content: expected a string or a list"),
         (

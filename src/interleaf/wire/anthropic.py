@@ -251,8 +251,10 @@ def encode_block(
 def decode_message(data: Any, path: str = "message") -> Message:
     data = _as_object(data, path)
     role = _require(data, "role", str, path)
-    if role not in ("user", "assistant"):
-        raise WireFormatError(f"{path}.role", f"must be 'user' or 'assistant', got {role!r}")
+    # "system" inside messages: Claude Code's mid-conversation system messages (a beta it sends as
+    # `mid-conversation-system-...`); kept where they stand, like OpenAI system messages.
+    if role not in ("user", "assistant", "system"):
+        raise WireFormatError(f"{path}.role", f"must be 'user', 'assistant' or 'system', got {role!r}")
     content = data.get("content")
     extra = _rest(data, "role", "content")
     if isinstance(content, str):
@@ -266,10 +268,19 @@ def decode_message(data: Any, path: str = "message") -> Message:
 
 
 def encode_message(
-    message: Message, path: str = "", losses: Losses | None = None, *, native: bool = True
+    message: Message,
+    path: str = "",
+    losses: Losses | None = None,
+    *,
+    native: bool = True,
+    system_in_place: bool = False,
 ) -> JSONDict | None:
-    """One message; ``native`` as in :func:`encode_block` (vendor fields go only to their own format)."""
-    if message.role == "system":
+    """One message; ``native`` as in :func:`encode_block` (vendor fields go only to their own format).
+
+    A system message is written where it stands only with ``system_in_place`` (it came from Anthropic
+    Messages, where clients such as Claude Code send them); otherwise it has no Anthropic place unless
+    it leads the conversation (see :func:`encode_request`) and is a loss."""
+    if message.role == "system" and not system_in_place:
         if losses is not None:
             losses.add(path, "a system message after the start has no place in Anthropic Messages")
         return None
@@ -311,7 +322,10 @@ def decode_request(body: Any) -> Conversation:
         system = tuple(parts)
     else:
         raise WireFormatError("system", "expected a string or a list of text blocks")
-    tools = tuple(_decode_tool(t, f"tools[{i}]") for i, t in enumerate(body.get("tools") or []))
+    raw_tools = body.get("tools")
+    if raw_tools is not None and not isinstance(raw_tools, list):
+        raise WireFormatError("tools", f"expected a list of tools, got {type(raw_tools).__name__}")
+    tools = tuple(_decode_tool(t, f"tools[{i}]") for i, t in enumerate(raw_tools or []))
     choice = body.get("tool_choice")
     params = {portable: body[wire] for wire, portable in _PARAMS if wire in body}
     known = _STRUCTURAL | {wire for wire, _ in _PARAMS}
@@ -342,8 +356,11 @@ def encode_request(conversation: Conversation, *, losses: Losses | None = None) 
             body[wire] = params[portable]
     messages = list(conversation.messages)
     system = list(conversation.system or ())
+    native = conversation.source in (FORMAT, None)
+    in_place = conversation.source == FORMAT
     leading_system = 0
-    while leading_system < len(messages) and messages[leading_system].role == "system":
+    # Leading system messages from elsewhere join `system`; Anthropic's own stay where they were sent.
+    while not in_place and leading_system < len(messages) and messages[leading_system].role == "system":
         system.extend(b for b in messages[leading_system].blocks if isinstance(b, Text))
         leading_system += 1
     if system:
@@ -356,11 +373,15 @@ def encode_request(conversation: Conversation, *, losses: Losses | None = None) 
                 {"type": "text", "text": t.text, **_extras(t.extra, native_system, "system", losses)}
                 for t in system
             ]
-    native = conversation.source in (FORMAT, None)
     body["messages"] = [
         encoded
         for i, message in enumerate(messages[leading_system:], start=leading_system)
-        if (encoded := encode_message(message, f"messages[{i}]", losses, native=native)) is not None
+        if (
+            encoded := encode_message(
+                message, f"messages[{i}]", losses, native=native, system_in_place=in_place
+            )
+        )
+        is not None
     ]
     if conversation.tools:
         body["tools"] = [
