@@ -340,6 +340,62 @@ async def test_ttl_expiry(store: ThinkingStore) -> None:
     assert await store.get(TENANT, "f1:long") is not None
 
 
+async def test_served_markers_outlive_the_turns_and_stay_per_tenant(store: ThinkingStore) -> None:
+    """A turn that expired still counts as served (missing, not foreign); one never stored does not."""
+    await store.put(TENANT, "f1:short", turn(), ttl_seconds=0.3)
+    await store.put_many(TENANT, {"f1:a": turn(), "f1:b": turn()})
+    assert await store.served(TENANT, ["f1:short", "f1:a", "f1:b", "f1:never"]) == {
+        "f1:short",
+        "f1:a",
+        "f1:b",
+    }
+    await asyncio.sleep(0.5)
+    assert await store.get(TENANT, "f1:short") is None
+    assert await store.served(TENANT, ["f1:short", "f1:never"]) == {"f1:short"}
+    assert await store.served(OTHER_TENANT, ["f1:short", "f1:a"]) == set()
+    assert await store.served(TENANT, []) == set()
+
+
+async def test_sqlite_store_file_and_new_directory_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "deeper" / "thinking.db"
+    store = SQLiteThinkingStore(path)
+    try:
+        await store.put(TENANT, "f1:x", turn())
+    finally:
+        await store.aclose()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    for sidecar in path.parent.iterdir():  # the WAL and shared-memory files SQLite made beside it
+        assert sidecar.stat().st_mode & 0o077 == 0, sidecar
+
+
+async def test_sqlite_durable_commits_with_full_sync(tmp_path: Path) -> None:
+    store = SQLiteThinkingStore(tmp_path / "d.db", durable=True)
+    try:
+        await store.put(TENANT, "f1:x", turn())
+        modes = await store._run(
+            store._writer_pool, lambda: store._writer.execute("PRAGMA synchronous").fetchone()
+        )
+        assert modes == (2,)  # FULL
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite_markers_are_bounded_too(tmp_path: Path) -> None:
+    store = SQLiteThinkingStore(tmp_path / "m.db", max_rows=10, purge_every=5)
+    try:
+        for index in range(80):
+            await store.put(TENANT, f"f1:{index:03d}", turn(), ttl_seconds=600 + index)
+        await store.wait_idle()
+        count = await store._run(
+            store._reader_pool, lambda: store._reader.execute("SELECT count(*) FROM served").fetchone()[0]
+        )
+        assert count <= 10 * 4
+        assert await store.served(TENANT, ["f1:079"]) == {"f1:079"}  # the newest are kept
+    finally:
+        await store.aclose()
+
+
 async def test_get_many_one_call_for_a_whole_conversation(store: ThinkingStore) -> None:
     turns = {f"f1:{i}": turn(call_id=f"toolu_{i:04d}abcdefgh", size=i % 5 + 1) for i in range(40)}
     await store.put_many(TENANT, turns)

@@ -9,6 +9,11 @@ Two backends share one protocol:
   processes on one machine may share it.
 * Redis (:mod:`interleaf.store.thinking_redis`): for gateway replicas on several machines.
 
+Besides each turn, a store keeps a small *served marker* per key for longer than the turn itself
+(:data:`SERVED_MARKER_MIN_SECONDS`, at least four TTLs): a turn whose thinking is gone but whose marker is
+there was served by this gateway and lost (expired, evicted) - *missing*; a turn with no marker never
+came through it (an app's own synthetic message, history from before the gateway) - *foreign*.
+
 Both raise :class:`StoreUnavailableError` when the backend cannot be reached; the gateway keeps serving
 (a miss) and the next call tries again. Messages are stored in the transcript JSON form
 (:func:`interleaf.transcript.message_to_json`), zlib-compressed when large.
@@ -33,6 +38,16 @@ DEFAULT_TTL_SECONDS = 7 * 24 * 3600.0
 """A week: long enough for a resumed coding session, short enough that abandoned turns go."""
 
 TENANT_SECRET_ENV = "INTERLEAF_TENANT_SECRET"
+
+SERVED_MARKER_MIN_SECONDS = 30 * 24 * 3600.0
+"""Served markers live at least this long (and at least four TTLs): long after the thinking, so that a
+turn lost to expiry still counts as missing rather than foreign."""
+
+
+def served_marker_ttl(ttl: float) -> float:
+    """How long the served marker of a turn stored for ``ttl`` seconds lives."""
+    return max(SERVED_MARKER_MIN_SECONDS, 4 * ttl)
+
 
 COMPRESS_ABOVE = 512
 """Encoded messages longer than this many bytes are zlib-compressed. Thinking prose compresses about
@@ -100,6 +115,11 @@ class ThinkingStore(Protocol):
 
     async def get_many(self, tenant: str, fingerprints: Iterable[str]) -> dict[str, Message]:
         """Every hit among ``fingerprints`` in one round trip; misses are absent from the result."""
+        ...
+
+    async def served(self, tenant: str, fingerprints: Iterable[str]) -> set[str]:
+        """The ``fingerprints`` that were stored for ``tenant`` at some point and whose served marker is
+        still there, whether or not the turn itself still is."""
         ...
 
     async def tenant_secret(self) -> bytes:

@@ -2,6 +2,12 @@
 
 Keys are ``interleaf:v1:{tenant}:{fingerprint}``; values are the encoded message
 (:func:`~interleaf.store.thinking.encode_message`), written with ``SET ... PX`` so Redis expires them.
+Served markers are ``interleaf:v1:served:{tenant}:{fingerprint}`` (an empty value, a longer expiry),
+written in the same pipeline.
+
+Durability is Redis's own: a reply written before the client has it survives a gateway crash at once,
+and a Redis crash as far as its persistence goes (``appendonly yes`` with ``appendfsync always`` for
+every write; docs/gateway.md, "Operations").
 ``get_many`` is one ``MGET`` and ``put_many`` one pipeline: a request with 40 assistant turns costs one
 round trip, not 40.
 
@@ -38,6 +44,7 @@ from interleaf.store.thinking import (
     decode_message,
     encode_message,
     env_tenant_secret,
+    served_marker_ttl,
 )
 from interleaf.transcript import Message
 
@@ -49,6 +56,10 @@ SECRET_KEY = KEY_PREFIX + "meta:tenant-secret"  # tenants start with "t1:", so t
 
 def redis_key(tenant: str, fingerprint: str) -> str:
     return f"{KEY_PREFIX}{tenant}:{fingerprint}"
+
+
+def served_key(tenant: str, fingerprint: str) -> str:
+    return f"{KEY_PREFIX}served:{tenant}:{fingerprint}"
 
 
 def _as_bytes(value: bytes | str) -> bytes:
@@ -149,6 +160,15 @@ class RedisThinkingStore:
         self._misses += len(wanted) - len(found)
         return found
 
+    async def served(self, tenant: str, fingerprints: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(fingerprints))
+        if not wanted:
+            return set()
+        values: list[bytes | str | None] = await self._call(
+            lambda: self._client.mget([served_key(tenant, fp) for fp in wanted])
+        )
+        return {fp for fp, value in zip(wanted, values, strict=True) if value is not None}
+
     # ----------------------------------------------------------------------------------- writes
 
     async def put(
@@ -161,8 +181,11 @@ class RedisThinkingStore:
     ) -> None:
         if not messages:
             return
-        ttl_ms = max(1, round((self.default_ttl if ttl_seconds is None else ttl_seconds) * 1000))
+        ttl = self.default_ttl if ttl_seconds is None else ttl_seconds
+        ttl_ms = max(1, round(ttl * 1000))
+        marker_ms = max(1, round(served_marker_ttl(ttl) * 1000))
         encoded = [(redis_key(tenant, fp), encode_message(message)) for fp, message in messages.items()]
+        markers = [served_key(tenant, fp) for fp in messages]
 
         # Re-assert the secret in case Redis lost it (a restart without persistence): otherwise a replica
         # started later would pick a new one and derive other tenant ids. Once a second is enough, and
@@ -176,6 +199,8 @@ class RedisThinkingStore:
             async with self._client.pipeline(transaction=False) as pipe:
                 for key, value in encoded:
                     pipe.set(key, value, px=ttl_ms)
+                for key in markers:
+                    pipe.set(key, b"", px=marker_ms)
                 if secret is not None:
                     pipe.set(SECRET_KEY, secret, nx=True)
                 await pipe.execute()

@@ -7,6 +7,14 @@ waiting out another process's write lock (``busy_timeout``), and one thread per 
 sqlite3 module wants. A lookup costs one thread hop (tens of microseconds, measured in
 benchmarks/bench_thinking_store.py) on top of one index seek.
 
+Served markers (see :mod:`interleaf.store.thinking`) are rows of a second table, ``served``, written in
+the same transaction as the turns and purged by the same maintenance pass (bounded at
+:data:`MARKERS_PER_ROW` times ``max_rows``).
+
+The file and a directory it creates are private to the user (0600 / 0700): they hold users' thinking.
+``durable`` makes each commit wait for the disk (``synchronous=FULL``), so a reply the gateway wrote
+before sending survives a crash of the machine, not only of the process.
+
 TTL is enforced on read (an expired row is a miss). Every ``purge_every`` writes a maintenance pass is
 queued on the writer thread (the put that triggers it does not wait): it purges expired rows and enforces
 ``max_rows``, in batches of short transactions and at most twice the writes since the last pass, because
@@ -18,6 +26,7 @@ oldest).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import secrets
 import sqlite3
@@ -35,6 +44,7 @@ from interleaf.store.thinking import (
     decode_message,
     encode_message,
     env_tenant_secret,
+    served_marker_ttl,
 )
 from interleaf.transcript import Message
 
@@ -55,7 +65,18 @@ MIGRATIONS: list[str] = [
         CREATE INDEX thinking_expires ON thinking(expires);
         CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
     """,
+    """
+        CREATE TABLE served (
+            tenant TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            expires REAL NOT NULL,
+            PRIMARY KEY (tenant, fingerprint)
+        );
+        CREATE INDEX served_expires ON served(expires);
+    """,
 ]
+MARKERS_PER_ROW = 4
+"""Served markers kept per allowed turn row: they outlive the turns, and are small."""
 
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLite's limit
 _DELETE_BATCH = 2000  # rows per maintenance DELETE: a few ms of write lock each
@@ -80,6 +101,7 @@ class SQLiteThinkingStore:
         max_rows: int = 1_000_000,
         purge_every: int = 1000,
         busy_timeout: float = 2.0,
+        durable: bool = False,
     ) -> None:
         if max_rows < 1 or purge_every < 1:
             raise ValueError("max_rows and purge_every must be at least 1")
@@ -88,6 +110,7 @@ class SQLiteThinkingStore:
         self.max_rows = max_rows
         self.purge_every = purge_every
         self._busy_timeout = busy_timeout
+        self.durable = durable
         self._writes_since_purge = 0
         self._secret: bytes | None = env_tenant_secret()
         self._closed = False
@@ -96,7 +119,7 @@ class SQLiteThinkingStore:
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="interleaf-thinking-write")
         opened: list[sqlite3.Connection] = []
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             opened.append(self._connect())
             self._writer = opened[0]
             self._migrate()
@@ -125,7 +148,9 @@ class SQLiteThinkingStore:
                     db.close()
                     raise
                 time.sleep(0.005 + random.random() * 0.02)
-        db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commits on power loss is fine
+        # NORMAL: in WAL mode a commit survives the process dying, not the machine losing power; a cache
+        # can lose its last commits then. --durable asks for FULL (an fsync per commit).
+        db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
         return db
 
     def _migrate(self) -> None:
@@ -175,6 +200,29 @@ class SQLiteThinkingStore:
     async def get(self, tenant: str, fingerprint: str) -> Message | None:
         return (await self.get_many(tenant, (fingerprint,))).get(fingerprint)
 
+    async def served(self, tenant: str, fingerprints: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(fingerprints))
+        if not wanted:
+            return set()
+
+        def lookup() -> set[str]:
+            now = time.time()
+            found: set[str] = set()
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    row[0]
+                    for row in self._reader.execute(
+                        f"SELECT fingerprint FROM served WHERE tenant = ? AND fingerprint IN ({marks})"
+                        " AND expires > ?",
+                        (tenant, *chunk, now),
+                    )
+                )
+            return found
+
+        return await self._run(self._reader_pool, lookup)
+
     async def get_many(self, tenant: str, fingerprints: Iterable[str]) -> dict[str, Message]:
         wanted = list(dict.fromkeys(fingerprints))
         if not wanted:
@@ -211,6 +259,7 @@ class SQLiteThinkingStore:
         if not messages:
             return
         ttl = self.default_ttl if ttl_seconds is None else ttl_seconds
+        marker_ttl = served_marker_ttl(ttl)
         items = list(messages.items())
 
         def write() -> bool:
@@ -223,6 +272,11 @@ class SQLiteThinkingStore:
                     " ON CONFLICT (tenant, fingerprint) DO UPDATE SET"
                     " data = excluded.data, created = excluded.created, expires = excluded.expires",
                     rows,
+                )
+                self._writer.executemany(
+                    "INSERT INTO served (tenant, fingerprint, expires) VALUES (?, ?, ?)"
+                    " ON CONFLICT (tenant, fingerprint) DO UPDATE SET expires = excluded.expires",
+                    [(tenant, fp, now + marker_ttl) for fp, _ in items],
                 )
                 self._writer.execute("COMMIT")
             except BaseException:
@@ -247,12 +301,14 @@ class SQLiteThinkingStore:
         except sqlite3.Error:  # a miss of maintenance, not an outage: the next pass tries again
             self._errors += 1
 
-    def _delete_batches(self, where: str, args: tuple[float, ...], limit: int | None) -> int:
+    def _delete_batches(
+        self, where: str, args: tuple[float, ...], limit: int | None, table: str = "thinking"
+    ) -> int:
         deleted = 0
         while limit is None or deleted < limit:
             batch = _DELETE_BATCH if limit is None else min(_DELETE_BATCH, limit - deleted)
             cursor = self._writer.execute(
-                f"DELETE FROM thinking WHERE rowid IN (SELECT rowid FROM thinking {where} ORDER BY expires LIMIT ?)",
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} {where} ORDER BY expires LIMIT ?)",
                 (*args, batch),
             )
             deleted += cursor.rowcount
@@ -266,17 +322,22 @@ class SQLiteThinkingStore:
         background passes are capped at twice the writes since the last pass: eviction keeps up with
         inserts without stalling the writer thread for seconds. Runs on the writer thread.
         """
-        deleted = self._delete_batches("WHERE expires <= ?", (now,), budget)
+        self._bound("served", self.max_rows * MARKERS_PER_ROW, now, budget)
+        return self._bound("thinking", self.max_rows, now, budget)
+
+    def _bound(self, table: str, max_rows: int, now: float, budget: int | None) -> int:
+        """Expired rows of ``table`` go, then the ones closest to expiry beyond ``max_rows``."""
+        deleted = self._delete_batches("WHERE expires <= ?", (now,), budget, table)
         # Rowids only grow, so max - min + 1 bounds the row count in O(log n); count for real only when
         # that bound is over the limit.
-        low, high = self._writer.execute("SELECT min(rowid), max(rowid) FROM thinking").fetchone()
-        if low is None or high - low + 1 <= self.max_rows:
+        low, high = self._writer.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+        if low is None or high - low + 1 <= max_rows:
             return deleted
-        count = self._writer.execute("SELECT count(*) FROM thinking").fetchone()[0]
-        if count > self.max_rows:
-            excess = count - int(self.max_rows * 0.9)
+        count = self._writer.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if count > max_rows:
+            excess = count - int(max_rows * 0.9)
             deleted += self._delete_batches(
-                "", (), excess if budget is None else min(excess, budget - deleted)
+                "", (), excess if budget is None else min(excess, budget - deleted), table
             )
         return deleted
 
@@ -345,3 +406,14 @@ class SQLiteThinkingStore:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path``'s directory (0700) and the file itself (0600) if they do not exist yet, so the
+    store is never readable by other users, whatever the umask; existing ones are left as they are."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
