@@ -11,6 +11,7 @@ import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -427,6 +428,38 @@ async def test_retry_after_a_dropped_connection(scripted_server: ScriptedServer,
     response = await make_client(scripted_server, http).complete(user())
     assert response.message.text == "README.md and src."
     assert len(scripted_server.requests) == 2
+
+
+async def test_unsent_only_policy_never_repeats_a_request_the_server_may_have_read(
+    scripted_server: ScriptedServer,
+) -> None:
+    """A generation must not run twice: the server read the request, then closed (a crash, a proxy
+    reset); with ``unsent_only`` that is not retried, and the server saw the request exactly once."""
+    scripted_server.enqueue(Step.disconnect(), Step.json(FINAL_REPLY))
+    policy = replace(FAST_RETRY, unsent_only=True)
+    async with HttpClient(timeouts=QUICK, retry=policy) as http:
+        with pytest.raises(BackendConnectionError, match="closed the connection"):
+            await make_client(scripted_server, http).complete(user())
+    assert len(scripted_server.requests) == 1
+
+
+async def test_unsent_only_policy_still_retries_a_connection_that_never_opened() -> None:
+    port = free_port()
+    server = ScriptedServer([Step.json(FINAL_REPLY)], port=port)
+
+    async def start_then_retry(seconds: float) -> None:
+        await server.start()
+
+    policy = replace(FAST_RETRY, unsent_only=True)
+    http = HttpClient(timeouts=QUICK, retry=policy, sleep=start_then_retry)
+    try:
+        client = ModelClient("anthropic", base_url=f"http://127.0.0.1:{port}", api_key="k", http=http)
+        response = await client.complete(user())
+    finally:
+        await http.aclose()
+        await server.stop()
+    assert response.message.text == "README.md and src."
+    assert len(server.requests) == 1
 
 
 async def test_connection_refused_then_success() -> None:

@@ -55,6 +55,9 @@ class BackendError(Exception):
 
     retryable: bool = False
     attempts: int = 1
+    unsent: bool = False
+    """Nothing of the request reached the server (the connection was never made): safe to retry even a
+    request that must not run twice."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -93,7 +96,7 @@ class BackendTimeout(BackendError):
         self.phase = phase
         self.seconds = seconds
         # Only a connect timeout is safe to retry: after it nothing reached the server.
-        self.retryable = phase == "connect"
+        self.retryable = self.unsent = phase == "connect"
         limit = f" after {seconds:g} s" if seconds is not None else ""
         super().__init__(
             f"timed out {_PHASE_TEXT[phase]} ({phase} timeout{limit}) for {self.url}; {_PHASE_HINT[phase]}"

@@ -97,6 +97,9 @@ class RetryPolicy:
     backoff_max: float = 8.0
     max_retry_after: float = 60.0
     statuses: frozenset[int] = RETRY_STATUSES
+    unsent_only: bool = False
+    """Retry a failure only when nothing of the request was sent (the connection never opened): for
+    requests that must not run twice, such as a gateway forwarding a generation it cannot take back."""
 
     def backoff(self, retry_number: int) -> float:
         ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (retry_number - 1))
@@ -351,7 +354,8 @@ class HttpClient:
             try:
                 response = await self._send(method, url, data, send_headers, clock, sent_at)
             except BackendError as exc:
-                wait = policy.backoff(attempt) if exc.retryable and attempt <= policy.max_retries else None
+                safe = exc.retryable and (exc.unsent or not policy.unsent_only)
+                wait = policy.backoff(attempt) if safe and attempt <= policy.max_retries else None
                 if wait is None or not self._fits(wait, clock):
                     exc.note_attempts(attempt)
                     raise
@@ -591,6 +595,17 @@ def _tls(what: str) -> _Rule:
     return rule
 
 
+def _unsent(rule: _Rule) -> _Rule:
+    """A failure to open the connection: nothing of the request left this process."""
+
+    def marked(exc: Any, url: str, phase: Phase, timeouts: Timeouts) -> BackendError:
+        error = rule(exc, url, phase, timeouts)
+        error.unsent = True
+        return error
+
+    return marked
+
+
 def _bad_url(exc: Any, url: str, phase: Phase, timeouts: Timeouts) -> BackendError:
     return BackendConnectionError(
         url,
@@ -611,8 +626,10 @@ def _server_timeout(exc: Any, url: str, phase: Phase, timeouts: Timeouts) -> Bac
 
 
 _RULES: dict[type[BaseException], _Rule] = {
-    ce.ClientConnectorDNSError: lambda exc, url, phase, t: BackendConnectionError(
-        url, f"cannot resolve host {exc.host!r}", hint="check the host name in --base-url and your DNS"
+    ce.ClientConnectorDNSError: _unsent(
+        lambda exc, url, phase, t: BackendConnectionError(
+            url, f"cannot resolve host {exc.host!r}", hint="check the host name in --base-url and your DNS"
+        )
     ),
     ce.ClientConnectorCertificateError: _tls("TLS certificate verification failed"),
     ce.ClientConnectorSSLError: _tls("TLS handshake failed"),
@@ -620,10 +637,14 @@ _RULES: dict[type[BaseException], _Rule] = {
     ce.ClientProxyConnectionError: lambda exc, url, phase, t: BackendConnectionError(
         url, f"could not reach the proxy ({exc})", hint="check HTTPS_PROXY / HTTP_PROXY"
     ),
-    ce.UnixClientConnectorError: lambda exc, url, phase, t: BackendConnectionError(
-        url, f"cannot open unix socket {exc.path!r} ({_connector_reason(exc)})"
+    ce.UnixClientConnectorError: _unsent(
+        lambda exc, url, phase, t: BackendConnectionError(
+            url, f"cannot open unix socket {exc.path!r} ({_connector_reason(exc)})"
+        )
     ),
-    ce.ClientConnectorError: lambda exc, url, phase, t: BackendConnectionError(url, _connector_reason(exc)),
+    ce.ClientConnectorError: _unsent(
+        lambda exc, url, phase, t: BackendConnectionError(url, _connector_reason(exc))
+    ),
     ce.ConnectionTimeoutError: lambda exc, url, phase, t: BackendTimeout(url, "connect", t.connect),
     ce.SocketTimeoutError: _server_timeout,
     ce.ServerTimeoutError: _server_timeout,
@@ -660,7 +681,9 @@ _RULES: dict[type[BaseException], _Rule] = {
         url, f"HTTP client error ({type(exc).__name__}: {exc})", retryable=False
     ),
     # Outside aiohttp's tree: raw socket errors and timeouts that did not come from our own limits.
-    ConnectionRefusedError: lambda exc, url, phase, t: BackendConnectionError(url, "connection refused"),
+    ConnectionRefusedError: _unsent(
+        lambda exc, url, phase, t: BackendConnectionError(url, "connection refused")
+    ),
     TimeoutError: _server_timeout,
     OSError: _broken("network error"),
 }
