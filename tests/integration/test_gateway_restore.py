@@ -183,8 +183,9 @@ async def test_a_second_tenant_sending_the_same_conversation_gets_nothing_restor
             raw = await other.messages.with_raw_response.create(
                 model=MODEL, max_tokens=2048, messages=stripped, tools=ANTHROPIC_TOOLS
             )
+    # Tenant B never had this turn from the gateway: foreign to it, so nothing of A's is restored.
     assert raw.headers["x-interleaf-restored"] == "0"
-    assert raw.headers["x-interleaf-missing"] == "1"
+    assert (raw.headers["x-interleaf-missing"], raw.headers["x-interleaf-foreign"]) == ("0", "1")
     assert replayed_thinking("anthropic", "thinking", upstream.requests[-1]) == [None]
 
 
@@ -211,7 +212,11 @@ async def test_same_upstream_other_model_gets_nothing_restored(
         raw = await client.messages.with_raw_response.create(
             model="another-model", max_tokens=100, messages=messages
         )
-    assert (raw.headers["x-interleaf-restored"], raw.headers["x-interleaf-missing"]) == ("0", "1")
+    assert (
+        raw.headers["x-interleaf-restored"],
+        raw.headers["x-interleaf-missing"],
+        raw.headers["x-interleaf-foreign"],
+    ) == ("0", "0", "1")
 
 
 async def test_plain_chat_turns_are_bound_to_their_conversation(
@@ -241,7 +246,7 @@ async def test_plain_chat_turns_are_bound_to_their_conversation(
     assert same.headers["x-interleaf-restored"] == "1"
     assert upstream.requests[1].json["messages"][1]["content"][0] == reply["content"][0]
     assert other.headers["x-interleaf-restored"] == "0"
-    assert other.headers["x-interleaf-missing"] == "1"
+    assert (other.headers["x-interleaf-missing"], other.headers["x-interleaf-foreign"]) == ("0", "1")
 
 
 async def test_turns_that_carry_their_thinking_go_upstream_byte_for_byte(
@@ -260,7 +265,12 @@ async def test_turns_that_carry_their_thinking_go_upstream_byte_for_byte(
         session.post(
             gateway.base_url + "/v1/messages",
             data=body,
-            headers={"x-api-key": "k", "anthropic-version": "2023-06-01", "anthropic-beta": "b1"},
+            headers={
+                "x-api-key": "k",
+                "anthropic-version": "2023-06-01",
+                "anthropic-beta": "b1",
+                "content-type": "application/json",
+            },
         ) as response,
     ):
         assert response.status == 200
@@ -282,7 +292,7 @@ async def test_metrics_count_restored_and_missing_by_tenant_and_user_agent(
         async with openai.AsyncOpenAI(
             base_url=gateway.base_url + "/v1", api_key="key-a", max_retries=0
         ) as client:
-            # A turn that never went through the gateway: missing.
+            # A turn that never went through the gateway: foreign.
             await client.chat.completions.create(
                 model=MODEL,
                 messages=[
@@ -298,14 +308,15 @@ async def test_metrics_count_restored_and_missing_by_tenant_and_user_agent(
     restored = re.search(
         r'interleaf_turns_restored_total\{tenant="([0-9a-f]{12})",user_agent="([^"]+)"\} (\d+)', exposition
     )
-    missing = re.search(
-        r'interleaf_turns_missing_total\{tenant="([0-9a-f]{12})",user_agent="([^"]+)"\} (\d+)', exposition
+    foreign = re.search(
+        r'interleaf_turns_foreign_total\{tenant="([0-9a-f]{12})",user_agent="([^"]+)"\} (\d+)', exposition
     )
-    assert restored is not None and missing is not None, exposition
+    assert restored is not None and foreign is not None, exposition
     assert restored.group(2) == "AsyncOpenAI/Python"
     assert restored.group(3) == "3"  # 1 on turn 2, 2 on turn 3
-    assert missing.group(1) == restored.group(1)
-    assert missing.group(3) == "1"
+    assert foreign.group(1) == restored.group(1)
+    assert foreign.group(3) == "1"
+    assert "interleaf_turns_missing_total{" not in exposition
     assert 'interleaf_requests_total{endpoint="/v1/chat/completions",status="200"} 4' in exposition
     assert "interleaf_turns_stored_total 4" in exposition
     assert "key-a" not in exposition
@@ -316,33 +327,56 @@ def _call(call: str) -> Any:
 
 
 @pytest.mark.parametrize("client", ["anthropic", "openai-chat"])
-async def test_on_missing_error_refuses_in_the_clients_format_naming_the_message(
+async def test_on_missing_error_refuses_turns_it_served_and_lost_but_forwards_foreign_ones(
     client: str, upstream: ScriptedServer, store_url: str
 ) -> None:
-    options = gateway_options("anthropic", upstream.base_url, store_url, on_missing="error")
+    """``--on-missing error`` refuses a turn this gateway served whose thinking is gone (here: its
+    TTL ran out; the served marker outlives it), naming the client's own message index. A turn it never
+    served (an app's own synthetic message) is foreign: forwarded, never refused."""
+    options = gateway_options("anthropic", upstream.base_url, store_url, on_missing="error", ttl=1.0)
+    foreign_call = "toolu_01NeverServedHereAbCd"
+    upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=False, turns=1))
+    upstream.enqueue(Step.json(anthropic_message([text("fine")])))
     async with GatewayServer(options) as gateway:
         if client == "anthropic":
             async with anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key="k", max_retries=0) as sdk:
+                first = await sdk.messages.create(
+                    model=MODEL,
+                    max_tokens=100,
+                    messages=[{"role": "user", "content": PROMPT}],
+                    tools=ANTHROPIC_TOOLS,
+                )
+                served = [b.model_dump(exclude_none=True) for b in first.content if b.type != "thinking"]
+                call = call_id("anthropic", 0)
+                synthetic: Any = {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": foreign_call, "name": "list_files", "input": {}}],
+                }
+                synthetic_history: list[Any] = [
+                    {"role": "user", "content": PROMPT},
+                    synthetic,
+                    {
+                        "role": "user",
+                        "content": [{"type": "tool_result", "tool_use_id": foreign_call, "content": "x"}],
+                    },
+                ]
+                foreign_raw_a = await sdk.messages.with_raw_response.create(
+                    model=MODEL, max_tokens=100, messages=synthetic_history, tools=ANTHROPIC_TOOLS
+                )
+                foreign_headers = foreign_raw_a.headers
+                await gateway.gateway.captures.drain(5.0, written=True)
+                await asyncio.sleep(1.1)  # past the TTL: the stored thinking is gone, the marker is not
+                lost_history: list[Any] = [
+                    {"role": "user", "content": PROMPT},
+                    {"role": "assistant", "content": served},
+                    {
+                        "role": "user",
+                        "content": [{"type": "tool_result", "tool_use_id": call, "content": "x"}],
+                    },
+                ]
                 with pytest.raises(anthropic.BadRequestError) as caught:
                     await sdk.messages.create(
-                        model=MODEL,
-                        max_tokens=100,
-                        messages=[
-                            {"role": "user", "content": PROMPT},
-                            {
-                                "role": "assistant",
-                                "content": [
-                                    {"type": "tool_use", "id": "toolu_x", "name": "list_files", "input": {}}
-                                ],
-                            },
-                            {
-                                "role": "user",
-                                "content": [
-                                    {"type": "tool_result", "tool_use_id": "toolu_x", "content": "x"}
-                                ],
-                            },
-                        ],
-                        tools=ANTHROPIC_TOOLS,
+                        model=MODEL, max_tokens=100, messages=lost_history, tools=ANTHROPIC_TOOLS
                     )
             error = caught.value.body["error"]  # type: ignore[index]
             assert error["type"] == "invalid_request_error"
@@ -352,33 +386,48 @@ async def test_on_missing_error_refuses_in_the_clients_format_naming_the_message
             async with openai.AsyncOpenAI(
                 base_url=gateway.base_url + "/v1", api_key="k", max_retries=0
             ) as sdk:
+                first_oai = await sdk.chat.completions.create(
+                    model=MODEL,
+                    messages=[{"role": "system", "content": "s"}, {"role": "user", "content": PROMPT}],
+                    tools=OPENAI_TOOLS,
+                )
+                made = first_oai.choices[0].message
+                assert made.tool_calls
+                calls: list[Any] = [c.model_dump() for c in made.tool_calls]
+                history: list[Any] = [
+                    {"role": "system", "content": "s"},
+                    {"role": "assistant", "content": "Hello! I am your assistant."},  # an app's own opener
+                    {"role": "user", "content": PROMPT},
+                ]
+                foreign_raw = await sdk.chat.completions.with_raw_response.create(
+                    model=MODEL, messages=history, tools=OPENAI_TOOLS
+                )
+                foreign_headers = foreign_raw.headers
+                await gateway.gateway.captures.drain(5.0, written=True)
+                await asyncio.sleep(1.1)
+                lost: list[Any] = [
+                    *history,
+                    {"role": "assistant", "content": made.content, "tool_calls": calls},
+                    *[{"role": "tool", "tool_call_id": c["id"], "content": "x"} for c in calls],
+                    {"role": "user", "content": "go on"},
+                ]
                 with pytest.raises(openai.BadRequestError) as failed:
                     await sdk.chat.completions.create(
                         model=MODEL,
-                        messages=[
-                            {"role": "system", "content": "s"},
-                            {"role": "user", "content": PROMPT},
-                            {
-                                "role": "assistant",
-                                "content": None,
-                                "tool_calls": [_call("call_a"), _call("call_b")],
-                            },
-                            {"role": "tool", "tool_call_id": "call_a", "content": "x"},
-                            {"role": "tool", "tool_call_id": "call_b", "content": "y"},
-                            {"role": "user", "content": "and?"},
-                            {"role": "assistant", "content": "maybe"},
-                            {"role": "user", "content": "go on"},
-                        ],
+                        messages=lost,
                         tools=OPENAI_TOOLS,
                     )
             error = failed.value.body
             assert isinstance(error, dict)
             assert error["code"] == "interleaf_thinking_missing"
-            # Decoded, the two tool messages are one; the error still names the client's own indices.
-            assert error["message"].startswith("messages[2], messages[6]: ")
+            # The app's opener (messages[1]) is foreign and not named; the served turn is messages[3].
+            assert error["message"].startswith("messages[3]: ")
             assert "--on-missing pass" in error["message"]
-            assert failed.value.response.headers["x-interleaf-missing"] == "2"
-    assert not upstream.requests
+            assert failed.value.response.headers["x-interleaf-missing"] == "1"
+            assert failed.value.response.headers["x-interleaf-foreign"] == "1"
+    assert foreign_headers["x-interleaf-foreign"] == "1"
+    assert foreign_headers["x-interleaf-missing"] == "0"
+    assert len(upstream.requests) == 2  # the first turn and the foreign-only request; the refusal never went
 
 
 async def test_unsigned_reasoning_sent_back_by_an_openai_client_gets_its_signature_back(

@@ -346,19 +346,36 @@ def test_backend_errors_map_to_statuses(exc: Any, status: int, kind: str) -> Non
         assert error.headers == {"retry-after": "2"}
 
 
-def test_serve_flags_round_trip_and_check() -> None:
-    from interleaf.gateway.flags import ServeFlags
+def test_serve_flags_become_one_options_object_and_bad_ones_name_the_flag(tmp_path: Path) -> None:
+    from interleaf.backends.errors import BackendConfigError
+    from interleaf.cli.serve import log_level_number, serve_options
 
-    flags = ServeFlags(profile="deepseek", model_map=("a=b",), ttl="1h", store="redis://:pw@h:6379/0")
-    assert ServeFlags.from_json(flags.to_json()) == flags
-    options = flags.options()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[profiles.gpu-box]\nbase = "vllm"\nbase_url = "http://10.0.0.5:8000/v1"\nthinking_dialect = "think_tags"\n'
+    )
+    options = serve_options(
+        profile="deepseek", model_map=["a=b"], ttl="1h", store="redis://:pw@h:6379/0", config=config
+    )
     assert (options.ttl, options.model_map.upstream("a")) == (3600.0, "b")
+    assert options.profile.thinking_dialect is ReasoningDialect.REASONING_CONTENT
+    # A profile defined in the config file, and the flag that says how the upstream takes thinking back.
+    box = serve_options(profile="gpu-box", config=config)
+    assert (box.profile.name, box.profile.base_url) == ("gpu-box", "http://10.0.0.5:8000/v1")
+    assert box.profile.thinking_dialect is ReasoningDialect.THINK_TAGS
+    vllm = serve_options(profile="vllm", thinking_dialect="think_tags", config=config)
+    assert vllm.profile.thinking_dialect is ReasoningDialect.THINK_TAGS
     for bad, flag in (
         ({"client_dialect": "anthropic"}, "--client-dialect"),
         ({"on_missing": "drop"}, "--on-missing"),
-        ({"log_level": "loud"}, "--log-level"),
         ({"idle_timeout": 0.0}, "--idle-timeout"),
+        ({"header_timeout": -1.0}, "--header-timeout"),
         ({"max_body": "huge"}, "--max-body"),
+        ({"thinking_dialect": "anthropic"}, "--thinking-dialect"),
     ):
-        with pytest.raises(GatewayConfigError, match=flag):
-            ServeFlags(profile="deepseek", **bad).options()
+        with pytest.raises((GatewayConfigError, BackendConfigError), match=flag):
+            serve_options(profile="deepseek", config=config, **bad)
+    with pytest.raises(BackendConfigError, match="gpu-box"):
+        serve_options(profile="gpu-boks", config=config)
+    with pytest.raises(GatewayConfigError, match="--log-level"):
+        log_level_number("loud")

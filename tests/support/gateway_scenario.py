@@ -156,12 +156,14 @@ class Run:
     signatures: list[str | None] = field(default_factory=list)
     restored: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
+    foreign: list[int] = field(default_factory=list)
     final_text: str = ""
 
     def note_headers(self, headers: Any) -> None:
         """Record the gateway's counts (-1 when the answer did not come through a gateway)."""
         self.restored.append(int(headers.get("x-interleaf-restored", -1)))
         self.missing.append(int(headers.get("x-interleaf-missing", -1)))
+        self.foreign.append(int(headers.get("x-interleaf-foreign", -1)))
 
 
 def _anthropic_replay(message: Any, messages: list[dict[str, Any]], run: Run) -> bool:

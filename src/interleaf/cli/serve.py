@@ -1,13 +1,23 @@
-"""``interleaf serve``: run the gateway that restores the thinking client apps drop."""
+"""``interleaf serve``: run the gateway that restores the thinking client apps drop.
+
+The flags become one :class:`~interleaf.gateway.config.ServeOptions` (:func:`serve_options`), checked
+before anything starts; the gateway then runs in this process.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from interleaf.cli.exit_codes import BAD_INPUT
+
+if TYPE_CHECKING:
+    from interleaf.gateway.config import ServeOptions
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+METRICS_TOKEN_ENV = "INTERLEAF_METRICS_TOKEN"
 
 
 def serve(
@@ -16,13 +26,30 @@ def serve(
         typer.Option(
             "--profile",
             "-p",
-            help="Upstream backend profile: anthropic, minimax, deepseek, vllm, ... (required).",
+            help="Upstream backend profile: a built-in (anthropic, minimax, deepseek, vllm, ...) or one "
+            "defined in config.toml under [profiles.NAME] (required).",
         ),
     ],
     base_url: Annotated[
         str | None,
         typer.Option(
             "--base-url", help="Upstream URL, e.g. http://127.0.0.1:8000/v1. Default: the profile's."
+        ),
+    ] = None,
+    thinking_dialect: Annotated[
+        str | None,
+        typer.Option(
+            "--thinking-dialect",
+            help="How the upstream takes thinking back: reasoning_content, reasoning, reasoning_details, "
+            "think_tags (inline <think> in content: MiniMax's default, vLLM/SGLang append-think parsers), "
+            "anthropic, or none. Default: the profile's.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="config.toml to read profiles from. Default: $INTERLEAF_CONFIG or ~/.config/interleaf.",
         ),
     ] = None,
     model_map: Annotated[
@@ -43,6 +70,14 @@ def serve(
             help="Thinking store: sqlite:///PATH or redis://HOST:PORT/DB. Default: SQLite in the data dir.",
         ),
     ] = None,
+    durable: Annotated[
+        bool,
+        typer.Option(
+            "--durable",
+            help="Write each reply to the store (SQLite: fsync'd) before its last byte is sent, so it "
+            "survives a crash right after. Costs a store write on every response. Default: off.",
+        ),
+    ] = False,
     keys: Annotated[
         Path | None,
         typer.Option(
@@ -64,8 +99,9 @@ def serve(
         str,
         typer.Option(
             "--on-missing",
-            help="A turn whose thinking cannot be restored: 'pass' forwards it as is (counted), 'error' "
-            "refuses the request with a 400 naming it. Default: pass.",
+            help="A turn this gateway served whose thinking is gone: 'pass' forwards it as is (counted), "
+            "'error' refuses the request with a 400 naming it. Turns it never served are always "
+            "forwarded. Default: pass.",
         ),
     ] = "pass",
     client_dialect: Annotated[
@@ -79,6 +115,22 @@ def serve(
     max_body: Annotated[
         str, typer.Option("--max-body", help="Largest request body (bytes, or 512k, 32m). Default: 32m.")
     ] = "32m",
+    max_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--max-concurrency",
+            help="Requests in flight (streams included) beyond which new ones get 503 + Retry-After. "
+            "Default: 4096.",
+        ),
+    ] = 4096,
+    capture_backlog: Annotated[
+        int,
+        typer.Option(
+            "--capture-backlog",
+            help="Replies held in memory until written; past half of it new requests get 503 until the "
+            "store catches up. Default: 8192.",
+        ),
+    ] = 8192,
     first_byte_timeout: Annotated[
         float,
         typer.Option(
@@ -91,6 +143,23 @@ def serve(
             "--idle-timeout", help="Seconds of upstream silence mid-stream before giving up. Default: 120."
         ),
     ] = 120.0,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            "--header-timeout",
+            help="Seconds a client may take to send a request's headers, or to send more of its body. "
+            "Default: 30.",
+        ),
+    ] = 30.0,
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-token",
+            envvar=METRICS_TOKEN_ENV,
+            help=f"Require 'Authorization: Bearer TOKEN' on GET /metrics (also ${METRICS_TOKEN_ENV}). "
+            "Default: /metrics is open on loopback, refused elsewhere.",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error. Default: info.")
     ] = "info",
@@ -109,36 +178,143 @@ def serve(
 
       interleaf serve --profile minimax --port 8765
 
-      interleaf serve --profile vllm --base-url http://10.0.0.5:8000/v1 --store redis://10.0.0.2:6379/0
+      interleaf serve --profile vllm --base-url http://10.0.0.5:8000/v1 --thinking-dialect think_tags
+
+      interleaf serve --profile gpu-box --config ~/interleaf.toml --store redis://10.0.0.2:6379/0
     """
     from interleaf.backends.errors import BackendConfigError
+    from interleaf.config import ConfigError
     from interleaf.gateway.config import GatewayConfigError
-    from interleaf.gateway.flags import ServeFlags
     from interleaf.store.thinking import StoreError
 
-    flags = ServeFlags(
-        profile=profile,
-        base_url=base_url,
-        model_map=tuple(model_map or ()),
-        host=host,
-        port=port,
-        store=store,
-        keys=str(keys) if keys is not None else None,
-        upstream_key_env=upstream_key_env,
-        ttl=ttl,
-        on_missing=on_missing,
-        client_dialect=client_dialect,
-        max_body=max_body,
-        first_byte_timeout=first_byte_timeout,
-        idle_timeout=idle_timeout,
-        log_level=log_level,
-        log_content=log_content,
-    )
     try:
-        flags.options()  # every flag checked here, before anything starts
+        options = serve_options(
+            profile=profile,
+            base_url=base_url,
+            thinking_dialect=thinking_dialect,
+            config=config,
+            model_map=model_map or [],
+            host=host,
+            port=port,
+            store=store,
+            durable=durable,
+            keys=keys,
+            upstream_key_env=upstream_key_env,
+            ttl=ttl,
+            on_missing=on_missing,
+            client_dialect=client_dialect,
+            max_body=max_body,
+            max_concurrency=max_concurrency,
+            capture_backlog=capture_backlog,
+            first_byte_timeout=first_byte_timeout,
+            idle_timeout=idle_timeout,
+            header_timeout=header_timeout,
+            metrics_token=metrics_token,
+            log_content=log_content,
+        )
+        level = log_level_number(log_level)
+    except (GatewayConfigError, BackendConfigError, ConfigError) as exc:
+        typer.echo(f"interleaf serve: error: {exc}", err=True)
+        raise typer.Exit(BAD_INPUT) from None
+    from interleaf.gateway.server import run
+
+    try:
+        run(options, log_level=level)
     except (GatewayConfigError, BackendConfigError, StoreError) as exc:
         typer.echo(f"interleaf serve: error: {exc}", err=True)
         raise typer.Exit(BAD_INPUT) from None
-    from interleaf.gateway.server import serve as serve_gateway
 
-    raise typer.Exit(serve_gateway(flags))
+
+def serve_options(
+    *,
+    profile: str,
+    base_url: str | None = None,
+    thinking_dialect: str | None = None,
+    config: Path | None = None,
+    model_map: list[str] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    store: str | None = None,
+    durable: bool = False,
+    keys: Path | None = None,
+    upstream_key_env: str | None = None,
+    ttl: str = "24h",
+    on_missing: str = "pass",
+    client_dialect: str = "reasoning_content",
+    max_body: str = "32m",
+    max_concurrency: int = 4096,
+    capture_backlog: int = 8192,
+    first_byte_timeout: float = 300.0,
+    idle_timeout: float = 120.0,
+    header_timeout: float = 30.0,
+    metrics_token: str | None = None,
+    log_content: bool = False,
+) -> ServeOptions:
+    """The gateway's options from ``interleaf serve``'s flags; a bad value raises an error naming the flag
+    (GatewayConfigError, or BackendConfigError / ConfigError for the profile and config file)."""
+    from interleaf.backends.http import Timeouts
+    from interleaf.backends.resolve import resolve_profile
+    from interleaf.config import load_config
+    from interleaf.gateway.config import (
+        OPENAI_CLIENT_DIALECTS,
+        GatewayConfigError,
+        ModelMap,
+        ServeOptions,
+        parse_duration,
+        parse_size,
+    )
+    from interleaf.transcript import ReasoningDialect
+
+    if client_dialect not in {d.value for d in OPENAI_CLIENT_DIALECTS}:
+        names = ", ".join(d.value for d in OPENAI_CLIENT_DIALECTS)
+        raise GatewayConfigError(f"--client-dialect {client_dialect!r} is not a dialect; use one of {names}")
+    if on_missing not in ("pass", "error"):
+        raise GatewayConfigError(f"--on-missing {on_missing!r} must be 'pass' or 'error'")
+    for flag, seconds in (
+        ("--first-byte-timeout", first_byte_timeout),
+        ("--idle-timeout", idle_timeout),
+        ("--header-timeout", header_timeout),
+    ):
+        if seconds <= 0:
+            raise GatewayConfigError(f"{flag} must be a positive number of seconds, got {seconds:g}")
+    if metrics_token is not None and not metrics_token.strip():
+        raise GatewayConfigError(f"--metrics-token (or ${METRICS_TOKEN_ENV}) is empty")
+    chosen = resolve_profile(
+        profile,
+        load_config(config),
+        base_url=base_url,
+        key_env=None,
+        thinking_dialect=thinking_dialect,
+    )
+    return ServeOptions(
+        profile=chosen,
+        model_map=ModelMap.parse(model_map or []),
+        host=host,
+        port=port,
+        store_url=store,
+        durable=durable,
+        keys_file=keys,
+        upstream_key_env=upstream_key_env,
+        ttl=parse_duration(ttl),
+        on_missing="error" if on_missing == "error" else "pass",
+        client_dialect=ReasoningDialect(client_dialect),
+        max_body=parse_size(max_body),
+        max_concurrency=max_concurrency,
+        capture_backlog=capture_backlog,
+        log_content=log_content,
+        metrics_token=metrics_token,
+        header_timeout=header_timeout,
+        timeouts=Timeouts(connect=10.0, first_byte=first_byte_timeout, idle=idle_timeout, total=None),
+    )
+
+
+def log_level_number(name: str) -> int:
+    """``--log-level`` as a logging level."""
+    import logging
+
+    from interleaf.gateway.config import GatewayConfigError
+
+    if name.lower() not in LOG_LEVELS:
+        raise GatewayConfigError(f"--log-level {name!r} is not a level; use {', '.join(LOG_LEVELS)}")
+    level: int = getattr(logging, name.upper())
+    return level

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import ctypes
 import gc
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -38,8 +37,10 @@ from interleaf.gateway.endpoints import read_body
 from interleaf.gateway.errors import NOTHING_RESTORED, GatewayError, error_bytes, error_response
 from interleaf.gateway.formats import decode_request, encode_upstream, wire_index
 from interleaf.gateway.forward import Forwarder, Prepared
+from interleaf.gateway.jsonio import BodyError, json_bytes, json_text, loads_body
+from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics, user_agent_label
-from interleaf.gateway.restore import RestoreOutcome, candidates, raw_needs_check, restore
+from interleaf.gateway.restore import RestoreOutcome, candidates, moves_thinking, raw_needs_check, restore
 from interleaf.gateway.upstream import Upstream
 from interleaf.store.fingerprint import tenant_id
 from interleaf.store.thinking import StoreError, ThinkingStore, open_store
@@ -48,10 +49,12 @@ log = logging.getLogger("interleaf.gateway")
 
 MESSAGES = "/v1/messages"
 CHAT = "/v1/chat/completions"
-# Connection failures are retried once (a pooled keep-alive connection the upstream closed); error
-# statuses are not: the client's SDK decides about those, and a generation is not free to repeat.
-UPSTREAM_RETRY = RetryPolicy(max_retries=1, statuses=frozenset())
+# A generation must not run twice: only a connection that never opened is retried (once). A request
+# the upstream may have read (a pooled connection it closed, a reset) and error statuses go back to the
+# client, whose SDK decides, as it would talking to the upstream directly.
+UPSTREAM_RETRY = RetryPolicy(max_retries=1, statuses=frozenset(), unsent_only=True)
 _LABELS_MAX = 10_000
+IDLE_TIDY_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +62,10 @@ class RequestReport:
     """What one request brought back of its earlier assistant turns.
 
     ``kept``: the client sent the turn's thinking back usable as it is. ``restored``: it did not, and
-    the gateway put the stored thinking back. ``missing``: it did not and nothing was stored. The rest
-    of the ``turns`` had no thinking to lose (the stored original had none either).
+    the gateway put the stored thinking back. ``missing``: it did not, this gateway served it, and its
+    thinking is gone (expired, store down). ``foreign``: it did not, and this gateway never served it (an
+    app's own synthetic turn, history from before the gateway). The rest of the ``turns`` had no thinking
+    to lose (the stored original had none either).
     """
 
     client_format: ClientFormat
@@ -70,6 +75,7 @@ class RequestReport:
     kept: int
     restored: int
     missing: int
+    foreign: int = 0
 
 
 def _earlier_assistant_turns(roles: list[Any]) -> int:
@@ -95,11 +101,23 @@ class Gateway:
             options.keys_file, options.upstream_key_env or profile.key_env, profile.key_required, env
         )
         self.upstream = Upstream(profile, options.model_map)
-        self.store = store if store is not None else open_store(options.store_url, ttl=options.ttl)
+        self.store = (
+            store
+            if store is not None
+            else open_store(options.store_url, ttl=options.ttl, durable=options.durable)
+        )
         self.http = HttpClient(
             timeouts=options.timeouts, retry=UPSTREAM_RETRY, limit=options.upstream_connections
         )
-        self.captures = CaptureQueue(self.store, self.metrics, maxsize=options.capture_queue, ttl=options.ttl)
+        self.captures = CaptureQueue(
+            self.store,
+            self.metrics,
+            max_pending=options.capture_backlog,
+            ttl=options.ttl,
+            durable=options.durable,
+        )
+        self.inflight = 0
+        """Generation requests being answered now (streams until their last byte)."""
         self.forwarder = Forwarder(
             self.http,
             self.upstream,
@@ -114,15 +132,21 @@ class Gateway:
         self._labels: dict[str, str] = {}
         self._tenants: dict[tuple[str, str], str] = {}
         self._last_store_warning = 0.0
-        self._last_trim = 0.0
+        self._unserved_logged: dict[str, float] = {}
+        self._tidy: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        self._tidy = asyncio.create_task(self._tidy_when_idle(), name="interleaf-tidy")
         self.captures.start()
         await self._tenant_secret()  # early, so a misconfigured store shows in the log at start-up
 
     async def stop(self) -> None:
+        if self._tidy is not None:
+            self._tidy.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tidy
         await self.captures.aclose()
         await self.http.aclose()
         await self.store.aclose()
@@ -137,6 +161,16 @@ class Gateway:
                 self.metrics.store_errors.inc("secret")
                 self._store_warning(f"thinking store unavailable, serving without restoration: {exc}")
         return self._secret
+
+    def unserved(self, what: str, request: Request) -> None:
+        """Count (and log, once a minute per kind) a request for a path or feature this gateway does not
+        serve, by client app, so an operator sees which app is not served."""
+        agent = user_agent_label(request.headers.get("user-agent"))
+        self.metrics.unserved.inc(what, agent)
+        now = time.monotonic()
+        if now - self._unserved_logged.get(what, -60.0) > 60.0:
+            self._unserved_logged[what] = now
+            log.warning("not served: %s %s (%s), from %s", request.method, request.url.path, what, agent)
 
     def _store_warning(self, message: str) -> None:
         now = time.monotonic()
@@ -172,18 +206,19 @@ class Gateway:
     # ------------------------------------------------------------------------------- pipeline
 
     async def _prepare(self, request: Request, fmt: ClientFormat, identity: Identity) -> Prepared:
-        raw = await read_body(request, self.options.max_body)
+        raw = await read_body(request, self.options.max_body, self.options.header_timeout)
         try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise GatewayError(400, f"the request body is not valid JSON ({exc})") from None
-        if not isinstance(body, dict):
-            raise GatewayError(400, "the request body must be a JSON object")
+            body = loads_body(raw)
+        except BodyError as exc:
+            raise GatewayError(400, str(exc)) from None
         if self.options.log_content and log.isEnabledFor(logging.DEBUG):
             log.debug("request body (--log-content): %s", raw.decode("utf-8", errors="replace"))
         upstream = self.upstream
         model = upstream.model(body.get("model"))
-        stream = body.get("stream") is True
+        stream = body.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise GatewayError(400, f"stream must be true or false, not {json_text(stream)[:40]}")
+        stream = stream is True
         if self._secret is None:
             await self._tenant_secret()
         tenant = self._tenant(identity.credential, upstream.scope(model))
@@ -203,20 +238,34 @@ class Gateway:
             return Prepared(fmt, raw, None, upstream_body, headers, stream, tenant, url)
 
         conversation = decode_request(fmt, body)
+        try:
+            check_conversation(conversation, self.options.limits)
+        except LimitExceeded as exc:
+            raise GatewayError(400, str(exc), code="request_limit_exceeded") from None
         indices = candidates(conversation, upstream.dialect)
-        if indices and tenant is not None:
-            await self.captures.settled(tenant)
-        outcome = await restore(conversation, indices, self.store, tenant, self.captures.recent)
-        if outcome.store_error is not None and tenant is not None:
-            self.metrics.store_errors.inc("get")
+        outcome = await restore(conversation, indices, self.store, tenant, self.captures)
+        if outcome.store_error is not None:
+            # Which turns are this gateway's to restore cannot be known now: forwarding them bare
+            # would silently lose thinking it may hold. Refuse loudly; the client retries.
+            if tenant is not None:
+                self.metrics.store_errors.inc("get")
+            self.metrics.rejected.inc("store_unavailable")
             self._store_warning(
-                f"thinking store lookup failed, turns forwarded as they are: {outcome.store_error}"
+                f"thinking store lookup failed, requests refused with 503: {outcome.store_error}"
             )
-        if same and fmt == "anthropic" and not outcome.restored:
+            raise GatewayError(
+                503,
+                "the interleaf gateway cannot read its thinking store right now, so it cannot restore the "
+                f"thinking of {len(indices)} earlier turn(s); retry the request",
+                code="store_unavailable",
+                headers={"retry-after": "1"},
+            )
+        if same and not outcome.restored and not moves_thinking(conversation, upstream.dialect):
+            # Nothing to add and nothing in the wrong place: the client's bytes, exactly.
             upstream_body = upstream.passthrough_body(raw, body, model)
         else:
             encoded = encode_upstream(outcome.conversation, upstream.profile, model, stream=stream)
-            upstream_body = json.dumps(encoded, ensure_ascii=False, separators=(",", ":")).encode()
+            upstream_body = json_bytes(encoded)
         call = Prepared(
             fmt,
             raw,
@@ -228,6 +277,7 @@ class Gateway:
             url,
             len(outcome.restored),
             len(outcome.missing),
+            len(outcome.foreign),
         )
         labels = (
             self._tenant_label(identity.credential),
@@ -235,6 +285,7 @@ class Gateway:
         )
         self.metrics.restored.inc(*labels, amount=call.restored)
         self.metrics.missing.inc(*labels, amount=call.missing)
+        self.metrics.foreign.inc(*labels, amount=call.foreign)
         if self.observers:
             turns = _earlier_assistant_turns([m.role for m in conversation.messages])
             self._observe(
@@ -245,6 +296,7 @@ class Gateway:
                 kept=turns - len(indices),
                 restored=len(outcome.restored),
                 missing=len(outcome.missing),
+                foreign=len(outcome.foreign),
             )
         if outcome.missing and self.options.on_missing == "error":
             raise _MissingThinking(call, self._missing_error(fmt, body, outcome))
@@ -260,6 +312,7 @@ class Gateway:
         kept: int,
         restored: int = 0,
         missing: int = 0,
+        foreign: int = 0,
     ) -> None:
         report = RequestReport(
             client_format=fmt,
@@ -269,6 +322,7 @@ class Gateway:
             kept=kept,
             restored=restored,
             missing=missing,
+            foreign=foreign,
         )
         for observer in self.observers:
             observer(report)
@@ -299,9 +353,32 @@ class Gateway:
     async def chat_completions(self, request: Request) -> Response:
         return await self._generate(request, "openai-chat", CHAT)
 
+    def _refusal(self) -> GatewayError | None:
+        """Why a new generation request must be refused now (explicit admission), or ``None``."""
+        reason, why = "overloaded", None
+        if self.inflight >= self.options.max_concurrency:
+            why = f"{self.inflight} requests are in flight (the limit is --max-concurrency {self.options.max_concurrency})"
+        elif (backlog := self.captures.overloaded()) is not None:
+            reason, why = "capture_backlog", backlog
+        if why is None:
+            return None
+        self.metrics.rejected.inc(reason)
+        return GatewayError(
+            503,
+            f"the interleaf gateway is overloaded ({why}); retry in a moment",
+            code="gateway_overloaded",
+            headers={"retry-after": "1"},
+        )
+
     async def _generate(self, request: Request, fmt: ClientFormat, endpoint: str) -> Response:
         started = time.perf_counter()
         call: Prepared | None = None
+        refusal = self._refusal()
+        if refusal is not None:
+            self._record(endpoint, refusal.status, time.perf_counter() - started, None)
+            return self._error(fmt, refusal, None)
+        self.inflight += 1
+        streaming = False
         try:
             identity = self.auth.identify(request.headers)
             call = await self._prepare(request, fmt, identity)
@@ -309,27 +386,36 @@ class Gateway:
                 finished = call
 
                 def on_end(outcome: str, seconds: float) -> None:
+                    self.inflight -= 1
                     self._record(endpoint, 200, time.perf_counter() - started, finished, outcome)
-                    if self.metrics.streams.value == 0:
-                        self._release_memory()
 
-                return await self.forwarder.stream(call, on_end)
+                relay = await self.forwarder.stream(call, on_end)
+                streaming = True
+                return relay
             response = await self.forwarder.whole(call)
         except _MissingThinking as refused:
             call = refused.call
             response = self._error(fmt, refused.error, call)
         except GatewayError as exc:
             response = self._error(fmt, exc, call)
+        finally:
+            if not streaming:
+                self.inflight -= 1
         self._record(endpoint, response.status_code, time.perf_counter() - started, call)
         return response
 
-    def _release_memory(self) -> None:
-        """After a burst of streams, hand freed heap back to the OS (glibc keeps it otherwise), at
-        most every 30 s; a no-op where there is no ``malloc_trim``."""
-        now = time.monotonic()
-        if now - self._last_trim > 30.0:
-            self._last_trim = now
-            asyncio.get_running_loop().call_soon(_malloc_trim)
+    async def _tidy_when_idle(self) -> None:
+        """Every few seconds, if the gateway has been busy since the last time and serves nothing now,
+        collect reference cycles and hand freed heap back to the OS (glibc keeps it otherwise): after a
+        burst of load the process shrinks back. Only when idle, so no request ever waits for it."""
+        served = self.metrics.requests.total()
+        while True:
+            await asyncio.sleep(IDLE_TIDY_SECONDS)
+            now_served = self.metrics.requests.total()
+            if self.inflight == 0 and now_served != served:
+                served = now_served
+                gc.collect()
+                await asyncio.get_running_loop().run_in_executor(None, _malloc_trim)
 
     def _error(self, fmt: ClientFormat, error: GatewayError, call: Prepared | None) -> Response:
         return error_response(fmt, error, call.interleaf_headers() if call else NOTHING_RESTORED)
@@ -354,7 +440,6 @@ class Gateway:
 
 
 def _malloc_trim() -> None:
-    gc.collect()  # stream tasks and their exceptions leave cycles that hold freed buffers
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
@@ -374,6 +459,9 @@ def _format_of(path: str) -> ClientFormat:
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    gateway = getattr(request.app.state, "gateway", None)
+    if isinstance(gateway, Gateway) and exc.status_code in (404, 405):
+        gateway.unserved(_path_label(request.url.path), request)
     error = GatewayError(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
     return Response(
         error_bytes(_format_of(request.url.path), error), exc.status_code, media_type="application/json"
@@ -384,6 +472,11 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error answering %s %s", request.method, request.url.path)
     error = GatewayError(500, f"interleaf gateway internal error ({type(exc).__name__}); see the gateway log")
     return Response(error_bytes(_format_of(request.url.path), error), 500, media_type="application/json")
+
+
+def _path_label(path: str) -> str:
+    """A bounded metric label for an unknown path: its first three segments, each cut to 32 characters."""
+    return "/" + "/".join(part[:32] for part in path.strip("/").split("/")[:3])
 
 
 def create_app(options: ServeOptions, *, gateway: Gateway | None = None) -> Starlette:

@@ -1,24 +1,36 @@
-"""Capture: every complete reply sent to a client is stored whole, off the response path.
+"""Capture: every complete reply the gateway hands to a client is stored whole, and restorable from the
+moment the client has seen its end.
 
-A handler only :meth:`CaptureQueue.submit`\\ s a job (a queue append, no I/O). One worker task *keys*
-each job as it arrives — decodes the reply when it came as raw JSON and computes the key the client will
-send it back under (:func:`~interleaf.store.fingerprint.turn_fingerprint`: the tool calls alone when
-their ids are random, else bound to the conversation before it) — and *writes* what it keyed in batches,
-one ``put_many`` per tenant every :data:`BATCH_WINDOW` seconds, so a busy gateway makes one store
-round trip (and one SQLite thread hop) per batch rather than per reply. A full queue drops new jobs and
-counts them; a store failure is counted and the batch dropped: the gateway never waits on, or fails
-because of, a write.
+When a reply is complete (a whole body read, or a stream's end marker), :meth:`CaptureQueue.capture`
+*keys* it at once - computes the key the client will send it back under
+(:func:`~interleaf.store.fingerprint.turn_fingerprint`: the tool calls alone when their ids are random,
+else bound to the conversation before it) - and puts it in this process's map of replies not yet
+written (:meth:`CaptureQueue.recent`), which restoration reads before the store. The client's next turn
+finds it whatever the store is doing. A writer task then writes what is pending in batches: one
+``put_many`` per tenant (with the served markers) every :data:`BATCH_WINDOW` seconds.
 
-Read-your-writes: a turn keyed but not yet written is served from memory (:meth:`CaptureQueue.recent`),
-and a request of a tenant with replies not yet keyed waits for them (:meth:`CaptureQueue.settled`,
-CPU-bound and bounded), so a fast agent loop's next turn finds the turn it just got without waiting for
-a disk or network write.
+On a store shared by replicas (``store.shared``: Redis), or with ``durable``, :meth:`capture` returns only
+once the reply is written, and the event that ends a stream is held until then
+(:mod:`interleaf.gateway.relay`): the next turn may reach another replica, or the machine may fail, the
+moment the client has the reply. The writer then writes whatever is pending at once, without a window,
+so concurrent replies still share one round trip. A write that fails is retried (a store slowed by load
+recovers within moments) for up to :data:`WRITE_THROUGH_WAIT` seconds; after that a shared store's reply
+goes out anyway (this replica still restores it; another one, unable to read the store either, refuses
+the next turn with a 503 rather than forward it bare), while a ``durable`` reply, whose promise is
+broken, becomes a 503 for the client to retry.
 
-That memory is one process's. On a store shared by replicas (``store.shared``: Redis) the next turn can
-reach another replica the moment the client has the reply, so there :meth:`CaptureQueue.capture` waits
-until the worker has written the reply before it is handed to the client (at most
-:data:`WRITE_THROUGH_WAIT`; a slower write goes on behind). The worker then writes whatever is queued at
-once instead of collecting for a window, so concurrent replies still share one round trip.
+Failures are never silent and never stop capture:
+
+* a reply that cannot be keyed (unreadable, over a limit, a bug) is counted in
+  ``interleaf_capture_errors_total{reason}`` and logged once a minute per reason, without content;
+* a failed write is retried with backoff while the replies stay in memory (this process still restores
+  them), up to ``max_pending`` replies; beyond that the oldest are dropped, counted
+  (``store_unavailable``) and remembered as lost, so their turns count as missing, not foreign;
+* the writer task is supervised: if it ever dies it is logged, counted (``worker``) and restarted.
+
+:meth:`CaptureQueue.health` says what is wrong for ``/healthz``. :meth:`CaptureQueue.overloaded` tells
+the gateway to refuse new work while writes fall behind a healthy store (pending past half of
+``max_pending``): load is shed loudly, with a 503, rather than replies dropped.
 """
 
 from __future__ import annotations
@@ -28,36 +40,39 @@ import contextlib
 import json
 import logging
 import time
-from collections import defaultdict
+import traceback
+from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
 from interleaf.gateway.formats import decode_request, decode_response, system_text
+from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics
 from interleaf.store.fingerprint import fingerprint, has_distinctive_ids, turn_fingerprint
-from interleaf.store.thinking import StoreError, ThinkingStore
+from interleaf.store.thinking import StoreError, StoreTimeoutError, ThinkingStore
 from interleaf.transcript import Conversation, Message, Response
 from interleaf.wire.errors import WireError
 
 log = logging.getLogger("interleaf.gateway")
 
-SETTLE_TIMEOUT = 0.5
-"""How long a request waits for its tenant's unkeyed replies before looking up without them."""
 BATCH_WINDOW = 0.01
-"""Seconds the worker collects keyed replies before writing them in one batch."""
-_BATCH = 64
-WRITE_THROUGH_WAIT = 0.25
-"""Seconds a reply waits for its write to a shared store before it is sent anyway."""
-_SLICE = 0.002  # seconds of keying between two yields to the event loop
+"""Seconds the writer collects replies before writing them in one batch (a store private to this process)."""
+_BATCH = 256
+_RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between write attempts while the store fails
+WRITE_THROUGH_WAIT = 5.0
+"""Seconds a reply that must be written first waits for its write (retried meanwhile)."""
+_LOST_REMEMBERED = 100_000
+_RECENT_ERRORS = 60.0  # seconds an error keeps /healthz degraded
+_INPUT_REASONS = frozenset({"unreadable", "limits", "too_deep"})  # the reply's content, not the gateway
 
 
 @dataclass(slots=True)
 class CaptureJob:
-    """One reply to store: ``reply``, or ``reply_raw`` (the upstream's JSON bytes, decoded by the
-    worker); the request as ``conversation`` or as the client's raw ``request`` bytes, decoded only when
-    the key needs the context. Raw bytes, not parsed dicts: a queued job should weigh a few KB."""
+    """One reply to store: ``reply``, or ``reply_raw`` (the upstream's JSON bytes, decoded here); the
+    request as ``conversation``, or as the client's raw ``request`` bytes, decoded only when the key
+    needs the context."""
 
     tenant: str
     fmt: ClientFormat
@@ -66,185 +81,273 @@ class CaptureJob:
     conversation: Conversation | None = None
     reply: Response | None = None
     reply_raw: bytes | None = None
-    written: asyncio.Future[None] | None = None
-    """Resolved once the job is written or dropped; set when the response waits for that."""
 
 
 @dataclass(slots=True)
-class _Batch:
-    taken: int = 0
-    keyed: dict[str, dict[str, Message]] = field(default_factory=lambda: defaultdict(dict))
-    waiting: list[asyncio.Future[None]] = field(default_factory=list)
-    """Responses held until this batch is written (a shared store)."""
+class _Pending:
+    tenant: str
+    key: str
+    message: Message
+    number: int
+    """Capture order: :meth:`CaptureQueue.drain` waits for every number up to the last one captured."""
+    written: asyncio.Future[bool] | None = None
+    """Resolved (True: written) when a response waits for the write."""
 
 
 class CaptureQueue:
-    """The queue of replies to store and its worker."""
+    """Replies keyed at once, held in memory until written, and the supervised writer that writes them."""
 
     def __init__(
         self,
         store: ThinkingStore,
         metrics: Metrics,
         *,
-        maxsize: int,
+        max_pending: int,
         ttl: float,
         window: float = BATCH_WINDOW,
         write_through: bool | None = None,
+        durable: bool = False,
     ) -> None:
         self._store = store
-        self.write_through = store.shared if write_through is None else write_through
-        """Each reply is written before the client gets it (a shared store), not behind."""
+        self.durable = durable
+        self.write_through = durable or (store.shared if write_through is None else write_through)
+        """Each reply is written before the client has it (a shared or durable store), not behind."""
         self._metrics = metrics
         self._ttl = ttl
         self._window = 0.0 if self.write_through else window
-        self._queue: asyncio.Queue[CaptureJob] = asyncio.Queue(maxsize)
-        self._unkeyed: dict[str, int] = defaultdict(int)
-        self._waiters: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        self.max_pending = max_pending
+        self._pending: deque[_Pending] = deque()
         self._recent: dict[tuple[str, str], Message] = {}
+        self._lost: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._captured = 0
+        self._attempted = 0
         self._worker: asyncio.Task[None] | None = None
-        self._writing: asyncio.Task[None] | None = None
-        self._last_warning = 0.0
+        self._writing = False
+        self._store_failing: str | None = None
+        self._store_down = False
+        """The last write failed for good (unreachable, refused), not just slowly (a timeout)."""
+        self._errors: deque[tuple[float, str]] = deque(maxlen=256)
+        self._logged: dict[str, float] = {}
+
+    # ---------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        self._worker = asyncio.create_task(self._run(), name="interleaf-capture")
+        self._worker = asyncio.create_task(self._supervise(), name="interleaf-capture")
 
-    async def capture(self, job: CaptureJob) -> None:
-        """Store ``job``: queued (:meth:`submit`), and with :attr:`write_through` returns only once it is
-        written, failed, or took over :data:`WRITE_THROUGH_WAIT`."""
-        if not self.write_through:
-            self.submit(job)
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Write what is pending (up to ``timeout`` seconds), then stop the writer."""
+        if self._worker is None:
             return
-        job.written = asyncio.get_running_loop().create_future()
-        if self.submit(job):
-            with contextlib.suppress(TimeoutError):
-                # shield: a client gone meanwhile must not cancel the future the worker resolves
-                await asyncio.wait_for(asyncio.shield(job.written), WRITE_THROUGH_WAIT)
+        with contextlib.suppress(TimeoutError):
+            await self.drain(timeout, written=True)
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+        self._worker = None
+        if self._pending:
+            log.warning("stopping with %d replies not stored (the store is failing)", len(self._pending))
+        for entry in self._pending:  # never leave a response waiting
+            _resolve(entry.written, False)
 
-    def submit(self, job: CaptureJob) -> bool:
-        """Queue ``job``; never blocks (a full queue drops it, counted, and says False)."""
+    async def drain(self, timeout: float | None = None, *, written: bool = False) -> None:
+        """Wait until the writer has tried to write every reply captured so far (a failed write stays
+        pending, retried); with ``written``, until nothing is pending at all."""
+        target = self._captured
+        async with asyncio.timeout(timeout):
+            while (self._pending or self._writing) if written else self._attempted < target:
+                self._progress.clear()
+                await self._progress.wait()
+
+    # ------------------------------------------------------------------------------------ capture
+
+    async def capture(self, job: CaptureJob) -> bool:
+        """Key ``job`` now and hold it for the writer; with :attr:`write_through`, wait until it is
+        written (at most :data:`WRITE_THROUGH_WAIT`). False only when a ``durable`` reply could not be
+        written: the caller must not hand it out as durable. Never raises: a reply that cannot be keyed
+        is counted (and True: there is nothing to restore)."""
         try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            self._metrics.capture_dropped.inc("queue_full")
-            return False
-        self._unkeyed[job.tenant] += 1
+            message, key = keyed_reply(job)
+        except Exception as exc:  # one bad reply must never stop capture of the next
+            self.error(_reason(exc), exc)
+            return True
+        self._captured += 1
+        entry = _Pending(job.tenant, key, message, self._captured)
+        if self.write_through:
+            entry.written = asyncio.get_running_loop().create_future()
+        self._recent[(job.tenant, key)] = message
+        self._lost.pop((job.tenant, key), None)
+        self._pending.append(entry)
+        self._wake.set()
+        if entry.written is None:
+            return True
+        if self._store_down:  # a write cannot land now: do not make the client wait for it
+            self.error("unwritten")
+            return not self.durable
+        try:
+            # shield: a client gone meanwhile must not cancel the future the writer resolves
+            written = await asyncio.wait_for(asyncio.shield(entry.written), WRITE_THROUGH_WAIT)
+        except TimeoutError:
+            written = False
+        if not written:
+            self.error("unwritten")  # still pending, still retried; this replica still restores it
+            return not self.durable
         return True
 
-    async def settled(self, tenant: str, timeout: float = SETTLE_TIMEOUT) -> None:
-        """Return once every reply of ``tenant`` submitted so far is keyed (or after ``timeout``)."""
-        if not self._unkeyed.get(tenant):
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters[tenant].append(future)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(future), timeout)
-
     def recent(self, tenant: str, keys: Iterable[str]) -> dict[str, Message]:
-        """Keyed replies of ``tenant`` not yet written to the store, among ``keys``."""
+        """Replies of ``tenant`` captured by this process and not yet written, among ``keys``."""
         if not self._recent:
             return {}
         return {key: message for key in keys if (message := self._recent.get((tenant, key))) is not None}
 
-    async def drain(self, timeout: float | None = None) -> None:
-        """Wait until every job submitted so far is stored or dropped."""
-        await asyncio.wait_for(self._queue.join(), timeout)
+    def lost(self, tenant: str, keys: Iterable[str]) -> set[str]:
+        """Among ``keys``, replies this process captured but could not write (dropped while the store
+        failed): their turns are missing, not foreign."""
+        if not self._lost:
+            return set()
+        return {key for key in keys if (tenant, key) in self._lost}
 
-    async def aclose(self, timeout: float = 5.0) -> None:
-        """Store what is queued (up to ``timeout`` seconds), then stop the worker."""
-        if self._worker is None:
-            return
-        with contextlib.suppress(TimeoutError):
-            await self.drain(timeout)
-        for task in (self._worker, self._writing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._worker = self._writing = None
+    # ------------------------------------------------------------------------------ health, load
 
-    # --------------------------------------------------------------------------------- the worker
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            job = await self._queue.get()
-            batch = _Batch()
-            deadline = loop.time() + self._window
-            slice_end = loop.time() + _SLICE
-            while True:
-                batch.taken += 1
-                self._key(job, batch)
-                if loop.time() > slice_end:  # keying is CPU work: let requests in now and then
-                    await asyncio.sleep(0)
-                    slice_end = loop.time() + _SLICE
-                if batch.taken >= _BATCH:
-                    break
-                try:
-                    job = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
-                    try:
-                        async with asyncio.timeout(remaining):
-                            job = await self._queue.get()
-                    except TimeoutError:
-                        break
-            if self._writing is not None:
-                await self._writing  # one write at a time, in order
-            # The write runs while the next batch is keyed.
-            self._writing = asyncio.create_task(self._write(batch))
+    def overloaded(self) -> str | None:
+        """Why new work should be refused now, or ``None``: writes falling behind a healthy store."""
+        if self._store_failing is None and len(self._pending) >= self.max_pending // 2:
+            return f"{len(self._pending)} replies are waiting to be stored"
+        return None
 
-    def _key(self, job: CaptureJob, batch: _Batch) -> None:
-        if job.written is not None:
-            batch.waiting.append(job.written)
-        try:
-            message, key = keyed_reply(job)
-        except (WireError, GatewayError, ValueError) as exc:
-            self._metrics.capture_dropped.inc("unreadable")
-            log.debug("reply not stored: it could not be read (%s)", type(exc).__name__)
-        else:
-            batch.keyed[job.tenant][key] = message
-            self._recent[(job.tenant, key)] = message
-        finally:
-            self._keyed(job.tenant)
+    def health(self) -> list[str]:
+        """What is wrong with capture now (empty when nothing is)."""
+        problems: list[str] = []
+        if self._store_failing is not None:
+            problems.append(f"store writes failing: {self._store_failing}")
+        if len(self._pending) >= self.max_pending // 2:
+            problems.append(f"capture backlog {len(self._pending)} of {self.max_pending}")
+        if self._worker is None or self._worker.done():
+            problems.append("capture writer not running")
+        since = time.monotonic() - _RECENT_ERRORS
+        recent = sorted({r for t, r in self._errors if t > since and r not in _INPUT_REASONS})
+        if recent:
+            problems.append(f"capture errors in the last minute: {', '.join(recent)}")
+        return problems
 
-    def _keyed(self, tenant: str) -> None:
-        left = self._unkeyed[tenant] - 1
-        if left > 0:
-            self._unkeyed[tenant] = left
-            return
-        self._unkeyed.pop(tenant, None)
-        for future in self._waiters.pop(tenant, ()):
-            if not future.done():
-                future.set_result(None)
-
-    async def _write(self, batch: _Batch) -> None:
-        try:
-            for tenant, messages in batch.keyed.items():
-                try:
-                    await self._store.put_many(tenant, messages, ttl_seconds=self._ttl)
-                except StoreError as exc:
-                    self._metrics.store_errors.inc("put")
-                    self._warn(f"thinking store write failed; {len(messages)} turn(s) not stored: {exc}")
-                else:
-                    self._metrics.stored.inc(amount=len(messages))
-        finally:
-            for tenant, messages in batch.keyed.items():
-                for key, message in messages.items():
-                    if self._recent.get((tenant, key)) is message:
-                        del self._recent[(tenant, key)]
-            for _ in range(batch.taken):
-                self._queue.task_done()
-            for future in batch.waiting:
-                if not future.done():
-                    future.set_result(None)
-
-    def _warn(self, message: str) -> None:
+    def error(self, reason: str, exc: BaseException | None = None) -> None:
+        """Count a reply not stored for ``reason`` and log it once a minute per reason, never its content."""
+        self._metrics.capture_errors.inc(reason)
         now = time.monotonic()
-        if now - self._last_warning > 10.0:  # an outage would otherwise log once per reply
-            self._last_warning = now
-            log.warning(message)
+        self._errors.append((now, reason))
+        if now - self._logged.get(reason, -_RECENT_ERRORS) < _RECENT_ERRORS:
+            return
+        self._logged[reason] = now
+        where = ""
+        if exc is not None and exc.__traceback__ is not None:
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+        kind = f" ({type(exc).__name__}{where})" if exc is not None else ""
+        level = logging.DEBUG if reason in _INPUT_REASONS else logging.WARNING
+        log.log(
+            level, "a reply was not stored: %s%s; counted in interleaf_capture_errors_total", reason, kind
+        )
+
+    # ------------------------------------------------------------------------------------- writer
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._write_loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug in the writer: keep capturing, say so loudly
+                self.error("worker", exc)
+                log.exception("the capture writer failed; restarting it")
+                await asyncio.sleep(_RETRY_FIRST)
+
+    async def _write_loop(self) -> None:
+        delay = _RETRY_FIRST
+        while True:
+            if not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+                if self._window:
+                    await asyncio.sleep(self._window)
+            batch = [self._pending.popleft() for _ in range(min(_BATCH, len(self._pending)))]
+            if not batch:
+                continue
+            self._writing = True
+            try:
+                failed = await self._write(batch)
+            finally:
+                self._writing = False
+                self._attempted = max(self._attempted, max(e.number for e in batch))
+                self._progress.set()
+            if not failed:
+                delay = _RETRY_FIRST
+                continue
+            self._pending.extendleft(reversed(failed))
+            self._shed()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+
+    async def _write(self, batch: list[_Pending]) -> list[_Pending]:
+        """Write ``batch`` in one round trip (``put_groups``); returns it when the write failed."""
+        groups: dict[str, dict[str, Message]] = {}
+        for entry in batch:  # a key captured twice: the later reply
+            groups.setdefault(entry.tenant, {})[entry.key] = entry.message
+        try:
+            await self._store.put_groups(groups, ttl_seconds=self._ttl)
+        except StoreError as exc:
+            self._metrics.store_errors.inc("put")
+            if self._store_failing is None:
+                log.warning("thinking store write failed; replies kept in memory and retried: %s", exc)
+            self._store_failing = str(exc)
+            self._store_down = not isinstance(exc, StoreTimeoutError)
+            if self._store_down:  # responses waiting for these writes stop waiting
+                for entry in batch:
+                    _resolve(entry.written, False)
+            # Retried and kept in memory meanwhile; an entry superseded by a later capture of its key
+            # goes with that one.
+            return [e for e in batch if self._recent.get((e.tenant, e.key)) is e.message]
+        if self._store_failing is not None:
+            log.warning("thinking store writes work again")
+            self._store_failing = None
+            self._store_down = False
+        self._metrics.stored.inc(amount=sum(len(g) for g in groups.values()))
+        for entry in batch:
+            if self._recent.get((entry.tenant, entry.key)) is entry.message:
+                del self._recent[(entry.tenant, entry.key)]
+            _resolve(entry.written, True)
+        return []
+
+    def _shed(self) -> None:
+        """Past ``max_pending`` while the store fails: drop the oldest, remembered as lost."""
+        while len(self._pending) > self.max_pending:
+            entry = self._pending.popleft()
+            _resolve(entry.written, False)
+            if self._recent.get((entry.tenant, entry.key)) is entry.message:
+                del self._recent[(entry.tenant, entry.key)]
+            self._lost[(entry.tenant, entry.key)] = None
+            if len(self._lost) > _LOST_REMEMBERED:
+                self._lost.popitem(last=False)
+            self.error("store_unavailable")
+
+
+def _resolve(future: asyncio.Future[bool] | None, value: bool) -> None:
+    if future is not None and not future.done():
+        future.set_result(value)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, LimitExceeded):
+        return "limits"
+    if isinstance(exc, RecursionError):
+        return "too_deep"
+    if isinstance(exc, WireError | GatewayError | ValueError):  # json's errors are ValueErrors
+        return "unreadable"
+    return "internal"
 
 
 def keyed_reply(job: CaptureJob) -> tuple[Message, str]:
@@ -256,6 +359,9 @@ def keyed_reply(job: CaptureJob) -> tuple[Message, str]:
     message = reply.message
     if has_distinctive_ids(message):
         return message, fingerprint(message)
-    conversation = job.conversation or decode_request(job.fmt, json.loads(job.request))
+    conversation = job.conversation
+    if conversation is None:
+        conversation = decode_request(job.fmt, json.loads(job.request))
+        check_conversation(conversation)
     messages = [*conversation.messages, message]
     return message, turn_fingerprint(messages, len(messages) - 1, system=system_text(conversation))

@@ -15,6 +15,7 @@ from typing import Literal
 
 from interleaf.backends.http import Timeouts
 from interleaf.backends.profiles import Profile
+from interleaf.gateway.limits import Limits
 from interleaf.transcript import ReasoningDialect
 
 OnMissing = Literal["pass", "error"]
@@ -127,8 +128,21 @@ class ServeOptions:
     )
     """Upstream limits; no total: a long generation is fine while bytes keep coming (idle)."""
     upstream_connections: int = 4096
-    capture_queue: int = 4096
-    """Replies waiting to be stored; beyond this, new ones are dropped (and counted), never queued."""
+    capture_backlog: int = 8192
+    """Replies held in memory waiting to be stored. Past half of it on a healthy store, new requests are
+    refused with 503 until writes catch up; past all of it (the store failing) the oldest are dropped."""
+    max_concurrency: int = 4096
+    """Requests in flight (streams included) beyond which new ones are refused with 503."""
+    durable: bool = False
+    """Each reply is written (SQLite: fsync'd) before its last byte is sent."""
+    metrics_token: str | None = None
+    """When set, ``GET /metrics`` needs ``Authorization: Bearer <token>``."""
+    limits: Limits = field(default_factory=Limits)
+    """Bounds on one request's size (gateway/limits.py)."""
+    header_timeout: float = 30.0
+    """Seconds a client may take to send a request's headers, and between two reads of its body."""
+    max_header_bytes: int = 64 * 1024
+    """Largest request head (request line and headers)."""
 
     def __post_init__(self) -> None:
         if self.on_missing not in ("pass", "error"):
@@ -142,6 +156,10 @@ class ServeOptions:
             )
         if self.ttl <= 0 or self.max_body <= 0:
             raise GatewayConfigError("--ttl and --max-body must be positive")
+        if self.max_concurrency < 1 or self.capture_backlog < 2:
+            raise GatewayConfigError("--max-concurrency and --capture-backlog must be positive")
+        if self.header_timeout <= 0:
+            raise GatewayConfigError("--header-timeout must be a positive number of seconds")
 
     @property
     def base_url(self) -> str:

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import ipaddress
+import math
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -16,17 +20,22 @@ if TYPE_CHECKING:
     from interleaf.gateway.app import Gateway
 
 
+ESTIMATED_CHARS_PER_TOKEN = 3.5
+"""A conservative ratio for English prose and code (real tokenizers give 3.5-4.5): an estimate that
+errs high makes a client compact a little early, never overflow."""
+
+
 async def count_tokens(gw: Gateway, request: Request) -> Response:
-    """``POST /v1/messages/count_tokens`` (Claude Code asks it): passed to an Anthropic upstream."""
+    """``POST /v1/messages/count_tokens`` (Claude Code asks it to decide when to compact): passed to an
+    Anthropic upstream; estimated from the request's size for an OpenAI-format upstream, which has no
+    such endpoint (the answer then carries ``x-interleaf-estimated: true``)."""
     try:
-        if gw.upstream.api != "anthropic":
-            raise GatewayError(
-                404,
-                f"count_tokens needs an Anthropic-format upstream; this gateway fronts the "
-                f"{gw.upstream.profile.name!r} profile, which speaks OpenAI Chat",
-            )
         identity = gw.auth.identify(request.headers)
-        raw = await read_body(request, gw.options.max_body)
+        raw = await read_body(request, gw.options.max_body, gw.options.header_timeout)
+        if gw.upstream.api != "anthropic":
+            gw.unserved("count_tokens (estimated)", request)
+            estimate = math.ceil(len(raw.decode("utf-8", errors="replace")) / ESTIMATED_CHARS_PER_TOKEN)
+            return JSONResponse({"input_tokens": estimate}, headers={"x-interleaf-estimated": "true"})
         headers = gw.upstream.headers(identity, request.headers, "anthropic")
         try:
             answer = await gw.http.request("POST", gw.upstream.url + "/count_tokens", raw, headers=headers)
@@ -74,32 +83,92 @@ async def models(gw: Gateway, request: Request) -> Response:
 
 
 async def healthz(gw: Gateway, request: Request) -> Response:
+    """``ok``, or ``degraded`` with the reasons (capture failing, store unreachable, backlog). Always
+    200: a load balancer should keep a degraded gateway (it still serves, without some restoration);
+    ``?strict=1`` answers 503 when degraded, for checks that should page someone."""
+    problems = gw.captures.health()
+    if not gw.has_tenant_secret:
+        problems.append("no tenant secret: the store was unreachable at start and since")
+    status = "degraded" if problems else "ok"
+    strict = request.query_params.get("strict") in ("1", "true")
     return JSONResponse(
         {
-            "status": "ok",
+            "status": status,
+            "problems": problems,
             "upstream": {"profile": gw.upstream.profile.name, "api": gw.upstream.api},
             "store": {
                 "backend": getattr(gw.store, "backend", type(gw.store).__name__),
                 "tenant_secret": gw.has_tenant_secret,
                 "errors": gw.metrics.store_errors.total(),
+                "pending_writes": gw.captures.pending,
             },
             "active_streams": gw.metrics.streams.value,
-        }
+            "in_flight": gw.inflight,
+        },
+        status_code=503 if strict and problems else 200,
     )
 
 
 async def metrics(gw: Gateway, request: Request) -> Response:
+    """The Prometheus exposition. With ``--metrics-token`` it needs ``Authorization: Bearer TOKEN``;
+    without one, only clients on this machine (loopback) may read it: it names tenants (as hashes) and
+    client apps, which is an operator's business."""
+    token = gw.options.metrics_token
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return PlainTextResponse(
+                "GET /metrics needs 'Authorization: Bearer <the --metrics-token value>'\n", status_code=401
+            )
+    elif not _loopback(request):
+        return PlainTextResponse(
+            "GET /metrics is only served to this machine; start the gateway with --metrics-token TOKEN "
+            "to let a scraper elsewhere read it\n",
+            status_code=403,
+        )
     return PlainTextResponse(gw.metrics.expose(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to be over ``limit`` bytes."""
+def _loopback(request: Request) -> bool:
+    host = request.client.host if request.client is not None else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over ``limit`` bytes, with 415
+    when it is not declared JSON, and with 408 when the client stalls for ``timeout`` seconds between
+    two reads (a slow-loris body holds a connection and its memory for nothing)."""
+    content_type = request.headers.get("content-type", "")
+    if "json" not in content_type.lower():
+        # A web page can make a browser POST text/plain (or an untyped Blob) cross-site without asking
+        # first; only JSON content types need the CORS preflight this gateway never grants.
+        raise GatewayError(
+            415,
+            "the request body must be sent as JSON (Content-Type: application/json), not "
+            + (repr(content_type[:60]) if content_type else "without a Content-Type"),
+            code="unsupported_media_type",
+        )
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise _too_large(int(length), limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(timeout):
+                chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise GatewayError(
+                408,
+                f"the request body stalled: nothing arrived for {timeout:g} s (--header-timeout)",
+                code="request_timeout",
+            ) from None
         size += len(chunk)
         if size > limit:
             raise _too_large(size, limit)

@@ -8,7 +8,6 @@ errors keep their status and message; the gateway's own say what was wrong and w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Final
 
@@ -24,6 +23,7 @@ from interleaf.backends.errors import (
     StreamCutError,
 )
 from interleaf.gateway.config import ClientFormat
+from interleaf.gateway.jsonio import json_bytes, json_text
 from interleaf.transcript import JSONDict
 
 _ANTHROPIC_TYPES: Final = {
@@ -130,10 +130,14 @@ def error_bytes(fmt: ClientFormat, error: GatewayError) -> bytes:
     """The response body: the upstream's own bytes when it spoke the client's format, else ours."""
     if error.body is not None and error.body_format == fmt:
         return error.body
-    return json.dumps(error_body(fmt, error), ensure_ascii=False).encode()
+    return json_bytes(error_body(fmt, error))
 
 
-NOTHING_RESTORED: Final = {"x-interleaf-restored": "0", "x-interleaf-missing": "0"}
+NOTHING_RESTORED: Final = {
+    "x-interleaf-restored": "0",
+    "x-interleaf-missing": "0",
+    "x-interleaf-foreign": "0",
+}
 
 
 def error_response(fmt: ClientFormat, error: GatewayError, counts: Mapping[str, str]) -> Response:
@@ -145,7 +149,7 @@ def error_response(fmt: ClientFormat, error: GatewayError, counts: Mapping[str, 
 
 def stream_error_event(fmt: ClientFormat, error: GatewayError) -> bytes:
     """The error as one SSE event: ``event: error`` (Anthropic) or an error chunk (OpenAI)."""
-    data = json.dumps(error_body(fmt, error), ensure_ascii=False)
+    data = json_text(error_body(fmt, error))
     if fmt == "anthropic":
         return f"event: error\ndata: {data}\n\n".encode()
     return f"data: {data}\n\n".encode()
@@ -181,3 +185,16 @@ def from_backend(exc: BackendError, upstream_format: ClientFormat) -> GatewayErr
             502, f"upstream answered badly: {exc.message}", code="upstream_protocol", kind="protocol"
         )
     return GatewayError(502, f"upstream failed: {exc.message}", code="upstream_error", kind="upstream")
+
+
+def unstored_reply() -> GatewayError:
+    """The answer when a reply could not be written to a store other replicas read (or, with
+    ``--durable``, to disk): handing it out would let the next turn reach a replica that cannot restore
+    its thinking. The client retries the turn, as for any 503."""
+    return GatewayError(
+        503,
+        "the interleaf gateway could not store this reply for its next turn (the thinking store failed); "
+        "retry the request",
+        code="store_unavailable",
+        headers={"retry-after": "1"},
+    )

@@ -16,6 +16,7 @@ from typing import Any
 from interleaf.backends.profiles import Profile
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
+from interleaf.gateway.jsonio import json_text
 from interleaf.transcript import (
     THINKING_BLOCKS,
     Conversation,
@@ -192,4 +193,4 @@ class ClientStream:
 
 
 def _dumps(payload: Any) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return json_text(payload)

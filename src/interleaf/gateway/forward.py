@@ -21,8 +21,9 @@ from interleaf.backends.errors import BackendError
 from interleaf.backends.http import HttpClient
 from interleaf.gateway.capture import CaptureJob, CaptureQueue
 from interleaf.gateway.config import ClientFormat
-from interleaf.gateway.errors import GatewayError, from_backend, passed_headers
+from interleaf.gateway.errors import GatewayError, from_backend, passed_headers, unstored_reply
 from interleaf.gateway.formats import decode_response, encode_response
+from interleaf.gateway.jsonio import json_bytes
 from interleaf.gateway.metrics import Metrics
 from interleaf.gateway.relay import StreamRelay
 from interleaf.gateway.upstream import Upstream
@@ -48,9 +49,14 @@ class Prepared:
     url: str
     restored: int = 0
     missing: int = 0
+    foreign: int = 0
 
     def interleaf_headers(self) -> dict[str, str]:
-        return {"x-interleaf-restored": str(self.restored), "x-interleaf-missing": str(self.missing)}
+        return {
+            "x-interleaf-restored": str(self.restored),
+            "x-interleaf-missing": str(self.missing),
+            "x-interleaf-foreign": str(self.foreign),
+        }
 
     def capture(
         self, upstream_api: str, reply: Reply | None = None, raw: bytes | None = None
@@ -88,13 +94,15 @@ class Forwarder:
         self._metrics = metrics
         self._dialect = dialect
 
-    async def _capture(self, job: CaptureJob | None) -> None:
+    async def _capture(self, job: CaptureJob | None) -> bool:
+        """Capture the reply; False when it had to be written first (a shared or durable store) and
+        the write failed."""
         if job is None:
-            return
+            return True
         if self._log_content and log.isEnabledFor(logging.DEBUG):
             reply = job.reply if job.reply is not None else job.reply_raw
             log.debug("upstream reply (--log-content): %r", reply)
-        await self._captures.capture(job)
+        return await self._captures.capture(job)
 
     async def whole(self, call: Prepared) -> Response:
         """A non-streamed request: the upstream's reply, in the client's format."""
@@ -117,7 +125,8 @@ class Forwarder:
             ) from None
         headers = {**passed_headers(answer.headers), **call.interleaf_headers()}
         if call.fmt == upstream.api:
-            await self._capture(call.capture(upstream.api, raw=answer.content))
+            if not await self._capture(call.capture(upstream.api, raw=answer.content)):
+                raise unstored_reply()
             return Response(answer.content, answer.status, headers, media_type="application/json")
         try:
             reply = decode_response(upstream.api, data)
@@ -126,8 +135,9 @@ class Forwarder:
             raise GatewayError(
                 502, f"the upstream's reply is not a valid {upstream.api} response: {exc}"
             ) from None
-        await self._capture(call.capture(upstream.api, reply=reply))
-        body = json.dumps(encode_response(call.fmt, reply, self._dialect), ensure_ascii=False).encode()
+        if not await self._capture(call.capture(upstream.api, reply=reply)):
+            raise unstored_reply()
+        body = json_bytes(encode_response(call.fmt, reply, self._dialect))
         return Response(body, answer.status, headers, media_type="application/json")
 
     async def stream(self, call: Prepared, on_end: Callable[[str, float], None]) -> StreamRelay:
@@ -145,8 +155,8 @@ class Forwarder:
             await stack.aclose()
             raise
 
-        async def on_reply(reply: Reply) -> None:
-            await self._capture(call.capture(self._upstream.api, reply=reply))
+        async def on_reply(reply: Reply) -> bool:
+            return await self._capture(call.capture(self._upstream.api, reply=reply))
 
         headers = {
             **passed_headers(response.headers),

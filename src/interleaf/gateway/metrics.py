@@ -137,10 +137,29 @@ class Metrics:
             "Thinking-store operations that failed (the request was served without them).",
             ("operation",),
         )
-        self.capture_dropped = Counter(
-            "interleaf_capture_dropped_total",
-            "Replies not stored: the capture queue was full or the reply could not be read.",
+        self.capture_errors = Counter(
+            "interleaf_capture_errors_total",
+            "Replies not stored (or not in time), by reason: unreadable, limits, too_deep, unwritten (sent "
+            "before a write to a shared store landed), store_unavailable (dropped after the store failed for "
+            "too long), internal, worker.",
             ("reason",),
+        )
+        self.rejected = Counter(
+            "interleaf_requests_rejected_total",
+            "Requests refused before any work, by reason: overloaded (too many in flight), "
+            "capture_backlog (replies waiting to be stored).",
+            ("reason",),
+        )
+        self.foreign = Counter(
+            "interleaf_turns_foreign_total",
+            "Assistant turns without thinking that this gateway never served (an app's own messages, "
+            "history from before the gateway), by tenant hash and client user-agent.",
+            ("tenant", "user_agent"),
+        )
+        self.unserved = Counter(
+            "interleaf_unserved_requests_total",
+            "Requests for a path or feature this gateway does not serve, by path and client user-agent.",
+            ("path", "user_agent"),
         )
         self.upstream_errors = Counter(
             "interleaf_upstream_errors_total", "Failures talking to the upstream, by kind.", ("kind",)
@@ -162,7 +181,10 @@ class Metrics:
             self.missing,
             self.stored,
             self.store_errors,
-            self.capture_dropped,
+            self.capture_errors,
+            self.rejected,
+            self.foreign,
+            self.unserved,
             self.upstream_errors,
             self.client_disconnects,
             self.streams,

@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 from interleaf.backends.errors import BackendError
 from interleaf.backends.http import StreamResponse
 from interleaf.gateway.config import ClientFormat
-from interleaf.gateway.errors import GatewayError, from_backend, stream_error_event
+from interleaf.gateway.errors import GatewayError, from_backend, stream_error_event, unstored_reply
 from interleaf.gateway.formats import ClientStream, UpstreamStream, decode_response
 from interleaf.gateway.metrics import Metrics
 from interleaf.transcript import ReasoningDialect
@@ -73,7 +73,7 @@ class StreamRelay(Response):
         dialect: ReasoningDialect,
         headers: dict[str, str],
         metrics: Metrics,
-        on_reply: Callable[[Reply], Awaitable[None]],
+        on_reply: Callable[[Reply], Awaitable[bool]],
         on_end: Callable[[str, float], None],
         hold_end: bool = False,
     ) -> None:
@@ -155,10 +155,19 @@ class StreamRelay(Response):
             {"type": "http.response.body", "body": stream_error_event(self._fmt, error), "more_body": True}
         )
 
-    async def _completed(self, replies: list[Reply]) -> None:
+    async def _completed(self, replies: list[Reply]) -> bool:
+        """Capture the finished replies; False when one had to be stored before its end went out and
+        could not be: the client then gets an error instead of the end (and retries the turn)."""
+        stored = True
         for reply in replies:
             self._outcome = "complete"
-            await self._on_reply(reply)
+            stored = await self._on_reply(reply) and stored
+        if not stored:
+            self._outcome = "error"
+        return stored
+
+    async def _unstored(self, send: Send) -> None:
+        await self._send_error(send, unstored_reply())
 
     # ---------------------------------------------------------------------- same format: bytes
 
@@ -187,10 +196,12 @@ class StreamRelay(Response):
                     self._metrics.upstream_errors.inc("stream")
                 except WireError as exc:
                     reading = False
-                    self._metrics.capture_dropped.inc("unreadable")
+                    self._metrics.capture_errors.inc("unreadable")
                     log.debug("stream copy unreadable, reply not stored: %s", exc)
             if replies:
-                await self._completed(replies)
+                if not await self._completed(replies):
+                    await self._unstored(send)
+                    return
                 replies = []
             if end > cut:
                 await send({"type": "http.response.body", "body": data[cut:end], "more_body": True})
@@ -199,7 +210,9 @@ class StreamRelay(Response):
                 for sse in decoder.flush():
                     self._feed(assembler, sse.data, replies)
                 self._finish(assembler, replies)
-                await self._completed(replies)
+                if not await self._completed(replies):
+                    await self._unstored(send)
+                    return
             except StreamServerError:
                 server_error = True
             except StreamIncompleteError:
@@ -210,7 +223,7 @@ class StreamRelay(Response):
                 await self._send_error(send, error)
                 return
             except WireError:
-                self._metrics.capture_dropped.inc("unreadable")
+                self._metrics.capture_errors.inc("unreadable")
         if held and (self._outcome == "complete" or not reading or server_error):
             await send({"type": "http.response.body", "body": held, "more_body": True})
 
@@ -231,13 +244,14 @@ class StreamRelay(Response):
                 events: list[StreamEvent] = []
                 for sse in decoder.feed(chunk):
                     events.extend(assembler.feed_data(sse.data))
-                if events:
-                    await self._send_events(send, client, events)
+                if events and not await self._send_events(send, client, events):
+                    return
             events = []
             for sse in decoder.flush():
                 events.extend(assembler.feed_data(sse.data))
             events.extend(assembler.finish())
-            await self._send_events(send, client, events)
+            if not await self._send_events(send, client, events):
+                return
         except StreamServerError as exc:
             self._metrics.upstream_errors.inc("stream")
             await self._send_error(send, GatewayError(502, exc.message, error_type=exc.error_type))
@@ -253,11 +267,15 @@ class StreamRelay(Response):
             return
         await send({"type": "http.response.body", "body": client.end(), "more_body": True})
 
-    async def _send_events(self, send: Send, client: ClientStream, events: list[StreamEvent]) -> None:
+    async def _send_events(self, send: Send, client: ClientStream, events: list[StreamEvent]) -> bool:
+        """Send ``events``; False (an error event sent instead) when a finished reply could not be stored."""
         body = client.encode(events)
-        await self._completed([e.response for e in events if isinstance(e, MessageEnd)])
+        if not await self._completed([e.response for e in events if isinstance(e, MessageEnd)]):
+            await self._unstored(send)
+            return False
         if body:
             await send({"type": "http.response.body", "body": body, "more_body": True})
+        return True
 
     # -------------------------------------------------- an upstream that ignored "stream": true
 
@@ -271,5 +289,5 @@ class StreamRelay(Response):
             await self._send_error(send, error)
             return
         client = ClientStream(self._fmt, self._dialect)
-        await self._send_events(send, client, events_from_response(reply))
-        await send({"type": "http.response.body", "body": client.end(), "more_body": True})
+        if await self._send_events(send, client, events_from_response(reply)):
+            await send({"type": "http.response.body", "body": client.end(), "more_body": True})

@@ -12,7 +12,10 @@ Pure apart from one store call. For each request:
    thinking the incoming turn lacks (:func:`~interleaf.store.fingerprint.needs_restore`), puts the
    stored thinking blocks back in their original positions (:func:`restore_turn`). Nothing else in the
    message changes and nothing is reordered; signatures come only from the store, never made up.
-3. A candidate with no stored original is *missing*: forwarded as it is, or refused (``--on-missing``).
+3. A candidate with no stored original is *missing* when this gateway served it (its served marker is
+   in the store, or this process could not write it) and *foreign* when it never did (an app's own
+   synthetic turn, history from before the gateway, another tenant's or model's turn). Both are forwarded
+   as they are; ``--on-missing error`` refuses only missing ones.
 
 The store is scoped by tenant *and upstream* (see :mod:`interleaf.gateway.upstream`), so thinking is
 only ever replayed to the backend, model and account that produced it.
@@ -20,9 +23,9 @@ only ever replayed to the backend, model and account that produced it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from interleaf.gateway.config import ClientFormat
 from interleaf.store.fingerprint import conversation_fingerprints, needs_restore
@@ -42,6 +45,7 @@ class RestoreOutcome:
     conversation: Conversation
     restored: tuple[int, ...] = ()
     missing: tuple[int, ...] = ()
+    foreign: tuple[int, ...] = ()
     store_error: str | None = None
 
 
@@ -76,6 +80,21 @@ def candidates(conversation: Conversation, dialect: ReasoningDialect | None) -> 
         for index, message in enumerate(conversation.messages)
         if message.role == "assistant" and index != last and not carries_thinking(message, dialect)
     ]
+
+
+def moves_thinking(conversation: Conversation, dialect: ReasoningDialect | None) -> bool:
+    """Whether encoding ``conversation`` for an upstream taking thinking back in ``dialect`` would move
+    some thinking block to another place than the client put it (e.g. an app that sends vLLM's
+    ``reasoning`` back as ``reasoning_content``, which vLLM ignores)."""
+    if dialect is None:
+        return any(m.thinking for m in conversation.messages if m.role == "assistant")
+    return any(
+        getattr(block, "dialect", dialect) is not dialect
+        for message in conversation.messages
+        if message.role == "assistant"
+        for block in message.blocks
+        if is_thinking(block)
+    )
 
 
 def raw_needs_check(fmt: ClientFormat, body: Mapping[str, Any], dialect: ReasoningDialect | None) -> bool:
@@ -171,8 +190,16 @@ def restore_turn(incoming: Message, stored: Message) -> Message:
     return replace(incoming, blocks=tuple(blocks))
 
 
-Recent = Callable[[str, Iterable[str]], Mapping[str, Message]]
-"""Turns captured but not yet written: (tenant, keys) -> the ones it holds."""
+class Held(Protocol):
+    """Turns this process captured and holds in memory (:class:`~interleaf.gateway.capture.CaptureQueue`)."""
+
+    def recent(self, tenant: str, keys: Iterable[str]) -> Mapping[str, Message]:
+        """Captured but not yet written: the ones among ``keys``."""
+        ...
+
+    def lost(self, tenant: str, keys: Iterable[str]) -> set[str]:
+        """Captured but never written (dropped while the store failed): the ones among ``keys``."""
+        ...
 
 
 async def restore(
@@ -180,9 +207,9 @@ async def restore(
     indices: Sequence[int],
     store: ThinkingStore,
     tenant: str | None,
-    recent: Recent | None = None,
+    held: Held | None = None,
 ) -> RestoreOutcome:
-    """Look ``indices`` up under ``tenant`` and restore what the store (or ``recent``) has.
+    """Look ``indices`` up under ``tenant`` and restore what ``held`` or the store has.
 
     ``tenant`` None means the tenant could not be derived (the store is down): every candidate is
     missing. A store failure is reported in ``store_error`` and counts every candidate missing too; the
@@ -194,26 +221,33 @@ async def restore(
         return RestoreOutcome(conversation, missing=tuple(indices), store_error="no tenant secret")
     keys = conversation_fingerprints(conversation.messages, system=_system(conversation))
     wanted = {index: keys[index] for index in indices}
-    found = dict(recent(tenant, wanted.values())) if recent is not None else {}
+    found = dict(held.recent(tenant, wanted.values())) if held is not None else {}
     remaining = [key for key in wanted.values() if key not in found]
+    served: set[str] = set()
     if remaining:
         try:
             found.update(await store.get_many(tenant, remaining))
+            unknown = [key for key in remaining if key not in found]
+            if unknown:
+                served = await store.served(tenant, unknown)
+                if held is not None:
+                    served |= held.lost(tenant, unknown)
         except StoreUnavailableError as exc:
             return RestoreOutcome(conversation, missing=tuple(indices), store_error=str(exc))
     messages = list(conversation.messages)
     restored: list[int] = []
     missing: list[int] = []
+    foreign: list[int] = []
     for index, key in wanted.items():
         stored = found.get(key)
         if stored is None:
-            missing.append(index)
+            (missing if key in served else foreign).append(index)
         elif needs_restore(messages[index], stored):
             messages[index] = restore_turn(messages[index], stored)
             restored.append(index)
     if restored:
         conversation = conversation.with_messages(messages)
-    return RestoreOutcome(conversation, tuple(restored), tuple(missing))
+    return RestoreOutcome(conversation, tuple(restored), tuple(missing), tuple(foreign))
 
 
 def _system(conversation: Conversation) -> str:

@@ -8,13 +8,13 @@ mid-conversation gets nothing restored across the switch, which is what Anthropi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from interleaf.backends.profiles import Profile
 from interleaf.gateway.auth import Identity
 from interleaf.gateway.config import ClientFormat, ModelMap
+from interleaf.gateway.jsonio import json_bytes
 
 # Client request headers an Anthropic upstream should see from an Anthropic client (Claude Code sends
 # betas such as interleaved thinking and context management).
@@ -74,4 +74,4 @@ class Upstream:
                 changes[key] = value
         if not changes:
             return raw
-        return json.dumps({**body, **changes}, ensure_ascii=False, separators=(",", ":")).encode()
+        return json_bytes({**body, **changes})

@@ -67,6 +67,11 @@ class StoreUnavailableError(StoreError):
     """
 
 
+class StoreTimeoutError(StoreUnavailableError):
+    """The backend is there but did not answer in time (a busy server, a busy gateway, a lock held
+    briefly elsewhere): trying again in a moment usually works."""
+
+
 class StoreConfigError(StoreError, ValueError):
     """The store URL or settings are wrong; the message says what to write instead."""
 
@@ -107,6 +112,13 @@ class ThinkingStore(Protocol):
         self, tenant: str, messages: Mapping[str, Message], *, ttl_seconds: float | None = None
     ) -> None:
         """Store several fingerprints in one round trip (e.g. a turn under each of its variants)."""
+        ...
+
+    async def put_groups(
+        self, groups: Mapping[str, Mapping[str, Message]], *, ttl_seconds: float | None = None
+    ) -> None:
+        """Store the turns of several tenants (``{tenant: {fingerprint: message}}``) in one round trip
+        and, where the backend has them, one transaction: the gateway's writer batches this way."""
         ...
 
     async def get(self, tenant: str, fingerprint: str) -> Message | None:
@@ -175,8 +187,11 @@ def default_path() -> Path:
     return data_dir() / "thinking.db"
 
 
-def open_store(url: str | None = None, ttl: float = DEFAULT_TTL_SECONDS) -> ThinkingStore:
-    """Open the store named by ``url``.
+def open_store(
+    url: str | None = None, ttl: float = DEFAULT_TTL_SECONDS, *, durable: bool = False
+) -> ThinkingStore:
+    """Open the store named by ``url``; ``durable`` makes SQLite commits wait for the disk (Redis's
+    durability is its own configuration).
 
     * ``None``: SQLite at :func:`default_path`.
     * ``sqlite:///abs/path.db`` (absolute) or ``sqlite://relative/path.db`` (relative to the cwd).
@@ -187,12 +202,12 @@ def open_store(url: str | None = None, ttl: float = DEFAULT_TTL_SECONDS) -> Thin
     if url is None:
         from interleaf.store.thinking_sqlite import SQLiteThinkingStore
 
-        return SQLiteThinkingStore(default_path(), default_ttl=ttl)
+        return SQLiteThinkingStore(default_path(), default_ttl=ttl, durable=durable)
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from interleaf.store.thinking_sqlite import SQLiteThinkingStore
 
-        return SQLiteThinkingStore(sqlite_path(url), default_ttl=ttl)
+        return SQLiteThinkingStore(sqlite_path(url), default_ttl=ttl, durable=durable)
     if scheme in ("redis", "rediss"):
         try:
             from interleaf.store.thinking_redis import RedisThinkingStore

@@ -13,11 +13,13 @@ round trip, not 40.
 
 Failure handling, so a Redis outage costs misses and never hangs the gateway:
 
-* short connect and socket timeouts (0.5 s by default) and one immediate retry, which is what heals a
-  pooled connection that went stale when Redis restarted;
-* after a connection failure the store fails fast (no network at all) for ``retry_after`` seconds, so
-  a burst of requests during an outage does not each wait out a connect timeout; the first call after
-  that window tries again, so recovery needs no restart.
+* a short connect timeout (0.5 s) and one immediate retry, which is what heals a pooled connection
+  that went stale when Redis restarted; a longer socket timeout (2 s), because it is measured on the
+  gateway's own event loop and a loop busy with hundreds of clients reads answers late;
+* after a connection failure (refused, reset; not a timeout, which a busy gateway causes itself) the
+  store fails fast (no network at all) for ``retry_after`` seconds, so a burst of requests during an
+  outage does not each wait out a connect timeout; the first call after that window tries again, so
+  recovery needs no restart.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from interleaf.store.thinking import (
     StoreConfigError,
     StoreError,
     StoreStats,
+    StoreTimeoutError,
     StoreUnavailableError,
     decode_message,
     encode_message,
@@ -79,7 +82,7 @@ class RedisThinkingStore:
         *,
         default_ttl: float = DEFAULT_TTL_SECONDS,
         connect_timeout: float = 0.5,
-        socket_timeout: float = 0.5,
+        socket_timeout: float = 2.0,
         max_connections: int = 64,
         retry_after: float = 1.0,
     ) -> None:
@@ -125,7 +128,10 @@ class RedisThinkingStore:
             )
         try:
             return await operation()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except RedisTimeoutError as exc:
+            self._errors += 1
+            raise StoreTimeoutError(f"thinking store {self._where} did not answer in time ({exc})") from exc
+        except (RedisConnectionError, OSError) as exc:
             self._errors += 1
             self._down_until = time.monotonic() + self.retry_after
             raise StoreUnavailableError(
@@ -179,21 +185,28 @@ class RedisThinkingStore:
     async def put_many(
         self, tenant: str, messages: Mapping[str, Message], *, ttl_seconds: float | None = None
     ) -> None:
-        if not messages:
+        await self.put_groups({tenant: messages}, ttl_seconds=ttl_seconds)
+
+    async def put_groups(
+        self, groups: Mapping[str, Mapping[str, Message]], *, ttl_seconds: float | None = None
+    ) -> None:
+        if not any(groups.values()):
             return
         ttl = self.default_ttl if ttl_seconds is None else ttl_seconds
         ttl_ms = max(1, round(ttl * 1000))
         marker_ms = max(1, round(served_marker_ttl(ttl) * 1000))
-        encoded = [(redis_key(tenant, fp), encode_message(message)) for fp, message in messages.items()]
-        markers = [served_key(tenant, fp) for fp in messages]
+        encoded = [
+            (redis_key(tenant, fp), encode_message(message))
+            for tenant, messages in groups.items()
+            for fp, message in messages.items()
+        ]
+        markers = [served_key(tenant, fp) for tenant, messages in groups.items() for fp in messages]
 
         # Re-assert the secret in case Redis lost it (a restart without persistence): otherwise a replica
         # started later would pick a new one and derive other tenant ids. Once a second is enough, and
         # keeps it off the round trip a reply waits for on a shared store.
         now = time.monotonic()
         secret = self._secret if self._secret_persisted and now - self._secret_asserted > 1.0 else None
-        if secret is not None:
-            self._secret_asserted = now
 
         async def write() -> None:
             async with self._client.pipeline(transaction=False) as pipe:
@@ -206,6 +219,8 @@ class RedisThinkingStore:
                 await pipe.execute()
 
         await self._call(write)
+        if secret is not None:  # only a write that landed re-asserted it (a failed one must try again)
+            self._secret_asserted = now
         self._puts += len(encoded)
 
     # ------------------------------------------------------------------------------------ misc

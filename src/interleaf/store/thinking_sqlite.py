@@ -40,6 +40,7 @@ from interleaf.store.thinking import (
     DEFAULT_TTL_SECONDS,
     StoreError,
     StoreStats,
+    StoreTimeoutError,
     StoreUnavailableError,
     decode_message,
     encode_message,
@@ -181,6 +182,10 @@ class SQLiteThinkingStore:
             return await asyncio.get_running_loop().run_in_executor(pool, fn)
         except sqlite3.Error as exc:
             self._errors += 1
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreTimeoutError(
+                    f"thinking store {self.path}: {exc} (another process holds the write lock; retrying)"
+                ) from exc
             raise StoreUnavailableError(
                 f"thinking store {self.path}: {exc} (another process may hold the write lock, or the disk is"
                 " full or unreadable)"
@@ -256,15 +261,22 @@ class SQLiteThinkingStore:
     async def put_many(
         self, tenant: str, messages: Mapping[str, Message], *, ttl_seconds: float | None = None
     ) -> None:
-        if not messages:
+        await self.put_groups({tenant: messages}, ttl_seconds=ttl_seconds)
+
+    async def put_groups(
+        self, groups: Mapping[str, Mapping[str, Message]], *, ttl_seconds: float | None = None
+    ) -> None:
+        items = [
+            (tenant, fp, message) for tenant, messages in groups.items() for fp, message in messages.items()
+        ]
+        if not items:
             return
         ttl = self.default_ttl if ttl_seconds is None else ttl_seconds
         marker_ttl = served_marker_ttl(ttl)
-        items = list(messages.items())
 
         def write() -> bool:
             now = time.time()
-            rows = [(tenant, fp, encode_message(message), now, now + ttl) for fp, message in items]
+            rows = [(tenant, fp, encode_message(message), now, now + ttl) for tenant, fp, message in items]
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 self._writer.executemany(
@@ -276,7 +288,7 @@ class SQLiteThinkingStore:
                 self._writer.executemany(
                     "INSERT INTO served (tenant, fingerprint, expires) VALUES (?, ?, ?)"
                     " ON CONFLICT (tenant, fingerprint) DO UPDATE SET expires = excluded.expires",
-                    [(tenant, fp, now + marker_ttl) for fp, _ in items],
+                    [(tenant, fp, now + marker_ttl) for tenant, fp, _ in items],
                 )
                 self._writer.execute("COMMIT")
             except BaseException:

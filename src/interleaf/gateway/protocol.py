@@ -1,0 +1,112 @@
+"""The gateway's HTTP/1.1 protocol: uvicorn's httptools protocol with a deadline and a size limit on
+each request's head.
+
+uvicorn bounds idle keep-alive connections but not a request whose head arrives slowly: a client that
+opens a connection and sends its headers a byte at a time (slow loris) holds a connection, a socket
+and memory forever, and a few thousand such clients exhaust the gateway. Here a new connection must
+start its first request within ``header_timeout`` seconds (else it is closed), and every request head
+(request line and headers) must be complete within ``header_timeout`` seconds of its first byte and
+within ``max_header_bytes``; otherwise the client gets ``408`` or ``431`` and the connection is closed.
+Between requests, uvicorn's keep-alive timeout closes idle connections as before. The body has its
+own between-reads timeout (:func:`interleaf.gateway.endpoints.read_body`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("interleaf.gateway")
+
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """:class:`HttpToolsProtocol` with a request-head deadline and size limit (class attributes, set
+    by :func:`guarded_protocol`)."""
+
+    header_timeout: float = 30.0
+    max_header_bytes: int = 64 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._in_head = False
+        self._requests = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        self._in_head = True
+        self._requests += 1
+        if self._head_timer is None:  # a keep-alive connection's next request: its own deadline
+            self._arm_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    # ------------------------------------------------------------------------------------ guards
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._in_head and self._head_bytes > self.max_header_bytes:
+            self._refuse(431, f"request head over {self.max_header_bytes} bytes")
+
+    def _arm_head_timer(self) -> None:
+        self._disarm_head_timer()
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head:
+            self._refuse(408, f"request head not complete within {self.header_timeout:g} s")
+        elif self._requests == 0 and not self.transport.is_closing():
+            log.info("closing a client connection that sent nothing for %g s", self.header_timeout)
+            self.transport.close()
+
+    def _refuse(self, status: int, why: str) -> None:
+        if self.transport.is_closing():
+            return
+        log.info("closing a client connection: %s", why)
+        body = why.encode()
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
+        )
+        self.transport.close()
+
+
+def guarded_protocol(header_timeout: float, max_header_bytes: int) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class uvicorn should use (``Config(http=...)``) for these limits."""
+    return type(
+        "InterleafHttpProtocol",
+        (GuardedHttpToolsProtocol,),
+        {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes},
+    )
