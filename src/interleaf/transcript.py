@@ -43,6 +43,8 @@ class ReasoningDialect(StrEnum):
     """OpenAI Chat ``message.reasoning_details`` items (MiniMax reasoning_split, OpenRouter)."""
     THINK_TAGS = "think_tags"
     """``<think>...</think>`` inline in ``content`` (MiniMax default, append-think servers)."""
+    RESPONSES = "responses"
+    """OpenAI Responses API ``reasoning`` items, kept whole in ``item`` (OpenAI, Codex, vLLM, SGLang)."""
 
 
 # --------------------------------------------------------------------------------------------- blocks
