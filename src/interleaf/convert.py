@@ -16,8 +16,8 @@ from interleaf.transcript import Conversation, ReasoningDialect, Response
 from interleaf.wire import anthropic
 from interleaf.wire.errors import Losses, WireError
 
-FORMATS = ("transcript", "anthropic", "openai-chat", "minimax-m2")
-Format = Literal["transcript", "anthropic", "openai-chat", "minimax-m2"]
+FORMATS = ("transcript", "anthropic", "openai-chat", "responses", "minimax-m2")
+Format = Literal["transcript", "anthropic", "openai-chat", "responses", "minimax-m2"]
 
 
 class ConvertError(ValueError):
@@ -61,6 +61,8 @@ def read(text: str, source: Format) -> Conversation | Response:
             if "content" in data or data.get("type") in ("message", "error"):
                 return anthropic.decode_response(data)
             raise ConvertError("not an Anthropic request (no 'messages') or response (no 'content')")
+        if source == "responses":
+            return _read_responses(data)
         from interleaf.wire import openai_chat
 
         if "messages" in data:
@@ -70,6 +72,19 @@ def read(text: str, source: Format) -> Conversation | Response:
         raise ConvertError("not an OpenAI Chat request (no 'messages') or response (no 'choices')")
     except (WireError, tr.TranscriptFormatError) as exc:
         raise ConvertError(str(exc)) from None
+
+
+_RESPONSES_REQUEST_FIELDS = ("input", "instructions", "previous_response_id", "model")
+
+
+def _read_responses(data: dict[str, Any]) -> Conversation | Response:
+    from interleaf.wire import responses
+
+    if "output" in data or data.get("object") == "response" or "error" in data:
+        return responses.decode_response(data)
+    if any(key in data for key in _RESPONSES_REQUEST_FIELDS):
+        return responses.decode_request(data)
+    raise ConvertError("not an OpenAI Responses request (no 'input') or response (no 'output')")
 
 
 def _read_minimax(text: str) -> Conversation | Response:
@@ -107,6 +122,13 @@ def write(
             output = openai_chat.encode_response(value, dialect=dialect, losses=losses)
         else:
             output = openai_chat.encode_request(value, dialect=dialect, losses=losses)
+    elif target == "responses":
+        from interleaf.wire import responses
+
+        if isinstance(value, Response):
+            output = responses.encode_response(value, losses=losses)
+        else:
+            output = responses.encode_request(value, losses=losses)
     else:
         from interleaf.wire import minimax
 

@@ -107,6 +107,60 @@ def test_to_minimax_m2_writes_the_native_prompt(tmp_path: Path) -> None:
     ]
 
 
+CODEX_REQUEST = FIXTURES / "responses" / "codex_request.json"
+
+
+def test_responses_request_to_transcript_and_back_is_identical() -> None:
+    to_transcript = convert("--from", "responses", "--to", "transcript", str(CODEX_REQUEST))
+    assert to_transcript.returncode == 0, to_transcript.stderr
+    back = convert("-f", "transcript", "-t", "responses", "-", stdin=to_transcript.stdout)
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout) == json.loads(CODEX_REQUEST.read_text(encoding="utf-8"))
+    assert back.stderr == ""
+
+
+def test_responses_request_to_anthropic_lists_the_encrypted_reasoning_it_drops() -> None:
+    result = convert("-f", "responses", "-t", "anthropic", str(CODEX_REQUEST))
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    thinking = [
+        b for m in body["messages"] for b in m["content"] if isinstance(b, dict) and b["type"] == "thinking"
+    ]
+    assert thinking[0]["thinking"].startswith("**Running the failing test**")
+    assert all("signature" not in b for b in thinking)  # an OpenAI blob is not an Anthropic signature
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("interleaf convert: dropped:") for line in lines)
+    assert any("encrypted_content" in line for line in lines)
+    assert any("custom_tool_call" in line for line in lines)
+    strict = convert("-f", "responses", "-t", "anthropic", "--strict", str(CODEX_REQUEST))
+    assert strict.returncode == 2
+
+
+def test_anthropic_reply_to_responses_and_back_keeps_thinking_text_and_calls() -> None:
+    response = (FIXTURES / "anthropic" / "thinking_tools.json").read_text(encoding="utf-8")
+    out = convert("-f", "anthropic", "-t", "responses", stdin=response)
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert [item["type"] for item in body["output"]] == [
+        "reasoning",
+        "message",
+        "function_call",
+        "reasoning",
+        "function_call",
+    ]
+    assert all("encrypted_content" not in item for item in body["output"])  # nothing minted
+    assert out.stderr.count("signature dropped") == 2
+    back = convert("-f", "responses", "-t", "anthropic", stdin=out.stdout)
+    assert back.returncode == 0, back.stderr
+    original = json.loads(response)["content"]
+    restored = json.loads(back.stdout)["content"]
+    assert [b["thinking"] for b in restored if b["type"] == "thinking"] == [
+        b["thinking"] for b in original if b["type"] == "thinking"
+    ]
+    assert [b["id"] for b in restored if b["type"] == "tool_use"] == ["toolu_01A", "toolu_01B"]
+    assert json.loads(back.stdout)["stop_reason"] == "tool_use"
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
@@ -120,6 +174,13 @@ def test_to_minimax_m2_writes_the_native_prompt(tmp_path: Path) -> None:
         (("-f", "yaml", "-t", "anthropic"), "{}", "--from 'yaml' is not a format"),
         (("-f", "anthropic", "-t", "anthropic", "--dialect", "reasoning"), "{}", "--dialect only applies"),
         (("-f", "anthropic", "-t", "anthropic", "/no/such/file.json"), None, "does not exist"),
+        (("-f", "responses", "-t", "anthropic"), '{"temperature": 1}', "not an OpenAI Responses request"),
+        (
+            ("-f", "responses", "-t", "anthropic"),
+            '{"input": [{"role": "bot", "content": "x"}]}',
+            "input[0].role",
+        ),
+        (("-f", "responses", "-t", "anthropic"), '{"status": "failed", "output": []}', "server error"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_problem_and_exit_2(

@@ -10,7 +10,7 @@ import typer
 
 from interleaf.cli.exit_codes import BAD_INPUT
 
-_FORMATS_HELP = "transcript | anthropic | openai-chat | minimax-m2"
+_FORMATS_HELP = "transcript | anthropic | openai-chat | responses | minimax-m2"
 _DIALECTS = ("reasoning_content", "reasoning", "reasoning_details", "think_tags")
 
 
@@ -44,6 +44,8 @@ def convert(
       interleaf convert --from anthropic --to openai-chat --dialect reasoning_details request.json
 
       interleaf convert -f openai-chat -t minimax-m2 - < history.json > prompt.txt
+
+      interleaf convert --from responses --to anthropic codex-request.json
     """
     from interleaf.convert import FORMATS, ConvertError
     from interleaf.convert import convert as run_convert
