@@ -1,24 +1,22 @@
-"""MiniMax-M2 native format: prompts byte-exact to the chat template, raw output read back, streams."""
+"""MiniMax-M2 native format: raw output read back, streams, and prompts read back into conversations.
+
+Rendering prompts byte-exact to the official template is tests/unit/test_minimax_prompt.py.
+"""
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from jinja2.exceptions import TemplateError
 
-from interleaf.probe.template import hf_environment
 from interleaf.transcript import (
     Conversation,
-    Image,
     Message,
     ReasoningDialect,
-    RedactedThinking,
     Text,
     Thinking,
     ToolCall,
@@ -26,535 +24,12 @@ from interleaf.transcript import (
     ToolSpec,
 )
 from interleaf.wire import minimax
-from interleaf.wire.errors import Losses, WireFormatError
+from interleaf.wire.errors import WireFormatError
 from interleaf.wire.events import BlockDelta, BlockEnd, BlockStart, MessageEnd, MessageStart, StreamEvent
 from interleaf.wire.minimax_xml import convert_param_value
-from interleaf.wire.stream import split_think_tags
-from interleaf.wire.toolcalls import ToolCallParseError, new_call_id, sequential_call_ids
-
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "minimax"
-SAMPLE_1 = (FIXTURES / "sample1_prompt.txt").read_text(encoding="utf-8")
-SAMPLE_2 = (FIXTURES / "sample2_fragment.txt").read_text(encoding="utf-8")
-
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="Get weather",
-    parameters={
-        "type": "object",
-        "properties": {"location": {"type": "string"}, "days": {"type": "integer"}},
-        "required": ["location"],
-    },
-)
-BASH = ToolSpec(
-    name="bash",
-    description="Run a command",
-    parameters={"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
-)
-
-
-def user(text: str) -> Message:
-    return Message(role="user", blocks=(Text(text=text),), plain=True)
-
-
-def system(text: str, **extra: Any) -> Message:
-    return Message(role="system", blocks=(Text(text=text),), plain=True, extra=extra)
-
-
-def sample_1_conversation(*, results_in_user: bool = False, split_results: bool = False) -> Conversation:
-    results = (
-        ToolResult(call_id="call_sf", content='{"temp": 15}'),
-        ToolResult(call_id="call_ny", content='{"temp": 5}'),
-    )
-    if results_in_user:
-        tool_messages: tuple[Message, ...] = (Message(role="user", blocks=results),)
-    elif split_results:
-        tool_messages = tuple(Message(role="tool", blocks=(r,)) for r in results)
-    else:
-        tool_messages = (Message(role="tool", blocks=results),)
-    return Conversation(
-        messages=(
-            system("You are a helpful assistant."),
-            user("Hi"),
-            Message(
-                role="assistant",
-                blocks=tuple(split_think_tags("<think>\nGreeting; reply briefly.\n</think>\n\nHello!")),
-            ),
-            user("Weather in SF and NYC for 2 days?"),
-            Message(
-                role="assistant",
-                blocks=(
-                    Thinking(text="Need two calls.", dialect=ReasoningDialect.REASONING_CONTENT),
-                    Text(text="I'll check both."),
-                    ToolCall(
-                        id="call_sf", name="get_weather", arguments={"location": "San Francisco", "days": 2}
-                    ),
-                    ToolCall(id="call_ny", name="get_weather", arguments={"location": "New York", "days": 2}),
-                ),
-            ),
-            *tool_messages,
-        ),
-        tools=(WEATHER,),
-    )
-
-
-def sample_2_conversation() -> Conversation:
-    return Conversation(
-        messages=(
-            user("List the files."),
-            Message(
-                role="assistant",
-                blocks=(
-                    *split_think_tags("<think>\nStart with ls.\n</think>\n\n"),
-                    ToolCall(id="call_ls", name="bash", arguments={"command": "ls"}),
-                ),
-            ),
-            Message(role="tool", blocks=(ToolResult(call_id="call_ls", content="README.md\nsrc"),)),
-        ),
-        tools=(BASH,),
-    )
-
-
-# ------------------------------------------------------------------------- the reference template
-
-
-# The Hugging Face-compatible environment interleaf's template probe renders with.
-_ENV = hf_environment()
-TEMPLATE = _ENV.from_string((FIXTURES / "m2_chat_template.jinja").read_text(encoding="utf-8"))
-
-
-def render_template(messages: list[dict[str, Any]], tools: list[dict[str, Any]], **kwargs: Any) -> str:
-    return TEMPLATE.render(messages=messages, tools=tools, add_generation_prompt=True, **kwargs)
-
-
-def openai_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
-    out = []
-    for tool in tools:
-        function: dict[str, Any] = {"name": tool.name}
-        if tool.description is not None:
-            function["description"] = tool.description
-        if tool.parameters is not None:
-            function["parameters"] = tool.parameters
-        out.append({"type": "function", "function": function})
-    return out
-
-
-def openai_messages(conversation: Conversation) -> list[dict[str, Any]]:
-    """The conversation as OpenAI-style dicts: thinking inline in ``content`` (M2's own form), one
-    ``tool`` message per result. Covers the transcripts the differential test generates."""
-    out: list[dict[str, Any]] = []
-    if conversation.system is not None:
-        out.append({"role": "system", "content": "".join(t.text for t in conversation.system)})
-    for message in conversation.messages:
-        if message.role == "tool" or (message.role == "user" and message.tool_results):
-            for result in message.tool_results:
-                if isinstance(result.content, tuple):
-                    out.append({"role": "tool", "content": [{"type": "text", "text": result.text}]})
-                else:
-                    out.append({"role": "tool", "content": result.content or ""})
-            continue
-        if message.role in ("system", "user"):
-            content: Any = message.text
-            if not message.plain:
-                content = [
-                    {"type": "text", "text": b.text} if isinstance(b, Text) else {"type": "image_url"}
-                    for b in message.blocks
-                ]
-            out.append({"role": message.role, "content": content, **message.extra})
-            continue
-        thinking = [b.text for b in message.blocks if isinstance(b, Thinking)]
-        assert len(thinking) <= 1, "the generator makes at most one thinking block"
-        text = message.text if not thinking else f"<think>{thinking[0]}</think>{message.text}"
-        entry: dict[str, Any] = {"role": "assistant", "content": text}
-        if message.tool_calls:
-            entry["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in message.tool_calls
-            ]
-        out.append(entry)
-    return out
-
-
-# ------------------------------------------------------------------------------ samples, exactly
-
-
-def test_template_reproduces_sample_1() -> None:
-    assert render_template(openai_messages(sample_1_conversation()), openai_tools((WEATHER,))) == SAMPLE_1
-
-
-def test_template_reproduces_sample_2() -> None:
-    prompt = TEMPLATE.render(
-        messages=openai_messages(sample_2_conversation()),
-        tools=openai_tools((BASH,)),
-        add_generation_prompt=False,
-    )
-    assert prompt.endswith("]~b]user\nList the files.[e~[\n" + SAMPLE_2)
-
-
-@pytest.mark.parametrize(
-    "conversation",
-    [
-        sample_1_conversation(),
-        sample_1_conversation(split_results=True),
-        sample_1_conversation(results_in_user=True),
-    ],
-    ids=["one-tool-message", "a-tool-message-per-result", "results-in-a-user-message"],
-)
-def test_render_sample_1_exactly(conversation: Conversation) -> None:
-    assert minimax.render_prompt(conversation) == SAMPLE_1
-
-
-def test_render_sample_2_exactly() -> None:
-    prompt = minimax.render_prompt(sample_2_conversation(), add_generation_prompt=False)
-    assert prompt.endswith("]~b]user\nList the files.[e~[\n" + SAMPLE_2)
-    assert prompt.count("]~b]") == 4  # system, user, ai, tool
-
-
-def test_sample_1_tool_json_uses_python_default_separators() -> None:
-    tools_line = next(line for line in SAMPLE_1.splitlines() if line.startswith("<tool>"))
-    assert (
-        tools_line
-        == "<tool>"
-        + json.dumps(
-            {"name": WEATHER.name, "description": WEATHER.description, "parameters": WEATHER.parameters}
-        )
-        + "</tool>"
-    )
-
-
-# ------------------------------------------------------------------------------------ the rules
-
-
-def test_default_system_when_absent_and_as_a_parameter() -> None:
-    conversation = Conversation(messages=(user("Hi"),))
-    assert minimax.render_prompt(conversation) == (
-        "]~!b[]~b]system\nYou are a helpful assistant.[e~[\n]~b]user\nHi[e~[\n]~b]ai\n<think>\n"
-    )
-    named = "You are a helpful assistant. Your name is MiniMax-M2.1 and is built by MiniMax."
-    assert minimax.render_prompt(conversation, default_system=named).startswith(
-        f"]~!b[]~b]system\n{named}[e~[\n"
-    )
-
-
-def test_conversation_system_is_the_system_turn() -> None:
-    conversation = Conversation(
-        messages=(user("Hi"),), system=(Text(text="Be brief."), Text(text=" Be kind."))
-    )
-    assert minimax.render_prompt(conversation, add_generation_prompt=False) == (
-        "]~!b[]~b]system\nBe brief. Be kind.[e~[\n]~b]user\nHi[e~[\n"
-    )
-
-
-def test_empty_system_content_gets_the_default_like_the_template() -> None:
-    empty_string = Conversation(messages=(system(""), user("Hi")))
-    empty_part = Conversation(messages=(Message(role="system", blocks=(Text(text=""),)), user("Hi")))
-    for conversation in (empty_string, empty_part):
-        expected = render_template(openai_messages(conversation), [])
-        assert minimax.render_prompt(conversation) == expected
-    assert minimax.render_prompt(empty_string).startswith("]~!b[]~b]system\nYou are a helpful assistant.[e~[")
-    # The template tests the content's truth: a list holding an empty part is not empty.
-    assert minimax.render_prompt(empty_part).startswith("]~!b[]~b]system\n[e~[")
-
-
-def test_current_date_and_location_lines() -> None:
-    conversation = Conversation(
-        messages=(system("S", current_date="2025-11-13", current_location="Paris"), user("Hi"))
-    )
-    prompt = minimax.render_prompt(conversation)
-    assert prompt.startswith("]~!b[]~b]system\nS\nCurrent date: 2025-11-13\nCurrent location: Paris[e~[\n")
-    assert prompt == render_template(openai_messages(conversation), [])
-
-
-def test_later_system_messages_are_skipped_and_reported() -> None:
-    losses = Losses()
-    conversation = Conversation(messages=(user("Hi"), system("late"), user("Again")))
-    prompt = minimax.render_prompt(conversation, losses=losses)
-    assert "late" not in prompt
-    assert prompt == render_template(openai_messages(conversation), [])
-    assert list(losses) == ["messages[1]: a system message after the first has no place in the M2 prompt"]
-
-
-def test_user_text_parts_concatenate_and_images_are_left_out() -> None:
-    losses = Losses()
-    message = Message(
-        role="user", blocks=(Text(text="Look at "), Image(url="https://e.x/a.png"), Text(text="this."))
-    )
-    prompt = minimax.render_prompt(Conversation(messages=(message,)), losses=losses)
-    assert "]~b]user\nLook at this.[e~[\n" in prompt
-    assert list(losses) == ["messages[0].blocks[1]: the M2 prompt has no place for images"]
-
-
-def test_thinking_only_after_the_last_user_message() -> None:
-    first = Message(role="assistant", blocks=(Thinking(text="early"), Text(text="A")))
-    second = Message(role="assistant", blocks=(Thinking(text="late"), Text(text="B")))
-    prompt = minimax.render_prompt(Conversation(messages=(user("1"), first, user("2"), second)))
-    assert "early" not in prompt
-    assert "]~b]ai\nA[e~[\n" in prompt
-    assert "]~b]ai\n<think>\nlate\n</think>\n\nB[e~[\n" in prompt
-
-
-def test_tool_results_do_not_reset_thinking() -> None:
-    """A tool-result message is not a user message, so every thinking block of the loop goes back."""
-    call = ToolCall(id="c1", name="bash", arguments={"command": "ls"})
-    messages = (
-        user("go"),
-        Message(role="assistant", blocks=(Thinking(text="one"), call)),
-        Message(role="tool", blocks=(ToolResult(call_id="c1", content="a"),)),
-        Message(role="assistant", blocks=(Thinking(text="two"), Text(text="done"))),
-    )
-    prompt = minimax.render_prompt(Conversation(messages=messages))
-    assert "<think>\none\n</think>" in prompt
-    assert "<think>\ntwo\n</think>" in prompt
-
-
-def test_text_beside_tool_results_follows_as_a_user_turn_without_erasing_thinking() -> None:
-    """Anthropic clients put reminders next to tool_result blocks; rule 3 keeps the loop's thinking."""
-    call = ToolCall(id="c1", name="bash", arguments={"command": "ls"})
-    messages = (
-        user("go"),
-        Message(role="assistant", blocks=(Thinking(text="plan"), call)),
-        Message(role="user", blocks=(ToolResult(call_id="c1", content="a b"), Text(text="<reminder/>"))),
-    )
-    prompt = minimax.render_prompt(Conversation(messages=messages))
-    assert prompt.endswith(
-        ']~b]ai\n<think>\nplan\n</think>\n\n\n<minimax:tool_call>\n<invoke name="bash">\n'
-        '<parameter name="command">ls</parameter>\n</invoke>\n</minimax:tool_call>[e~[\n'
-        "]~b]tool\n<response>a b</response>[e~[\n]~b]user\n<reminder/>[e~[\n]~b]ai\n<think>\n"
-    )
-
-
-def test_reasoning_strips_newlines_and_several_blocks_join_with_a_blank_line() -> None:
-    message = Message(
-        role="assistant",
-        blocks=(
-            Thinking(text="\n\nfirst\n"),
-            Text(text="\n\nanswer\n\n"),
-            Thinking(text="\n"),
-            Thinking(text="second"),
-        ),
-    )
-    prompt = minimax.render_prompt(Conversation(messages=(user("q"), message)), add_generation_prompt=False)
-    assert prompt.endswith("]~b]ai\n<think>\nfirst\n\nsecond\n</think>\n\nanswer[e~[\n")
-
-
-def test_empty_thinking_renders_no_think_block_but_still_strips_the_text() -> None:
-    message = Message(role="assistant", blocks=(Thinking(text="\n"), Text(text="\nhi\n")))
-    prompt = minimax.render_prompt(Conversation(messages=(user("q"), message)), add_generation_prompt=False)
-    assert prompt.endswith("]~b]ai\nhi[e~[\n")
-
-
-def test_inline_think_tags_in_text_are_split_like_the_template() -> None:
-    message = Message(role="assistant", blocks=(Text(text="<think>\nr1\n</think>\n\nvisible\n"),))
-    conversation = Conversation(messages=(user("q"), message))
-    prompt = minimax.render_prompt(conversation, add_generation_prompt=False)
-    assert prompt.endswith("]~b]ai\n<think>\nr1\n</think>\n\nvisible[e~[\n")
-    assert prompt + "]~b]ai\n<think>\n" == render_template(openai_messages(conversation), [])
-
-
-def test_assistant_without_thinking_keeps_its_text_exactly() -> None:
-    message = Message(role="assistant", blocks=(Text(text="\n  spaced \n"),))
-    prompt = minimax.render_prompt(Conversation(messages=(user("q"), message)), add_generation_prompt=False)
-    assert prompt.endswith("]~b]ai\n\n  spaced \n[e~[\n")
-
-
-def test_tool_call_arguments_strings_raw_others_json() -> None:
-    call = ToolCall(
-        id="c",
-        name="f",
-        arguments={"s": "a\nb <x>", "n": 2, "f": 1.5, "b": True, "z": None, "l": ["é", 1], "o": {"k": "v"}},
-    )
-    message = Message(role="assistant", blocks=(call,))
-    prompt = minimax.render_prompt(Conversation(messages=(user("q"), message)), add_generation_prompt=False)
-    assert prompt.endswith(
-        ']~b]ai\n\n<minimax:tool_call>\n<invoke name="f">\n'
-        '<parameter name="s">a\nb <x></parameter>\n'
-        '<parameter name="n">2</parameter>\n'
-        '<parameter name="f">1.5</parameter>\n'
-        '<parameter name="b">true</parameter>\n'
-        '<parameter name="z">null</parameter>\n'
-        '<parameter name="l">["é", 1]</parameter>\n'
-        '<parameter name="o">{"k": "v"}</parameter>\n'
-        "</invoke>\n</minimax:tool_call>[e~[\n"
-    )
-
-
-def test_list_tool_results_get_the_extra_newline() -> None:
-    call = ToolCall(id="c", name="bash", arguments={})
-    result = ToolResult(call_id="c", content=(Text(text="line 1"), Image(url="u"), Text(text="line 2")))
-    losses = Losses()
-    messages = (user("q"), Message(role="assistant", blocks=(call,)), Message(role="tool", blocks=(result,)))
-    prompt = minimax.render_prompt(
-        Conversation(messages=messages), losses=losses, add_generation_prompt=False
-    )
-    assert prompt.endswith("]~b]tool\n<response>line 1\nline 2\n</response>[e~[\n")
-    assert list(losses) == ["messages[2].blocks[0]: images in a tool result have no place in the M2 prompt"]
-
-
-def test_results_match_calls_by_position_and_ids_are_not_rendered() -> None:
-    prompt = minimax.render_prompt(sample_1_conversation())
-    assert "call_sf" not in prompt
-    assert "call_ny" not in prompt
-
-
-@pytest.mark.parametrize(
-    "messages",
-    [
-        (user("q"), Message(role="tool", blocks=(ToolResult(call_id="c", content="x"),))),
-        (
-            user("q"),
-            Message(role="assistant", blocks=(ToolCall(id="c", name="f"),)),
-            Message(role="tool", blocks=(ToolResult(call_id="c", content="x"),)),
-            Message(role="assistant", blocks=(Text(text="between"),)),
-            Message(role="tool", blocks=(ToolResult(call_id="c", content="y"),)),
-        ),
-        (Message(role="user", blocks=(ToolResult(call_id="c", content="x"),)),),
-    ],
-    ids=["no-assistant", "plain-assistant-between", "anthropic-style-first"],
-)
-def test_tool_result_without_a_call_raises_the_template_error(messages: tuple[Message, ...]) -> None:
-    conversation = Conversation(messages=messages)
-    with pytest.raises(WireFormatError) as caught:
-        minimax.render_prompt(conversation)
-    assert (
-        caught.value.problem
-        == "Message has tool role, but there was no previous assistant message with a tool call!"
-    )
-    assert caught.value.path.startswith(f"messages[{len(messages) - 1}]")
-    with pytest.raises(TemplateError, match="no previous assistant message with a tool call"):
-        render_template(openai_messages(conversation), [])
-
-
-def test_losses_for_what_m2_cannot_carry() -> None:
-    losses = Losses()
-    message = Message(
-        role="assistant",
-        blocks=(
-            RedactedThinking(data="opaque"),
-            Text(text="t"),
-            ToolCall(id="c", name="f", raw_arguments="{broken"),
-        ),
-    )
-    prompt = minimax.render_prompt(Conversation(messages=(user("q"), message)), losses=losses)
-    assert "opaque" not in prompt
-    assert '<invoke name="f">\n</invoke>' in prompt
-    assert list(losses) == [
-        "messages[1].blocks[0]: redacted thinking cannot be replayed in an M2 prompt",
-        "messages[1].blocks[2]: tool-call arguments are not valid JSON (Expecting property name enclosed in "
-        "double quotes at position 1); rendered without arguments",
-    ]
-
-
-def test_unknown_version_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown MiniMax format version 'm3'; known versions: m2"):
-        minimax.render_prompt(Conversation(), version="m3")
-    assert set(minimax.FORMATS) == {"m2"}
-    assert minimax.get_format("m2").stop_sequences == ("[e~[",)
-
-
-# ------------------------------------------------------------ differential test against the template
-
-_TAGLESS = st.lists(
-    st.sampled_from(["a", "Z", " ", "\n", "é", "中", "<", ">", "/", "{", '"', "\t", "x y"]), max_size=6
-)
-tagless_text = _TAGLESS.map("".join).filter(lambda t: "<think>" not in t and "</think>" not in t)
-tagged_text = st.lists(st.sampled_from(["a", " ", "\n", "<think>", "</think>", "é", "b"]), max_size=6).map(
-    "".join
-)
-json_leaf = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**6), 10**6)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | tagless_text
-)
-json_value = st.recursive(
-    json_leaf,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(tagless_text, inner, max_size=3),
-    max_leaves=6,
-)
-tool_names = st.sampled_from(["bash", "get_weather", "read_file", "f"])
-tool_calls = st.builds(
-    lambda name, args: ToolCall(id=new_call_id(), name=name, arguments=args),
-    tool_names,
-    st.dictionaries(st.sampled_from(["command", "location", "days", "x y", "é"]), json_value, max_size=3),
-)
-TOOL_CHOICES = (
-    WEATHER,
-    BASH,
-    ToolSpec(name="read_file"),
-    ToolSpec(name="note", description="Ünïcode — “quotes” </tool>", parameters={"type": "object"}),
-)
-
-
-@st.composite
-def assistant_messages(draw: st.DrawFn) -> Message:
-    blocks: list[Any] = []
-    if draw(st.booleans()):
-        blocks.append(Thinking(text=draw(tagless_text), dialect=ReasoningDialect.THINK_TAGS))
-        text = draw(tagless_text)
-    else:
-        text = draw(tagged_text)
-    if text or draw(st.booleans()):
-        blocks.append(Text(text=text))
-    blocks.extend(draw(st.lists(tool_calls, max_size=3)))
-    return Message(role="assistant", blocks=tuple(blocks))
-
-
-@st.composite
-def result_messages(draw: st.DrawFn) -> Message:
-    content = tagless_text | st.none() | st.builds(lambda t: (Text(text=t),), tagless_text)
-    results = draw(
-        st.lists(st.builds(lambda c: ToolResult(call_id="c", content=c), content), min_size=1, max_size=3)
-    )
-    role: Literal["tool", "user"] = draw(st.sampled_from(["tool", "user"]))
-    return Message(role=role, blocks=tuple(results))
-
-
-@st.composite
-def user_messages(draw: st.DrawFn) -> Message:
-    if draw(st.booleans()):
-        return Message(role="user", blocks=(Text(text=draw(tagged_text)),), plain=True)
-    parts = draw(
-        st.lists(st.builds(lambda t: Text(text=t), tagged_text) | st.just(Image(url="u")), max_size=3)
-    )
-    return Message(role="user", blocks=tuple(parts))
-
-
-@st.composite
-def conversations(draw: st.DrawFn) -> Conversation:
-    body = draw(
-        st.lists(
-            assistant_messages() | result_messages() | user_messages() | st.builds(system, tagless_text),
-            max_size=9,
-        )
-    )
-    tools = tuple(draw(st.lists(st.sampled_from(TOOL_CHOICES), unique_by=lambda t: t.name, max_size=3)))
-    start = draw(st.sampled_from(["none", "message", "dated", "conversation"]))
-    text = draw(tagless_text)
-    if start == "conversation":
-        return Conversation(messages=tuple(body), tools=tools, system=(Text(text=text),))
-    if start == "message":
-        body.insert(0, system(text))
-    elif start == "dated":
-        body.insert(0, system(text, current_date="2025-11-13", current_location="Shanghai"))
-    return Conversation(messages=tuple(body), tools=tools)
-
-
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(conversations(), st.booleans())
-def test_render_prompt_equals_the_reference_template(conversation: Conversation, generation: bool) -> None:
-    messages, tools = openai_messages(conversation), openai_tools(conversation.tools)
-    try:
-        expected: str | None = TEMPLATE.render(
-            messages=messages, tools=tools, add_generation_prompt=generation
-        )
-    except TemplateError:
-        expected = None
-    if expected is None:
-        with pytest.raises(WireFormatError, match="no previous assistant message with a tool call"):
-            minimax.render_prompt(conversation, add_generation_prompt=generation)
-    else:
-        assert minimax.render_prompt(conversation, add_generation_prompt=generation) == expected
-
+from interleaf.wire.toolcalls import ToolCallParseError, sequential_call_ids
+from tests.unit.test_minimax_differential import conversations
+from tests.unit.test_minimax_prompt import BASH, SAMPLE_1, SAMPLE_2, WEATHER, sample_2_conversation, user
 
 # --------------------------------------------------------------------------------- parsing output
 
@@ -795,7 +270,7 @@ def test_parse_then_render_gives_the_canonical_form() -> None:
     )
     prompt = minimax.render_prompt(conversation, add_generation_prompt=False)
     assert prompt.endswith(SAMPLE_2)
-    # Not the model's bytes: the template writes three newlines before the block (reference §3.4).
+    # Not the model's bytes: the template writes three newlines before the block (see SAMPLE_2).
     assert "]~b]ai\n<think>\n" + model_output not in prompt
 
 
@@ -1016,18 +491,37 @@ def _values_survive_a_parser(conversation: Conversation) -> bool:
     return all(ok(v) for m in conversation.messages for c in m.tool_calls for v in c.arguments.values())
 
 
+def _as_inline(conversation: Conversation) -> Conversation:
+    """The same conversation with every thinking block arrived inline (M2's own form)."""
+
+    def inline(block: Any) -> Any:
+        return (
+            Thinking(text=block.text, dialect=ReasoningDialect.THINK_TAGS)
+            if isinstance(block, Thinking)
+            else block
+        )
+
+    messages = tuple(replace(m, blocks=tuple(inline(b) for b in m.blocks)) for m in conversation.messages)
+    return replace(conversation, messages=messages)
+
+
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
 )
 @given(conversations(), st.booleans())
 def test_render_of_parsed_prompt_is_the_prompt(conversation: Conversation, generation: bool) -> None:
     assume(_values_survive_a_parser(conversation))
-    # Two shapes a prompt cannot show: text beside tool results (it reads back as a user turn) and a
-    # skipped system message between tool results (two tool turns read back as one run).
+    # Shapes a prompt cannot show: text beside tool results (it reads back as a user turn), a skipped
+    # system message between tool results (two tool turns read back as one run), a result of no parts
+    # (the template writes no <response> for it, and parse_prompt reads no tool turn without one), and
+    # thinking sent as reasoning_content whose prompt differs from the inline form's (parse_prompt
+    # reads every <think> block as inline thinking, whose newlines the template strips).
     assume(not any(m.role == "user" and m.tool_results and m.text for m in conversation.messages))
     assume(not any(m.role == "system" for m in conversation.messages[1:]))
+    assume(not any(r.content == () for m in conversation.messages for r in m.tool_results))
     try:
         prompt = minimax.render_prompt(conversation, add_generation_prompt=generation)
     except WireFormatError:
         return
+    assume(prompt == minimax.render_prompt(_as_inline(conversation), add_generation_prompt=generation))
     assert minimax.render_prompt(minimax.parse_prompt(prompt), add_generation_prompt=generation) == prompt
