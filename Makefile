@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all install system-deps lint typecheck test test-fast bench demo clean
+.PHONY: all install system-deps lint typecheck test test-fast bench demo clean docs-templates
 
 all: test
 
@@ -46,6 +46,10 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_thinking_store
 	$(BIN)/python -m benchmarks.bench_agent
 	$(BIN)/python -m benchmarks.bench_gateway
+
+# Regenerate the template tables in docs/probe.md by running the probe over the shipped templates.
+docs-templates: install
+	$(BIN)/python scripts/template_table.py
 
 demo: install
 	$(BIN)/interleaf model pull

@@ -26,7 +26,7 @@ from interleaf.backends.model_files import DEFAULT_MODEL, ModelStore
 from interleaf.probe import histories
 from interleaf.probe.endpoint import EndpointOptions, probe_endpoint
 from interleaf.probe.report import EndpointReport, Overall, Verdict
-from interleaf.probe.template import RULE_ALL, RULE_NONE, ChatTemplate, probe_template
+from interleaf.probe.template import RULE_NONE, RULE_VERBATIM, ChatTemplate, probe_template
 from interleaf.transcript import ReasoningDialect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # room for a first pull of the model
@@ -118,7 +118,7 @@ async def test_the_probe_sees_a_template_drop_earlier_thinking(dropping: LocalSe
 
 async def test_the_template_probe_reads_the_models_own_template(model_path: Path) -> None:
     """Qwen2.5's own GGUF template knows nothing of reasoning: reasoning_content never renders, while a
-    <think> block in content passes through as plain text in every turn."""
+    <think> block in content passes through as plain text in every turn (verbatim, not parsed)."""
     async with (
         LocalServer(model_path, options=ServerOptions(warmup=False)) as server,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
@@ -130,6 +130,9 @@ async def test_the_template_probe_reads_the_models_own_template(model_path: Path
 
     assert {f.field: f.rule for f in report.fields} == {
         "reasoning_content": RULE_NONE,
-        "<think> in content": RULE_ALL,
+        "reasoning": RULE_NONE,
+        "thinking": RULE_NONE,
+        "<think> in content": RULE_VERBATIM,
     }
+    assert report.exit_code == 1
     assert [c.status for c in report.checks] == ["ok", "ok"]

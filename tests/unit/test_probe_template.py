@@ -1,141 +1,371 @@
-"""``interleaf probe template`` on the shipped templates and on small templates written to break it."""
+"""``interleaf probe template`` on the shipped family-style templates and on small templates written to
+break it. Agreement with transformers' own renderer is tests/unit/test_probe_template_transformers.py;
+options and the command line are tests/unit/test_probe_template_cli.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jinja2
 import pytest
-from typer.testing import CliRunner
 
-from interleaf.cli import app
-from interleaf.probe.report import Overall
+from interleaf.probe.report import Overall, TemplateReport
 from interleaf.probe.template import (
+    RULE_AFTER_FINAL,
     RULE_AFTER_USER,
     RULE_ALL,
     RULE_NONE,
+    RULE_VERBATIM,
     ChatTemplate,
-    TemplateLoadError,
-    canonical_messages,
     hf_environment,
     load_template,
     probe_template,
-    render,
 )
+from interleaf.probe.template_conversations import (
+    ARGS_JSON,
+    CARRIER_CHANNEL,
+    CARRIER_REASONING,
+    CARRIER_REASONING_CONTENT,
+    CARRIER_THINK,
+    CARRIER_THINKING,
+    LOOP,
+    NUDGED,
+    messages,
+    positions,
+)
+from interleaf.probe.template_prompts import PromptRenderer
+from interleaf.probe.template_results import Survival
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "templates"
+RC, R, TH, INLINE, CHANNEL = (
+    CARRIER_REASONING_CONTENT,
+    CARRIER_REASONING,
+    CARRIER_THINKING,
+    CARRIER_THINK,
+    CARRIER_CHANNEL,
+)
+DROPS = {RC: RULE_NONE, R: RULE_NONE, TH: RULE_NONE}
+
+# The rule each family-style template shows per carrier, and the outcome.
+FAMILIES = [
+    ("m2_style.jinja", {}, {**DROPS, RC: RULE_AFTER_USER, INLINE: RULE_AFTER_USER}, Overall.KEPT),
+    ("qwen3_style.jinja", {}, {**DROPS, RC: RULE_AFTER_USER, INLINE: RULE_AFTER_USER}, Overall.KEPT),
+    ("chatml_keep_reasoning.jinja", {}, {**DROPS, RC: RULE_ALL, INLINE: RULE_ALL}, Overall.KEPT),
+    ("chatml_drop_reasoning.jinja", {}, {**DROPS, INLINE: RULE_NONE}, Overall.LEAK),
+    ("qwen25_style.jinja", {}, {**DROPS, INLINE: RULE_VERBATIM}, Overall.LEAK),
+    ("deepseek_v31_style.jinja", {}, {**DROPS, INLINE: RULE_NONE}, Overall.LEAK),
+    ("deepseek_r1_distill_style.jinja", {}, {**DROPS, INLINE: RULE_NONE}, Overall.LEAK),
+    ("glm47_style.jinja", {}, {**DROPS, RC: RULE_AFTER_USER, INLINE: RULE_AFTER_USER}, Overall.KEPT),
+    ("glm47_style.jinja", {"clear_thinking": False}, {**DROPS, RC: RULE_ALL, INLINE: RULE_ALL}, Overall.KEPT),
+    ("nemotron_style.jinja", {}, {**DROPS, RC: RULE_AFTER_USER, INLINE: RULE_AFTER_USER}, Overall.KEPT),
+    (
+        "nemotron_style.jinja",
+        {"truncate_history_thinking": False},
+        {**DROPS, RC: RULE_ALL, INLINE: RULE_ALL},
+        Overall.KEPT,
+    ),
+    ("hunyuan_style.jinja", {}, {**DROPS, R: RULE_AFTER_USER, INLINE: RULE_VERBATIM}, Overall.KEPT),
+    (
+        "hunyuan_style.jinja",
+        {"preserved_thinking": True},
+        {**DROPS, R: RULE_ALL, INLINE: RULE_VERBATIM},
+        Overall.KEPT,
+    ),
+    (
+        "kimi_k2_thinking_style.jinja",
+        {},
+        {**DROPS, RC: RULE_AFTER_FINAL, INLINE: RULE_VERBATIM},
+        Overall.KEPT,
+    ),
+    (
+        "gpt_oss_style.jinja",
+        {},
+        {**DROPS, TH: RULE_AFTER_FINAL, INLINE: RULE_VERBATIM, CHANNEL: RULE_VERBATIM},
+        Overall.KEPT,
+    ),
+]
 
 
-def rules(path: Path) -> dict[str, str]:
-    report = probe_template(load_template(path))
-    return {field.field: field.rule for field in report.fields}
+def probe(name: str, **options: object) -> TemplateReport:
+    return probe_template(load_template(TEMPLATES / name), options=options)
 
 
 @pytest.mark.parametrize(
-    ("name", "rule", "overall"),
-    [
-        ("m2_style.jinja", RULE_AFTER_USER, Overall.KEPT),
-        ("qwen3_style.jinja", RULE_AFTER_USER, Overall.KEPT),
-        ("chatml_drop_reasoning.jinja", RULE_NONE, Overall.LEAK),
-        ("chatml_keep_reasoning.jinja", RULE_ALL, Overall.KEPT),
-    ],
+    ("name", "options", "rules", "overall"),
+    FAMILIES,
+    ids=[f"{name}{'+' + ','.join(options) if options else ''}" for name, options, _, _ in FAMILIES],
 )
-def test_shipped_templates(name: str, rule: str, overall: Overall) -> None:
-    report = probe_template(load_template(TEMPLATES / name))
+def test_family_style_templates(
+    name: str, options: dict[str, object], rules: dict[str, str], overall: Overall
+) -> None:
+    report = probe(name, **options)
 
-    assert {f.field: f.rule for f in report.fields} == {"reasoning_content": rule, "<think> in content": rule}
+    assert {f.field: f.rule for f in report.fields} == rules
     assert report.overall is overall
     assert report.exit_code == {Overall.KEPT: 0, Overall.LEAK: 1}[overall]
     assert [(c.name, c.status) for c in report.checks] == [
         ("tool calls render", "ok"),
         ("tool results render", "ok"),
     ]
+    # Every message of every carrier has a verdict, in both conversations.
+    for result in report.fields:
+        assert [(m.conversation, m.number) for m in result.messages] == [
+            (conversation, number) for conversation in (LOOP, NUDGED) for number in (1, 2, 3, 4)
+        ]
 
 
-def test_per_message_survival_of_the_m2_template() -> None:
-    report = probe_template(load_template(TEMPLATES / "m2_style.jinja"))
+def test_per_message_survival_shows_the_rule() -> None:
+    report = probe("m2_style.jinja")
 
-    field = report.fields[0]
-    assert [(m.label, m.after_last_user, m.survives) for m in field.messages] == [
-        ("assistant 1", False, False),
-        ("assistant 2", True, True),
-        ("assistant 3", True, True),
+    result = report.field(RC)
+    assert [(m.conversation, m.label, m.survival) for m in result.messages] == [
+        (LOOP, "assistant 1", Survival.DROPPED),
+        (LOOP, "assistant 2", Survival.DROPPED),
+        (LOOP, "assistant 3", Survival.KEPT),
+        (LOOP, "assistant 4", Survival.KEPT),
+        (NUDGED, "assistant 1", Survival.DROPPED),
+        (NUDGED, "assistant 2", Survival.DROPPED),
+        (NUDGED, "assistant 3", Survival.DROPPED),
+        (NUDGED, "assistant 4", Survival.KEPT),
     ]
-    assert field.keeps_loop
-    assert "REASONING_MARK_TWO" in field.rendered and "REASONING_MARK_ONE" not in field.rendered
-
-
-def test_the_canonical_conversation() -> None:
-    messages, assistants = canonical_messages("reasoning_content")
-
-    assert [m["role"] for m in messages] == [
-        "system", "user", "assistant", "user", "assistant", "tool", "assistant", "tool",
-    ]  # fmt: skip
-    assert [(index, after) for index, _, _, after in assistants] == [(2, False), (4, True), (6, True)]
-    assert messages[4]["tool_calls"][0]["function"]["arguments"] == {"query": "ARG_MARK_TWO"}
-    inline, _ = canonical_messages("<think> in content")
-    assert inline[2]["content"].startswith("<think>\nREASONING_MARK_ONE\n</think>")
-    assert "reasoning_content" not in inline[2]
-
-
-# --------------------------------------------------------------------------- templates that misbehave
-
-CHATML_TAIL = """{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"""
-
-
-def probe_source(source: str) -> dict[str, str]:
-    return {f.field: f.rule for f in probe_template(ChatTemplate(source=source, origin="test")).fields}
-
-
-def test_a_template_that_knows_nothing_of_reasoning_keeps_inline_think_in_every_turn() -> None:
-    report = probe_template(ChatTemplate(source=CHATML_TAIL, origin="plain"))
-
-    assert {f.field: f.rule for f in report.fields} == {
-        "reasoning_content": RULE_NONE,
-        "<think> in content": RULE_ALL,
-    }
-    assert report.overall is Overall.KEPT and "<think> in content" in report.summary
-    assert [c.status for c in report.checks] == ["failed", "ok"], "tool calls are not rendered"
-    assert "ARG_MARK_TWO" in report.checks[0].detail
-
-
-def test_a_template_keeping_only_the_last_assistant_message_leaks_the_loop() -> None:
-    source = (
-        "{% for m in messages %}{% if m.role == 'assistant' and loop.index0 == 6 %}"
-        "{{ m.reasoning_content }}{% endif %}{% endfor %}"
+    assert result.keeps_loop
+    assert "REASONING_MARK_THREE" in result.rendered and "REASONING_MARK_ONE" not in result.rendered
+    assert "REASONING_MARK_THREE" not in result.rendered_nudged
+    assert result.evidence == (
+        "the current tool loop (assistants 3 and 4) keeps it, the earlier task (assistants 1 and 2) does not",
+        "a user message after assistant 3 drops assistant 3's reasoning (nudged conversation)",
     )
-    report = probe_template(ChatTemplate(source=source, origin="last"))
-
-    assert report.fields[0].rule == "irregular: only assistant 3"
-    assert report.fields[1].rule == RULE_NONE
-    assert report.overall is Overall.LEAK
 
 
-def test_a_template_that_raises_is_reported_per_field() -> None:
+def test_the_mid_loop_warning_only_where_a_user_message_drops_the_loop() -> None:
+    warning = "a user message inside a tool loop drops the reasoning"
+
+    m2, kimi, keep = (
+        probe("m2_style.jinja"),
+        probe("kimi_k2_thinking_style.jinja"),
+        probe("chatml_keep_reasoning.jinja"),
+    )
+
+    assert any(warning in note and note.startswith(f"{RC}, {INLINE}:") for note in m2.notes)
+    assert not any(warning in note for note in kimi.notes + keep.notes)
+    assert any("before the last final answer is dropped by design" in note for note in kimi.notes)
+    assert (
+        kimi.field(RC).evidence[1]
+        == "assistant 1, a tool call before the final answer (assistant 2), loses it"
+    )
+
+
+def test_verbatim_think_tags_do_not_count_as_kept() -> None:
+    report = probe("qwen25_style.jinja")
+
+    inline = report.field(INLINE)
+    assert {m.survival for m in inline.messages} == {Survival.VERBATIM}
+    assert "<think>REASONING_MARK_THREE</think>" in inline.rendered
+    assert report.overall is Overall.LEAK and "only as plain text (<think> in content)" in report.summary
+    # A template that parses the tags re-renders them in its own layout: kept, not verbatim.
+    assert {m.survival for m in probe("m2_style.jinja").field(INLINE).messages if m.number >= 3} != {
+        Survival.VERBATIM
+    }
+
+
+def test_channel_templates_are_probed_with_an_analysis_channel_in_content() -> None:
+    gpt_oss, m2 = probe("gpt_oss_style.jinja"), probe("m2_style.jinja")
+
+    assert [f.field for f in gpt_oss.fields] == [RC, R, TH, INLINE, CHANNEL]
+    assert [f.field for f in m2.fields] == [RC, R, TH, INLINE]
+    assert "<|channel|>analysis<|message|>REASONING_MARK_FOUR<|end|>" in gpt_oss.field(TH).rendered
+
+
+# ------------------------------------------------------------------------ tool-call argument forms
+
+
+@pytest.mark.parametrize("name", ["deepseek_v31_style.jinja", "deepseek_r1_distill_style.jinja"])
+def test_plus_joined_arguments_are_retried_as_json_strings(name: str) -> None:
+    report = probe(name)
+
+    for result in report.fields:
+        assert result.arguments == ARGS_JSON
+        assert result.argument_errors == (
+            'dict arguments: TypeError: can only concatenate str (not "dict") to str',
+        )
+        assert result.error is None
+    assert '{"query": "ARG_MARK_THREE"}' in report.fields[0].rendered
+    assert any("render only as JSON strings" in note and "vLLM and SGLang" in note for note in report.notes)
+    # vLLM and SGLang hand templates dicts; llama.cpp sends strings.
+    loops = {(s.stack, s.sends): s.loop for s in report.stacks}
+    assert loops[("vLLM (transformers ≥ 5.21)", RC)] == "error"
+    assert loops[("SGLang (transformers < 5.21)", INLINE)] == "error"
+    assert loops[("llama.cpp", RC)] == "dropped"
+
+
+def test_dict_only_templates_render_dicts() -> None:
+    report = probe("glm47_style.jinja")
+
+    assert {f.arguments for f in report.fields} == {"dict"}
+    assert all(f.argument_errors == () for f in report.fields)
+
+
+# ------------------------------------------------------------------------------ serving stacks
+
+
+def stack_loops(report: TemplateReport, carrier: str) -> dict[str, str]:
+    return {s.stack: s.loop for s in report.stacks if s.sends == carrier}
+
+
+def test_the_verdict_depends_on_the_stack() -> None:
+    m2 = probe("m2_style.jinja")
+
+    # vLLM reads only `reasoning` (and hands it over as reasoning_content too); SGLang only reasoning_content.
+    assert stack_loops(m2, RC) == {
+        "transformers < 5.21": "kept",
+        "transformers ≥ 5.21": "kept",
+        "vLLM (transformers < 5.21)": "dropped",
+        "vLLM (transformers ≥ 5.21)": "dropped",
+        "SGLang (transformers < 5.21)": "kept",
+        "SGLang (transformers ≥ 5.21)": "kept",
+        "llama.cpp": "kept",
+    }
+    assert stack_loops(m2, R)["vLLM (transformers < 5.21)"] == "kept"
+    assert stack_loops(m2, R)["transformers < 5.21"] == "dropped"
+    assert stack_loops(m2, R)["transformers ≥ 5.21"] == "kept", "5.21 copies reasoning into reasoning_content"
+    sees = {(s.stack, s.sends): s.sees for s in m2.stacks}
+    assert sees[("vLLM (transformers < 5.21)", R)] == ("reasoning_content", "reasoning")
+    assert sees[("vLLM (transformers < 5.21)", RC)] == ()
+
+
+def test_a_template_reading_thinking_needs_a_stack_that_fills_it() -> None:
+    gpt_oss = probe("gpt_oss_style.jinja")
+
+    assert stack_loops(gpt_oss, RC) == {
+        "transformers < 5.21": "dropped",
+        "transformers ≥ 5.21": "kept",
+        "vLLM (transformers < 5.21)": "dropped",
+        "vLLM (transformers ≥ 5.21)": "dropped",
+        "SGLang (transformers < 5.21)": "dropped",
+        "SGLang (transformers ≥ 5.21)": "kept",
+        "llama.cpp": "kept",  # copies reasoning_content into thinking for harmony templates
+    }
+
+
+def test_a_template_reading_reasoning_is_lost_where_only_reasoning_content_travels() -> None:
+    hunyuan = probe("hunyuan_style.jinja")
+
+    loops = stack_loops(hunyuan, RC)
+    assert loops["transformers ≥ 5.21"] == "dropped", "aliasing never fills `reasoning`"
+    assert loops["SGLang (transformers ≥ 5.21)"] == "dropped"
+    assert stack_loops(hunyuan, R)["vLLM (transformers ≥ 5.21)"] == "kept"
+    assert any(note.startswith("sent as reasoning (kept when given") for note in hunyuan.notes)
+
+
+# ---------------------------------------------------------------------- templates that misbehave
+
+
+def probe_source(source: str, **options: object) -> TemplateReport:
+    return probe_template(ChatTemplate(source=source, origin="test"), options=options)
+
+
+def test_a_template_that_raises_for_one_carrier_reports_it_per_message() -> None:
     source = (
         "{% for m in messages %}{% if m.reasoning_content is defined %}"
         "{{ raise_exception('reasoning_content is not supported') }}{% endif %}{{ m.content }}{% endfor %}"
     )
-    report = probe_template(ChatTemplate(source=source, origin="raises"))
+    report = probe_source(source)
 
-    rc, inline = report.fields
-    assert rc.error is not None and "reasoning_content is not supported" in rc.error
-    assert inline.rule == RULE_ALL and report.overall is Overall.KEPT
+    rc = report.field(RC)
+    assert {m.survival for m in rc.messages} == {Survival.ERROR}
+    assert all("reasoning_content is not supported" in m.detail for m in rc.messages)
+    assert rc.rule == "error" and rc.error is not None
+    assert report.field(INLINE).rule == RULE_VERBATIM
+    assert report.overall is Overall.LEAK and report.exit_code == 1
     assert any("reasoning_content is not supported" in note for note in report.notes)
 
 
+def test_a_type_error_is_a_finding_not_a_crash() -> None:
+    report = probe_source("{% for m in messages %}{{ m.content + 1 }}{% endfor %}")
+
+    assert report.overall is Overall.UNPROBED and report.exit_code == 2
+    assert "TypeError" in report.summary
+    assert all(m.survival is Survival.ERROR for f in report.fields for m in f.messages)
+
+
+def test_a_template_raising_only_with_a_user_message_mid_loop() -> None:
+    source = (
+        "{% for m in messages %}{% if loop.index0 > 0 and m.role == 'user' and messages[loop.index0 - 1].role"
+        " == 'tool' %}{{ raise_exception('a user turn after a tool result') }}{% endif %}"
+        "{{ m.reasoning_content or '' }}{% endfor %}"
+    )
+    report = probe_source(source)
+
+    rc = report.field(RC)
+    assert [m.survival for m in rc.messages if m.conversation == LOOP] == [Survival.KEPT] * 4
+    assert {m.survival for m in rc.messages if m.conversation == NUDGED} == {Survival.ERROR}
+    assert rc.rule == "unknown: the nudged conversation raised"
+    assert report.overall is Overall.KEPT
+
+
 def test_a_template_that_always_raises_cannot_be_probed() -> None:
-    report = probe_template(ChatTemplate(source="{{ raise_exception('no tools here') }}", origin="x"))
+    report = probe_source("{{ raise_exception('no tools here') }}")
 
     assert report.overall is Overall.UNPROBED and report.exit_code == 2
     assert "no tools here" in report.summary
 
 
 def test_a_syntax_error_cannot_be_probed() -> None:
-    report = probe_template(ChatTemplate(source="{% for m in messages %}", origin="broken"))
+    report = probe_source("{% for m in messages %}")
 
     assert report.overall is Overall.UNPROBED and "TemplateSyntaxError" in report.summary
+    assert report.fields == ()
+
+
+def test_a_template_keeping_only_the_last_assistant_message_is_irregular() -> None:
+    source = (
+        "{% for m in messages %}{% if m.role == 'assistant' and loop.index0 == messages | length - 2 %}"
+        "{{ m.reasoning_content }}{% endif %}{% endfor %}"
+    )
+    report = probe_source(source)
+
+    assert report.field(RC).rule == ("irregular: loop: kept by assistant 4; nudged: kept by assistant 4")
+    assert report.overall is Overall.LEAK
+
+
+def test_tool_calls_that_do_not_render_fail_the_check() -> None:
+    report = probe_source("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}")
+
+    assert [c.status for c in report.checks] == ["failed", "ok"]
+    assert "ARG_MARK_ONE" in report.checks[0].detail
+
+
+# ------------------------------------------------------------------------------ conversations
+
+
+def test_the_two_conversations() -> None:
+    loop = messages(LOOP, RC)
+    nudged = messages(NUDGED, RC)
+
+    assert [m["role"] for m in loop] == [
+        "system", "user", "assistant", "tool", "assistant", "user", "assistant", "tool", "assistant", "tool",
+    ]  # fmt: skip
+    assert [m["role"] for m in nudged] == [
+        "system", "user", "assistant", "tool", "assistant", "user", "assistant", "tool", "user", "assistant",
+        "tool",
+    ]  # fmt: skip
+    assert loop[2]["tool_calls"][0]["function"]["arguments"] == {"query": "ARG_MARK_ONE"}
+    assert (
+        messages(LOOP, RC, ARGS_JSON)[2]["tool_calls"][0]["function"]["arguments"]
+        == '{"query": "ARG_MARK_ONE"}'
+    )
+    assert [(p.number, p.after_last_user, p.after_last_final) for p in positions(NUDGED)] == [
+        (1, False, False),
+        (2, False, False),
+        (3, False, True),
+        (4, True, True),
+    ]
+    assert messages(LOOP, INLINE)[4]["content"] == "<think>REASONING_MARK_TWO</think>TEXT_MARK_TWO"
+    assert (
+        messages(LOOP, INLINE, neutral=2)[4]["content"]
+        == "[[think]]REASONING_MARK_TWO[[/think]]TEXT_MARK_TWO"
+    )
+    assert messages(LOOP, CHANNEL)[2]["content"] == "<|channel|>analysis<|message|>REASONING_MARK_ONE<|end|>"
 
 
 # -------------------------------------------------------------------------------- HF environment
@@ -170,100 +400,15 @@ def test_environment_features_templates_rely_on() -> None:
         env.from_string("{% set x = [] %}{{ x.append(1) }}").render()
 
 
-def test_special_tokens_reach_the_template() -> None:
-    template = ChatTemplate(source="{{ bos_token }}|{{ eos_token }}", origin="t", tokens={"bos_token": "<s>"})
-
-    assert render(template, []) == "<s>|"
-
-
-# ------------------------------------------------------------------------------------- loading
-
-
-def write_config(tmp_path: Path, **config: object) -> Path:
-    path = tmp_path / "tokenizer_config.json"
-    path.write_text(json.dumps(config), encoding="utf-8")
-    return path
-
-
-def test_load_a_tokenizer_config(tmp_path: Path) -> None:
-    source = (TEMPLATES / "qwen3_style.jinja").read_text()
-    path = write_config(
-        tmp_path, chat_template=source, bos_token={"content": "<s>", "lstrip": False}, eos_token="<|im_end|>"
+def test_special_tokens_and_options_reach_the_template() -> None:
+    template = ChatTemplate(
+        source="{{ bos_token }}|{{ eos_token }}|{{ flag }}", origin="t", tokens={"bos_token": "<s>"}
     )
 
-    template = load_template(path)
-
-    assert template.source == source and template.name is None
-    assert template.tokens == {"bos_token": "<s>", "eos_token": "<|im_end|>"}
-    assert probe_template(template).overall is Overall.KEPT
+    assert PromptRenderer(template, {"flag": "on"}).render([]) == ("<s>||on", None)
 
 
-def test_load_a_named_template_from_a_list(tmp_path: Path) -> None:
-    path = write_config(
-        tmp_path,
-        chat_template=[{"name": "tool_use", "template": "A"}, {"name": "default", "template": "B"}],
-    )
-
-    assert load_template(path).source == "B"
-    assert load_template(path, name="tool_use").source == "A"
-    with pytest.raises(TemplateLoadError, match="no template named 'rag'; its templates: tool_use, default"):
-        load_template(path, name="rag")
-    first = write_config(tmp_path, chat_template=[{"name": "tool_use", "template": "A"}])
-    assert load_template(first).name == "tool_use"
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ('{"eos_token": "x"}', "has no 'chat_template'"),
-        ("{not json", "is not valid JSON"),
-        ('{"chat_template": 3}', "must be a string or a list"),
-    ],
-)
-def test_bad_tokenizer_configs(tmp_path: Path, content: str, message: str) -> None:
-    path = tmp_path / "tokenizer_config.json"
-    path.write_text(content, encoding="utf-8")
-
-    with pytest.raises(TemplateLoadError, match=message):
-        load_template(path)
-
-
-def test_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(TemplateLoadError, match="cannot read"):
-        load_template(tmp_path / "nope.jinja")
-
-
-# ----------------------------------------------------------------------------------------- CLI
-
-
-def test_cli_table_and_exit_codes() -> None:
-    runner = CliRunner()
-
-    kept = runner.invoke(app, ["probe", "template", str(TEMPLATES / "qwen3_style.jinja")])
-    leak = runner.invoke(app, ["probe", "template", str(TEMPLATES / "chatml_drop_reasoning.jinja")])
-
-    assert kept.exit_code == 0, kept.output
-    assert "after the last user message" in kept.stdout and "KEPT (exit 0)" in kept.stdout
-    assert leak.exit_code == 1 and "LEAK (exit 1)" in leak.stdout
-
-
-def test_cli_json() -> None:
-    result = CliRunner().invoke(app, ["probe", "template", str(TEMPLATES / "m2_style.jinja"), "--json"])
-
-    assert result.exit_code == 0
-    report = json.loads(result.stdout)
-    assert report["kind"] == "template" and report["overall"] == "kept" and report["exit_code"] == 0
-    assert [f["rule"] for f in report["fields"]] == [RULE_AFTER_USER, RULE_AFTER_USER]
-    assert report["fields"][0]["messages"][0] == {
-        "index": 2,
-        "label": "assistant 1",
-        "after_last_user": False,
-        "survives": False,
-    }
-
-
-def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["probe", "template", str(tmp_path / "missing.jinja")])
-
-    assert result.exit_code == 2
-    assert "cannot read" in result.stderr
+def test_generation_prompt_is_reported() -> None:
+    assert probe("m2_style.jinja").generation_prompt == "]~b]ai\n<think>\n"
+    assert probe("deepseek_v31_style.jinja").generation_prompt == "<｜Assistant｜></think>"
+    assert probe("deepseek_v31_style.jinja", thinking=True).generation_prompt == "<｜Assistant｜><think>"

@@ -168,35 +168,58 @@ def template(
             help="Which template of a tokenizer_config.json list (default: 'default', else the first).",
         ),
     ] = None,
+    template_kwargs: Annotated[
+        str | None,
+        typer.Option(
+            "--template-kwargs",
+            help="Template options as a JSON object, passed to every render as servers pass "
+            "chat_template_kwargs, e.g. '{\"clear_thinking\": false}'. Default: none.",
+        ),
+    ] = None,
+    kwarg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kwarg",
+            help="One template option, NAME=VALUE (repeatable); VALUE is read as JSON when it parses "
+            '(false, 2, "x"), else as text. Overrides --template-kwargs.',
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Which earlier reasoning does a chat template render back into the prompt?
 
-    Renders a canonical multi-turn tool conversation with the template, as Hugging Face does, and
-    reports which assistant messages keep their reasoning — given as reasoning_content and as <think>
-    in content — and the rule the template follows: all turns, after the last user message, or none.
-
-    The current tool loop (the assistant messages after the last user message) must keep its
-    reasoning; dropping earlier turns is by design in MiniMax-M2, Qwen3 and GLM templates. Also checks
-    that tool calls and tool results render.
+    Renders two multi-turn tool conversations with the template, as Hugging Face does: one as an
+    agent sends it, one with a user message inside the tool loop. The reasoning goes every way a
+    client can send it: reasoning_content, reasoning, thinking, <think> in content, and an analysis
+    channel for harmony (gpt-oss) templates; tool-call arguments as a dict, then as a JSON string if
+    the dict raises. Per assistant message it reports kept, dropped, verbatim (in the prompt as plain
+    text, not parsed) or error, and per carrier the rule: keeps all, after the last user message,
+    after the last final answer, drops all, or rendered verbatim. A second table shows what survives
+    when the client's field goes through vLLM, SGLang, llama.cpp or transformers before and after
+    5.21, which pass different fields to the template. The options the template reads are listed.
 
     Examples:
 
       interleaf probe template chat_template.jinja
 
-      interleaf probe template ./MiniMax-M2/tokenizer_config.json --json
+      interleaf probe template ./GLM-4.7/tokenizer_config.json --kwarg clear_thinking=false
 
-    Exit codes: 0 the current tool loop keeps its reasoning; 1 it is dropped; 2 the template could not
-    be loaded or rendered.
+      interleaf probe template chat_template.jinja --template-kwargs '{"enable_thinking": true}' --json
+
+    Exit codes: 0 some way of sending it keeps the current tool loop's reasoning in the template's
+    format; 1 none does; 2 the template could not be loaded or parsed, nothing rendered, or an option
+    was malformed.
     """
     from interleaf.probe.template import TemplateLoadError, load_template, probe_template
+    from interleaf.probe.template_options import OptionError, merge_options
 
     try:
+        options = merge_options(template_kwargs, kwarg or ())
         loaded = load_template(file, name=name)
-    except TemplateLoadError as exc:
+    except (TemplateLoadError, OptionError) as exc:
         _fail(str(exc))
         raise
-    _emit(probe_template(loaded), as_json)
+    _emit(probe_template(loaded, options=options), as_json)
 
 
 @app.command(no_args_is_help=True)

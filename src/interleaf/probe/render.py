@@ -148,28 +148,8 @@ def _endpoint(report: EndpointReport, console: Console) -> None:
 
 
 def _template(report: TemplateReport, console: Console) -> None:
-    name = f" ({report.name})" if report.name else ""
-    console.print(f"[bold]interleaf probe template[/]: {escape(report.source)}{escape(name)}")
-    table = Table(
-        title="reasoning that survives rendering", title_justify="left", show_edge=False, pad_edge=False
-    )
-    table.add_column("message")
-    for result in report.fields:
-        table.add_column(escape(result.field))
-    labels = next((r.messages for r in report.fields if r.messages), ())
-    for position, message in enumerate(labels):
-        where = "current tool loop" if message.after_last_user else "before the last user"
-        cells = [f"{message.label} [dim]({where})[/]"]
-        for result in report.fields:
-            if result.error is not None:
-                cells.append("[magenta]error[/]")
-            elif result.messages[position].survives:
-                cells.append("[green]kept[/]")
-            else:
-                cells.append("[red]dropped[/]")
-        table.add_row(*cells)
-    table.add_section()
-    table.add_row("[bold]rule[/]", *(escape(r.rule or "error") for r in report.fields))
-    console.print(table)
+    from interleaf.probe.template_view import render_template_report
+
+    render_template_report(report, console)
     if report.checks:
         console.print(_checks_table("tools", report.checks))

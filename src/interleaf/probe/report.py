@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from interleaf.probe.template_results import FieldResult, StackResult, TemplateOption
 from interleaf.transcript import ReasoningDialect
 
 JSON_VERSION = 1
@@ -285,70 +286,40 @@ def _replace_verdict(way: WayResult, verdict: Verdict, note: str) -> WayResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MessageSurvival:
-    """One assistant message of the canonical conversation under one way of carrying reasoning."""
-
-    index: int
-    """Position in the conversation (system = 0)."""
-    label: str
-    after_last_user: bool
-    survives: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "label": self.label,
-            "after_last_user": self.after_last_user,
-            "survives": self.survives,
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FieldResult:
-    """How a template treats reasoning given one way (``reasoning_content`` or ``<think>`` in content).
-
-    ``rule``: ``all turns``, ``after the last user message``, ``none``, or a description of an
-    irregular pattern; ``error`` when the template raised while rendering."""
-
-    field: str
-    messages: tuple[MessageSurvival, ...] = ()
-    rule: str = ""
-    error: str | None = None
-    rendered: str = ""
-
-    @property
-    def keeps_loop(self) -> bool:
-        """Every assistant message of the current tool loop (after the last user message) keeps it."""
-        loop = [m for m in self.messages if m.after_last_user]
-        return self.error is None and bool(loop) and all(m.survives for m in loop)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "rule": self.rule,
-            "keeps_tool_loop": self.keeps_loop,
-            "error": self.error,
-            "messages": [m.to_json() for m in self.messages],
-            "rendered": self.rendered,
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class TemplateReport(ProbeReport):
-    """``interleaf probe template``."""
+    """``interleaf probe template``: per way of carrying reasoning (``fields``) the verdict for every
+    assistant message of the probe's conversations and the rule they show; per serving stack and
+    client field (``stacks``) what survives of the current tool loop; the options the template reads
+    (``options``) and those this run passed (``template_kwargs``)."""
 
     kind: ClassVar[str] = "template"
     source: str
     name: str | None = None
+    template_kwargs: tuple[tuple[str, Any], ...] = ()
+    options: tuple[TemplateOption, ...] = ()
     fields: tuple[FieldResult, ...] = ()
+    stacks: tuple[StackResult, ...] = ()
     checks: tuple[Check, ...] = ()
+    generation_prompt: str | None = None
+    """What ``add_generation_prompt`` appends (does it open ``<think>``?); ``None`` when unknown."""
+
+    def field(self, name: str) -> FieldResult:
+        """The result for one carrier (``reasoning_content``, ``<think> in content`` ...)."""
+        for result in self.fields:
+            if result.field == name:
+                return result
+        raise KeyError(f"no carrier {name!r} was probed; probed: {', '.join(f.field for f in self.fields)}")
 
     def to_json(self) -> dict[str, Any]:
         out = ProbeReport.to_json(self)
         out.update(
             source=self.source,
             name=self.name,
+            template_kwargs=dict(self.template_kwargs),
+            options=[o.to_json() for o in self.options],
+            generation_prompt=self.generation_prompt,
             fields=[f.to_json() for f in self.fields],
+            stacks=[s.to_json() for s in self.stacks],
             checks=[c.to_json() for c in self.checks],
         )
         return out

@@ -1,306 +1,352 @@
 """``interleaf probe template``: which earlier reasoning a chat template renders back into the prompt.
 
-The template is rendered the way Hugging Face ``apply_chat_template`` does (:func:`hf_environment`)
-over one canonical tool conversation::
+The template is rendered as Hugging Face ``apply_chat_template`` does (:mod:`.template_env`) over two
+tool conversations (:mod:`.template_conversations`) with the reasoning carried every way a client can
+send it: ``reasoning_content``, ``reasoning``, ``thinking``, ``<think>`` inline in ``content`` and, for
+harmony templates, an analysis channel in ``content``. Tool-call arguments go as a dict, then as a
+JSON string when the dict raises, as serving engines retry. Per assistant message the report says
+kept, dropped, verbatim (in the prompt as plain text) or error, and per carrier the rule
+(:mod:`.template_rules`). The same is judged for what each serving stack hands the template
+(:mod:`.template_stacks`), since vLLM, SGLang, llama.cpp and transformers versions pass different
+fields. Template options (``chat_template_kwargs``) are passed to every render and the ones the
+template reads are listed (:mod:`.template_options`).
 
-    system, user 1, assistant 1 (reasoning R1 + text), user 2,
-    assistant 2 (R2 + tool call), tool result, assistant 3 (R3 + tool call), tool result, [generation]
-
-twice: once with the reasoning in ``reasoning_content``, once inline as ``<think>R</think>`` in
-``content``. Every piece carries a unique marker, so the rendered prompt says which reasoning survived,
-and the pattern names the template's rule: all turns, after the last user message (MiniMax-M2, Qwen3,
-GLM), or none. Assistants 2 and 3 are the current tool loop — the interleaved thinking that must
-survive; assistant 1 precedes the last user message, which many templates drop by design.
+Exit code: 0 when some carrier keeps the current tool loop's reasoning in the template's format, 1
+when none does, 2 when the template does not parse or nothing renders.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import jinja2
-from jinja2 import nodes
-from jinja2.ext import Extension, loopcontrols
-from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from interleaf.probe.report import Check, FieldResult, MessageSurvival, Overall, TemplateReport
-
-FIELDS = ("reasoning_content", "<think> in content")
-
-RULE_ALL = "all turns"
-RULE_AFTER_USER = "after the last user message"
-RULE_NONE = "none"
-
-
-class TemplateLoadError(ValueError):
-    """The file holds no usable chat template; the message says what was wrong and what to pass."""
-
-
-# ------------------------------------------------------------------------------------ loading
-
-
-@dataclass(frozen=True, slots=True)
-class ChatTemplate:
-    """A template's source plus the special tokens a tokenizer config gives it."""
-
-    source: str
-    origin: str
-    name: str | None = None
-    tokens: Mapping[str, str] | None = None
-
-
-def load_template(path: Path | str, *, name: str | None = None) -> ChatTemplate:
-    """A ``.jinja`` file, or a ``tokenizer_config.json`` whose ``chat_template`` is a string or a list
-    of ``{"name", "template"}`` (``name`` picks one; default ``default``, else the first)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TemplateLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if path.suffix.lower() != ".json":
-        if name is not None:
-            raise TemplateLoadError(
-                f"--name picks one of several templates in a tokenizer_config.json, not in {path.name}"
-            )
-        return ChatTemplate(source=text, origin=str(path))
-    try:
-        config = json.loads(text)
-    except ValueError as exc:
-        raise TemplateLoadError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or "chat_template" not in config:
-        raise TemplateLoadError(
-            f"{path} has no 'chat_template'; pass the tokenizer_config.json of a chat model or a .jinja file"
-        )
-    tokens = {
-        key: value
-        for key in ("bos_token", "eos_token", "pad_token", "unk_token")
-        if (value := _token(config.get(key)))
-    }
-    raw = config["chat_template"]
-    if isinstance(raw, str):
-        if name is not None:
-            raise TemplateLoadError(f"{path} holds a single template; drop --name")
-        return ChatTemplate(source=raw, origin=str(path), tokens=tokens)
-    if (
-        isinstance(raw, list)
-        and raw
-        and all(isinstance(t, dict) and isinstance(t.get("template"), str) for t in raw)
-    ):
-        names = [str(t.get("name")) for t in raw]
-        wanted = name if name is not None else ("default" if "default" in names else names[0])
-        for entry, entry_name in zip(raw, names, strict=True):
-            if entry_name == wanted:
-                return ChatTemplate(
-                    source=entry["template"], origin=str(path), name=entry_name, tokens=tokens
-                )
-        raise TemplateLoadError(f"{path} has no template named {wanted!r}; its templates: {', '.join(names)}")
-    raise TemplateLoadError(
-        f"{path}: 'chat_template' must be a string or a list of {{name, template}} objects"
-    )
-
-
-def _token(value: Any) -> str | None:
-    """A special token from a tokenizer config: a string or an ``AddedToken`` dict with ``content``."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("content"), str):
-        return str(value["content"])
-    return None
-
-
-# ------------------------------------------------------------------------------ environment
-
-
-class _GenerationTag(Extension):
-    """Hugging Face's ``{% generation %}…{% endgeneration %}`` (assistant masks): rendered as its body."""
-
-    tags = {"generation"}  # noqa: RUF012 - jinja2's Extension API declares it as a class attribute
-
-    def parse(self, parser: Parser) -> nodes.Node:
-        lineno = next(parser.stream).lineno
-        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-        return nodes.Scope(body, lineno=lineno)
-
-
-def _raise_exception(message: str) -> None:
-    raise jinja2.TemplateError(message)
-
-
-def _tojson(
-    value: Any,
-    ensure_ascii: bool = False,
-    indent: int | None = None,
-    separators: Any = None,
-    sort_keys: bool = False,
-) -> str:
-    # transformers' tojson: json.dumps without key sorting or HTML escaping (jinja2's own sorts keys
-    # and escapes <, >, &, ' — which changes what the model sees).
-    return json.dumps(
-        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
-    )
-
-
-def _strftime_now(fmt: str) -> str:
-    return datetime.now().strftime(fmt)
-
-
-def hf_environment() -> ImmutableSandboxedEnvironment:
-    """A Jinja environment that renders chat templates the way ``transformers`` does."""
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[_GenerationTag, loopcontrols]
-    )
-    env.filters["tojson"] = _tojson
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = _strftime_now
-    return env
-
-
-# ----------------------------------------------------------------------- canonical conversation
-
-_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "probe_lookup",
-        "description": "Look something up.",
-        "parameters": {
-            "type": "object",
-            "properties": {"query": {"type": "string"}},
-            "required": ["query"],
-        },
-    },
-}
-_ASSISTANTS = (  # (label, reasoning marker, text marker, call) for assistants 1-3
-    ("assistant 1", "REASONING_MARK_ONE", "TEXT_MARK_ONE", None),
-    ("assistant 2", "REASONING_MARK_TWO", "", ("call_probe_2", "ARG_MARK_TWO", "RESULT_MARK_TWO")),
-    ("assistant 3", "REASONING_MARK_THREE", "", ("call_probe_3", "ARG_MARK_THREE", "RESULT_MARK_THREE")),
+from interleaf.probe.report import Check, Overall, TemplateReport
+from interleaf.probe.template_conversations import (
+    ARGS_DICT,
+    ARGS_JSON,
+    ARGUMENT_MARKERS,
+    INLINE_CARRIERS,
+    LOOP,
+    NUDGED,
+    RESULT_MARKERS,
+    Position,
+    carriers_for,
+    messages,
+    positions,
+    restore_tags,
 )
+from interleaf.probe.template_env import ChatTemplate, TemplateLoadError, hf_environment, load_template
+from interleaf.probe.template_options import OptionError, check_options, find_options
+from interleaf.probe.template_prompts import Attempt, PromptRenderer, describe_error
+from interleaf.probe.template_results import (
+    FieldResult,
+    MessageVerdict,
+    StackResult,
+    Survival,
+    TemplateOption,
+    loop_survival,
+)
+from interleaf.probe.template_rules import (
+    RULE_AFTER_FINAL,
+    RULE_AFTER_USER,
+    RULE_ALL,
+    RULE_NONE,
+    RULE_VERBATIM,
+    classify,
+)
+from interleaf.probe.template_stacks import REASONING_KEYS, STACKS, Stack
+
+__all__ = [
+    "RULE_AFTER_FINAL",
+    "RULE_AFTER_USER",
+    "RULE_ALL",
+    "RULE_NONE",
+    "RULE_VERBATIM",
+    "ChatTemplate",
+    "OptionError",
+    "TemplateLoadError",
+    "hf_environment",
+    "load_template",
+    "probe_template",
+]
+
+Messages = list[dict[str, Any]]
+_DIRECT_FORMS = (ARGS_DICT, ARGS_JSON)
 
 
-def canonical_messages(field: str) -> tuple[list[dict[str, Any]], list[tuple[int, str, str, bool]]]:
-    """The conversation as Hugging Face messages, reasoning carried as ``field``; and per assistant
-    message ``(index, label, reasoning marker, after the last user message)``."""
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": "You are a helpful assistant. SYSTEM_MARK"},
-        {"role": "user", "content": "First question. USER_MARK_ONE"},
-    ]
-    assistants = []
-    for label, reasoning, text, call in _ASSISTANTS:
-        if label == "assistant 2":
-            messages.append({"role": "user", "content": "Second question, needs the tool. USER_MARK_TWO"})
-        message: dict[str, Any] = {"role": "assistant"}
-        if field == "reasoning_content":
-            message["content"] = text
-            message["reasoning_content"] = reasoning
-        else:
-            message["content"] = f"<think>\n{reasoning}\n</think>\n\n{text}"
-        if call is not None:
-            call_id, argument, _ = call
-            message["tool_calls"] = [
-                {
-                    "id": call_id,
-                    "type": "function",
-                    "function": {"name": "probe_lookup", "arguments": {"query": argument}},
-                }
-            ]
-        assistants.append((len(messages), label, reasoning, label != "assistant 1"))
-        messages.append(message)
-        if call is not None:
-            call_id, _, result = call
-            messages.append(
-                {"role": "tool", "tool_call_id": call_id, "name": "probe_lookup", "content": result}
+def _build(
+    conversation: str, carrier: str, view: Callable[[Messages, str], Messages] | None, source: str, form: str
+) -> Messages:
+    built = messages(conversation, carrier, form)
+    return built if view is None else view(built, source)
+
+
+def _judge(
+    renderer: PromptRenderer, carrier: str, stack: Stack | None, forms: Sequence[str]
+) -> tuple[tuple[MessageVerdict, ...], dict[str, Attempt]]:
+    """Render both conversations (through ``stack``'s view, or as sent) and judge every assistant."""
+    view = None if stack is None else stack.view
+    verdicts: list[MessageVerdict] = []
+    attempts: dict[str, Attempt] = {}
+    for conversation in (LOOP, NUDGED):
+        attempt = renderer.attempt(partial(_build, conversation, carrier, view, renderer.source), forms)
+        attempts[conversation] = attempt
+        for position in positions(conversation):
+            survival, detail = _survival(renderer, attempt, position, carrier, stack)
+            verdicts.append(
+                MessageVerdict(
+                    conversation=conversation,
+                    number=position.number,
+                    index=position.index,
+                    place=position.place,
+                    after_last_user=position.after_last_user,
+                    after_last_final=position.after_last_final,
+                    survival=survival,
+                    detail=detail,
+                )
             )
-    return messages, assistants
+    return tuple(verdicts), attempts
 
 
-def render(template: ChatTemplate, messages: list[dict[str, Any]]) -> str:
-    """The template rendered over ``messages`` with the lookup tool and a generation prompt."""
-    compiled = hf_environment().from_string(template.source)
-    variables: dict[str, Any] = {"bos_token": "", "eos_token": "", **(template.tokens or {})}
-    variables.update(messages=messages, tools=[_TOOL], add_generation_prompt=True)
-    return compiled.render(**variables)
+def _survival(
+    renderer: PromptRenderer, attempt: Attempt, position: Position, carrier: str, stack: Stack | None
+) -> tuple[Survival, str]:
+    if attempt.prompt is None:
+        return Survival.ERROR, attempt.error or ""
+    if position.marker not in attempt.prompt:
+        return Survival.DROPPED, ""
+    if carrier not in INLINE_CARRIERS:
+        return Survival.KEPT, ""
+    assert attempt.arguments is not None  # set whenever a prompt was rendered
+    twin_messages = messages(position.conversation, carrier, attempt.arguments, neutral=position.number)
+    if stack is not None:
+        twin_messages = stack.view(twin_messages, renderer.source)
+    twin, _ = renderer.render(twin_messages)
+    if twin is not None and restore_tags(twin, carrier) == attempt.prompt:
+        return Survival.VERBATIM, "rendered as plain text: the tags are not parsed"
+    return Survival.KEPT, ""
 
 
-# ----------------------------------------------------------------------------------- analysis
-
-
-def rule_of(messages: tuple[MessageSurvival, ...]) -> str:
-    """Name the pattern of surviving reasoning."""
-    survived = [m.survives for m in messages]
-    if all(survived):
-        return RULE_ALL
-    if not any(survived):
-        return RULE_NONE
-    if all(m.survives == m.after_last_user for m in messages):
-        return RULE_AFTER_USER
-    kept = ", ".join(m.label for m in messages if m.survives)
-    return f"irregular: only {kept}"
-
-
-def _field(template: ChatTemplate, field: str) -> tuple[FieldResult, str | None]:
-    messages, assistants = canonical_messages(field)
-    try:
-        prompt = render(template, messages)
-    except jinja2.TemplateError as exc:
-        kind = type(exc).__name__
-        return FieldResult(field=field, error=f"the template raised {kind}: {exc}"), None
-    survival = tuple(
-        MessageSurvival(index=index, label=label, after_last_user=after, survives=marker in prompt)
-        for index, label, marker, after in assistants
+def _field_result(renderer: PromptRenderer, carrier: str) -> FieldResult:
+    verdicts, attempts = _judge(renderer, carrier, None, _DIRECT_FORMS)
+    rule, evidence = classify(verdicts)
+    loop, nudged = attempts[LOOP], attempts[NUDGED]
+    rendered = loop if loop.prompt is not None else nudged
+    return FieldResult(
+        field=carrier,
+        messages=verdicts,
+        rule=rule,
+        evidence=evidence,
+        arguments=rendered.arguments,
+        argument_errors=rendered.failures if rendered.prompt is not None else (),
+        error=loop.error or nudged.error,
+        rendered=loop.prompt or "",
+        rendered_nudged=nudged.prompt or "",
     )
-    return FieldResult(field=field, messages=survival, rule=rule_of(survival), rendered=prompt), prompt
 
 
-def _render_checks(prompt: str) -> list[Check]:
+def _sees(stack: Stack, carrier: str, source: str) -> tuple[str, ...]:
+    sent = messages(LOOP, carrier, stack.argument_forms[0])
+    received = [m for m in stack.view(sent, source) if m.get("role") == "assistant"]
+    if carrier in INLINE_CARRIERS:
+        return ("content",)
+    return tuple(key for key in REASONING_KEYS if any(m.get(key) is not None for m in received))
+
+
+def _stack_result(renderer: PromptRenderer, stack: Stack, carrier: str) -> StackResult:
+    verdicts, attempts = _judge(renderer, carrier, stack, stack.argument_forms)
+    rule, _ = classify(verdicts)
+    loop = attempts[LOOP]
+    return StackResult(
+        stack=stack.name,
+        sends=carrier,
+        sees=_sees(stack, carrier, renderer.source),
+        loop=loop_survival(verdicts),
+        rule=rule,
+        messages=verdicts,
+        arguments=loop.arguments,
+        error=loop.error,
+    )
+
+
+def _checks(fields: Sequence[FieldResult]) -> list[Check]:
     """Tool calls render when their arguments do (the tool's name is in the tool list anyway)."""
+    prompt = next((f.rendered for f in fields if f.rendered), None)
+    if prompt is None:
+        return []
     checks = []
-    for name, markers in (
-        ("tool calls render", ("ARG_MARK_TWO", "ARG_MARK_THREE")),
-        ("tool results render", ("RESULT_MARK_TWO", "RESULT_MARK_THREE")),
-    ):
+    for name, markers in (("tool calls render", ARGUMENT_MARKERS), ("tool results render", RESULT_MARKERS)):
         missing = [m for m in markers if m not in prompt]
         detail = f"missing from the prompt: {', '.join(missing)}" if missing else ""
         checks.append(Check(name=name, status="failed" if missing else "ok", detail=detail))
     return checks
 
 
-def probe_template(template: ChatTemplate) -> TemplateReport:
-    """Render the canonical conversation both ways and judge what the template keeps."""
-    results = []
-    prompt_for_checks: str | None = None
-    for field in FIELDS:
-        result, prompt = _field(template, field)
-        results.append(result)
-        prompt_for_checks = prompt_for_checks or prompt
-    checks = _render_checks(prompt_for_checks) if prompt_for_checks is not None else []
-    overall, summary, notes = _conclude(results)
+def _generation_prompt(renderer: PromptRenderer, fields: Sequence[FieldResult]) -> str | None:
+    """What ``add_generation_prompt`` appends to the loop conversation."""
+    for result in fields:
+        if result.rendered and result.arguments is not None:
+            built = messages(LOOP, result.field, result.arguments)
+            without, _ = renderer.render(built, add_generation_prompt=False)
+            if without is not None and result.rendered.startswith(without):
+                return result.rendered[len(without) :]
+            return None
+    return None
+
+
+def probe_template(template: ChatTemplate, *, options: Mapping[str, Any] | None = None) -> TemplateReport:
+    """Render the probe conversations every way and judge what the template keeps.
+
+    ``options`` are template options (``chat_template_kwargs``) passed to every render. Raises
+    OptionError for an option that would replace the probe's own variables (``messages`` ...)."""
+    passed = dict(options or {})
+    check_options(passed)
+    base: dict[str, Any] = {"source": template.origin, "name": template.name}
+    base["template_kwargs"] = tuple(passed.items())
+    try:
+        renderer = PromptRenderer(template, passed)
+        found = find_options(hf_environment(), template.source, passed)
+    except jinja2.TemplateSyntaxError as exc:
+        return TemplateReport(
+            overall=Overall.UNPROBED, summary=f"could not parse the template: {describe_error(exc)}", **base
+        )
+    carriers = carriers_for(template.source)
+    fields = tuple(_field_result(renderer, carrier) for carrier in carriers)
+    stacks = tuple(_stack_result(renderer, stack, carrier) for stack in STACKS for carrier in carriers)
+    overall, summary, notes = _conclude(fields, stacks, found, passed)
     return TemplateReport(
         overall=overall,
         summary=summary,
         notes=tuple(notes),
-        source=template.origin,
-        name=template.name,
-        fields=tuple(results),
-        checks=tuple(checks),
+        options=found,
+        fields=fields,
+        stacks=stacks,
+        checks=tuple(_checks(fields)),
+        generation_prompt=_generation_prompt(renderer, fields),
+        **base,
     )
 
 
-def _conclude(results: list[FieldResult]) -> tuple[Overall, str, list[str]]:
-    notes: list[str] = []
-    if all(r.error is not None for r in results):
-        return Overall.UNPROBED, f"could not render the template: {results[0].error}", notes
-    keeping = [r.field for r in results if r.keeps_loop]
-    notes.extend(f"{r.field}: {r.error}" for r in results if r.error is not None)
-    by_design = [r.field for r in results if r.rule == RULE_AFTER_USER]
-    if by_design:
-        notes.append(
-            f"reasoning before the last user message is dropped by design ({', '.join(by_design)}): "
-            "a user-role message injected mid-loop would drop the loop's thinking too"
-        )
+def _names(fields: Sequence[FieldResult]) -> str:
+    return ", ".join(f.field for f in fields)
+
+
+def _conclude(
+    fields: Sequence[FieldResult],
+    stacks: Sequence[StackResult],
+    found: Sequence[TemplateOption],
+    passed: Mapping[str, Any],
+) -> tuple[Overall, str, list[str]]:
+    if all(m.survival is Survival.ERROR for f in fields for m in f.messages):
+        return Overall.UNPROBED, f"could not render the template: {fields[0].error}", []
+    notes = _notes(fields, stacks, found, passed)
+    keeping = [f for f in fields if f.keeps_loop]
     if keeping:
-        return Overall.KEPT, f"the current tool loop keeps its reasoning from {' and '.join(keeping)}", notes
-    return Overall.LEAK, "the template drops reasoning inside the current tool loop", notes
+        return (
+            Overall.KEPT,
+            f"the current tool loop keeps its reasoning when sent as {_names(keeping)}",
+            notes,
+        )
+    verbatim = [f for f in fields if f.loop == Survival.VERBATIM.value]
+    if verbatim:
+        return (
+            Overall.LEAK,
+            f"the current tool loop's reasoning reaches the prompt only as plain text ({_names(verbatim)}): "
+            "the template parses no way of sending it",
+            notes,
+        )
+    return (
+        Overall.LEAK,
+        "the template drops the current tool loop's reasoning whichever way it is sent",
+        notes,
+    )
+
+
+def _notes(
+    fields: Sequence[FieldResult],
+    stacks: Sequence[StackResult],
+    found: Sequence[TemplateOption],
+    passed: Mapping[str, Any],
+) -> list[str]:
+    notes: list[str] = []
+    retried = next((f for f in fields if f.argument_errors and f.arguments == ARGS_JSON), None)
+    if retried is not None:
+        notes.append(
+            f"tool-call arguments render only as JSON strings ({retried.argument_errors[0]}); vLLM and "
+            "SGLang hand templates dicts, so this template raises there"
+        )
+    notes.extend(f"{f.field}: {f.error}" for f in fields if f.error is not None)
+    by_user = [f for f in fields if f.rule == RULE_AFTER_USER]
+    if by_user:
+        notes.append(
+            f"{_names(by_user)}: a user message inside a tool loop drops the reasoning of the loop's "
+            "earlier assistant messages (assistant 3 in the nudged conversation); send observations and "
+            "reminders as tool results or in the system prompt, never as a user message mid-loop"
+        )
+    by_final = [f for f in fields if f.rule == RULE_AFTER_FINAL]
+    if by_final:
+        notes.append(
+            f"{_names(by_final)}: reasoning before the last final answer is dropped by design; a user "
+            "message inside the tool loop does not drop it"
+        )
+    notes.extend(_stack_notes(fields, stacks))
+    if found:
+        listed = ", ".join(
+            o.name + (f" ({', '.join(o.compared_with)})" if o.compared_with else "") for o in found
+        )
+        notes.append(f"the template reads options: {listed}; pass them with --kwarg NAME=VALUE")
+    unread = sorted(set(passed) - {o.name for o in found})
+    notes.extend(f"option {name}: the template never reads it, so it changes nothing" for name in unread)
+    return notes
+
+
+def _stack_names(names: Sequence[str]) -> str:
+    """Stack names, a server named once when all its transformers variants are listed."""
+    bases: dict[str, list[str]] = {}
+    for name in names:
+        bases.setdefault(name.split(" (")[0], []).append(name)
+    variants = {s.name.split(" (")[0]: 0 for s in STACKS}
+    for stack in STACKS:
+        variants[stack.name.split(" (")[0]] += 1
+    out = []
+    for base, listed in bases.items():
+        out.extend([base] if len(listed) == variants.get(base, 1) else listed)
+    return ", ".join(out)
+
+
+_LOOP_WORDS = {"kept": "kept", "dropped": "dropped", "verbatim": "plain text", "partial": "partly kept"}
+
+
+def _stack_notes(fields: Sequence[FieldResult], stacks: Sequence[StackResult]) -> list[str]:
+    """Where a serving stack changes the answer for a client field; stacks the template fails on
+    whatever is sent get one note of their own."""
+    notes = []
+    failing = [
+        name
+        for name in dict.fromkeys(s.stack for s in stacks)
+        if all(s.loop == Survival.ERROR.value for s in stacks if s.stack == name)
+    ]
+    if failing:
+        error = next(s.error for s in stacks if s.stack == failing[0])
+        notes.append(f"on {_stack_names(failing)} the template raises whatever is sent ({error})")
+    for result in fields:
+        differ = [
+            s for s in stacks if s.sends == result.field and s.loop != result.loop and s.stack not in failing
+        ]
+        outcomes: dict[str, list[str]] = {}
+        for row in differ:
+            outcomes.setdefault(row.loop, []).append(row.stack)
+        if not outcomes:
+            continue
+        told = "; ".join(
+            f"{_LOOP_WORDS.get(loop, 'a render error')} on {_stack_names(names)}"
+            for loop, names in outcomes.items()
+        )
+        notes.append(
+            f"sent as {result.field} ({_LOOP_WORDS.get(result.loop, 'a render error')} when given to the "
+            f"template as sent), the current tool loop's reasoning is {told}"
+        )
+    return notes
