@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -26,6 +26,7 @@ from interleaf.transcript import Image, JSONDict, Text, ToolResult, ToolSpec
 
 __all__ = [
     "Params",
+    "Reach",
     "Tool",
     "ToolContext",
     "ToolError",
@@ -36,6 +37,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+Reach = Literal["read", "confined", "outside"]
+"""How far one tool call reaches, which approval policies go by: ``read`` changes nothing;
+``confined`` changes only what the sandbox or the tool itself confines it to (the workdir);
+``outside`` may touch anything the user can (unconfined commands, paths outside the workdir).
+A tool says it with an optional ``reach(arguments) -> Reach`` method."""
 
 
 class Params(BaseModel):
@@ -49,13 +56,16 @@ class ToolContext:
     """Where and within which limits a tool call runs.
 
     ``workdir`` is the directory relative paths and new shells start from; ``session_dir`` is where
-    tools save what does not fit in a result (full outputs, images). ``max_output_chars`` caps the text
+    tools save what does not fit in a result (full outputs, images). ``allow_outside_workdir`` lets
+    the file tools reach paths outside the workdir (credentials stay refused). ``max_output_chars`` caps the text
     a tool returns to the model; ``max_line_chars`` caps one line of a file listing.
     """
 
     workdir: Path
     session_dir: Path
     allow_outside_workdir: bool = False
+    workdir_writable: bool = True
+    """False in a read-only session (``--sandbox readonly``): the file tools refuse to write."""
     max_output_chars: int = 30_000
     max_line_chars: int = 2_000
 

@@ -13,6 +13,10 @@ the processes the command started (those that appeared in the shell's session si
 background jobs of earlier commands are spared) get SIGINT, then SIGKILL. If the shell still does not
 answer, it is killed and the tool starts a new one.
 
+In a sandbox (:mod:`interleaf.tools.sandbox`) the process started is bubblewrap, which stays the
+session and process-group leader; the bash inside is found once it answers its first sentinel, and
+gets the SIGINTs. The sandbox's PID namespace means nothing the command starts can outlive the shell.
+
 Linux finds a session's processes in /proc; elsewhere the shell's descendants stand in for them. Which
 of them the command started is told by their start time (/proc's clock ticks, compared with the boot
 clock read when the command was sent) and, within that tick, by their PID (compared with the last PID
@@ -41,6 +45,7 @@ from typing import Any
 
 from interleaf.tools.base import ToolError
 from interleaf.tools.output import OutputSpool
+from interleaf.tools.sandbox import Confinement, Sandbox
 
 __all__ = ["BashSession", "CommandResult"]
 
@@ -52,6 +57,8 @@ _SIGINT_ROUNDS = 3
 _SYNC = ":\n( : )\n:"
 """Lines after a stopped command that make bash report the jobs it saw killed (see ``execute``)."""
 _TRAP = "trap 'return 130 2>/dev/null' INT"
+_SANDBOX_START_TIMEOUT = 20.0
+"""Seconds a sandboxed shell may take to answer its first line (bubblewrap sets up in milliseconds)."""
 
 
 @dataclass(slots=True)
@@ -77,6 +84,8 @@ class CommandResult:
     shell_gone: bool = False
     """The bash process exited or had to be killed; the caller replaces it."""
     stray: bytes = b""
+    limit_reached: bool = False
+    """The command ran into the sandbox's process limit (a fork bomb); the caller replaces the shell."""
 
 
 class BashSession:
@@ -87,6 +96,10 @@ class BashSession:
         self.script = script_dir / "command"
         self._transport: asyncio.SubprocessTransport | None = None
         self.pid = 0
+        """The bash process (the one that gets SIGINT)."""
+        self.leader = 0
+        """The process started: bash itself, or bubblewrap around it; its session holds the command's."""
+        self.confinement: Confinement | None = None
         self._run: _Run | None = None
         self._stray = bytearray()
         self.exited = asyncio.Event()
@@ -97,36 +110,71 @@ class BashSession:
         """Non-zero when start times and PIDs tell which processes a command started (see ``start``)."""
 
     @classmethod
-    async def start(cls, workdir: Path, env: Mapping[str, str]) -> BashSession:
+    async def start(
+        cls, workdir: Path, env: Mapping[str, str], sandbox: Sandbox | None = None
+    ) -> BashSession:
+        """A new shell in ``workdir``; inside ``sandbox`` when it confines (see the module doc)."""
         session = cls(Path(tempfile.mkdtemp(prefix="interleaf-shell-")))
+        argv, environment = ["bash", "--noprofile", "--norc"], dict(env)
+        if sandbox is not None and sandbox.confines:
+            try:
+                session.confinement = sandbox.confine(argv, env, chdir=workdir, read=(session._script_dir,))
+            except OSError as exc:
+                shutil.rmtree(session._script_dir, ignore_errors=True)
+                raise ToolError(
+                    f"cannot set up the sandbox for the shell: {exc}", brief="sandbox failed"
+                ) from exc
+            argv, environment = session.confinement.argv, session.confinement.env
         before = _now()
         try:
             transport, _ = await asyncio.get_running_loop().subprocess_exec(
                 lambda: _ShellProtocol(session),
-                "bash",
-                "--noprofile",
-                "--norc",
+                *argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 cwd=workdir,
-                env=dict(env),
+                env=environment,
                 start_new_session=True,
             )
         except OSError as exc:
             shutil.rmtree(session._script_dir, ignore_errors=True)
+            if session.confinement is not None:
+                await session.confinement.aclose()
             raise ToolError(
                 f"cannot start bash in the workdir {workdir}: {exc.strerror or exc}; "
                 "check that the workdir exists and bash is installed"
             ) from exc
         session._transport = transport
-        session.pid = transport.get_pid()
-        session._pid_max = _clocks_agree(session.pid, before, _now())
+        session.pid = session.leader = transport.get_pid()
+        session._pid_max = _clocks_agree(session.leader, before, _now())
+        if session.confinement is not None:
+            await session._find_sandboxed_shell()
         return session
+
+    async def _find_sandboxed_shell(self) -> None:
+        """Wait for the sandboxed bash to answer, then learn its PID as the host sees it."""
+        spool = OutputSpool(lambda: self._script_dir / "startup.log", max_chars=4000)
+        run = self._send(":", spool)
+        await self._wait_for(run, _SANDBOX_START_TIMEOUT)
+        if not run.done.done():
+            if not self.exited.is_set():
+                await self._collect_last_words(run)
+            message, _ = spool.render()
+            await self.close()
+            raise ToolError(
+                f"the sandbox did not start: {message.strip() or 'no message'}. Check that bubblewrap works "
+                "(`bwrap --ro-bind / / true`), or run with --sandbox off and approve each command.",
+                brief="sandbox did not start",
+            )
+        self.pid = _sandboxed_bash(self.leader) or self.leader
 
     @property
     def returncode(self) -> int | None:
-        return None if self._transport is None else self._transport.get_returncode()
+        code = None if self._transport is None else self._transport.get_returncode()
+        if self.confinement is not None and code is not None and 128 < code < 128 + signal.NSIG:
+            return 128 - code  # bubblewrap exits 128+N when the shell died of signal N
+        return code
 
     @property
     def usable(self) -> bool:
@@ -157,6 +205,9 @@ class BashSession:
             result.shell_gone = True
             await self._collect_last_words(run)
             result.status = self.returncode
+        if self.confinement is not None:
+            hint = result.stray.decode("utf-8", errors="replace") + spool.recent()
+            result.limit_reached = self.confinement.limit_reached(hint)
         return result
 
     def _send(self, line: str, spool: OutputSpool) -> _Run:
@@ -169,7 +220,7 @@ class BashSession:
             since=_now() if self._pid_max else None,
         )
         if run.since is None:
-            run.before = _session_processes(self.pid)
+            run.before = _session_processes(self.leader)
         self._run = run
         # printf assembles the marker, so it never appears whole in what bash reads: with `set -v` or
         # `set -x` bash echoes that, and the echo must not pass for the sentinel.
@@ -214,7 +265,7 @@ class BashSession:
 
     async def _collect_last_words(self, run: _Run) -> None:
         """Kill the shell if it still runs, then keep what it printed before it went."""
-        _signal_group(self.pid, signal.SIGKILL)
+        _signal_group(self.leader, signal.SIGKILL)
         await self.exited.wait()
         # Background processes may hold the pipe open after the shell is gone: do not wait for EOF.
         with suppress(TimeoutError):
@@ -227,7 +278,7 @@ class BashSession:
             tick, last_pid = run.since
             return [
                 pid
-                for pid, start in _session_processes(self.pid)
+                for pid, start in _session_processes(self.leader)
                 if pid != self.pid
                 and (
                     start > tick
@@ -235,7 +286,7 @@ class BashSession:
                 )
             ]
         if _HAVE_PROC:
-            return [pid for pid, _ in _session_processes(self.pid) - run.before if pid != self.pid]
+            return [pid for pid, _ in _session_processes(self.leader) - run.before if pid != self.pid]
         return _descendants(self.pid)  # pragma: no cover - systems without /proc
 
     def _feed(self, chunk: bytes) -> None:
@@ -268,14 +319,17 @@ class BashSession:
         """Kill the shell and every process left in its session."""
         if self._transport is None:
             return
-        _signal_group(self.pid, signal.SIGKILL)
-        for pid, _ in _session_processes(self.pid):
+        _signal_group(self.leader, signal.SIGKILL)
+        for pid, _ in _session_processes(self.leader):
             _signal(pid, signal.SIGKILL)
         await self.exited.wait()
         with suppress(TimeoutError):
             await asyncio.wait_for(self.output_closed.wait(), 1.0)
         self._transport.close()
+        self._transport = None
         shutil.rmtree(self._script_dir, ignore_errors=True)
+        if self.confinement is not None:
+            await self.confinement.aclose()
 
 
 class _ShellProtocol(asyncio.SubprocessProtocol):
@@ -356,6 +410,21 @@ def _session_processes(sid: int) -> frozenset[tuple[int, int]]:
         if len(fields) > 19 and int(fields[3]) == sid:
             found.add((int(name), int(fields[19])))
     return frozenset(found)
+
+
+def _sandboxed_bash(leader: int) -> int | None:
+    """The host PID of the bash bubblewrap started under ``leader``: the session's process that sits
+    deepest in nested PID namespaces (/proc/PID/status ``NSpid`` lists one PID per level) and is bash."""
+    best: tuple[int, int] | None = None
+    for pid, _ in _session_processes(leader):
+        status = _read_small(f"/proc/{pid}/status") or b""
+        comm = (_read_small(f"/proc/{pid}/comm") or b"").strip()
+        for line in status.splitlines():
+            if line.startswith(b"NSpid:") and comm == b"bash":
+                depth = len(line.split()) - 1
+                if best is None or depth > best[0] or (depth == best[0] and pid < best[1]):
+                    best = (depth, pid)
+    return best[1] if best is not None and best[0] > 1 else None
 
 
 def _replace_content(path: Path, text: str) -> None:

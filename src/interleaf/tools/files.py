@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import Field
 
-from interleaf.tools.base import Params, ToolContext, ToolError, ToolOutcome, tool_spec
-from interleaf.tools.paths import display_path, missing_file_message, resolve_path
+from interleaf.tools.base import Params, Reach, ToolContext, ToolError, ToolOutcome, tool_spec
+from interleaf.tools.paths import display_path, missing_file_message, path_reach, resolve_path
 
 __all__ = [
     "DEFAULT_READ_LIMIT",
@@ -64,6 +64,10 @@ class ReadFileTool:
         "Binary files are refused.",
         ReadFileParams,
     )
+
+    def reach(self, arguments: dict[str, Any], ctx: ToolContext | None = None) -> Reach:
+        """``read`` inside the workdir (and the session's outputs); ``outside`` elsewhere."""
+        return path_reach(ctx, str(arguments.get("path", "")), write=False)
 
     async def run(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
         params = ReadFileParams.model_validate(arguments)
@@ -166,6 +170,10 @@ class WriteFileTool:
         WriteFileParams,
     )
 
+    def reach(self, arguments: dict[str, Any], ctx: ToolContext | None = None) -> Reach:
+        """``confined`` inside the workdir; ``outside`` elsewhere."""
+        return path_reach(ctx, str(arguments.get("path", "")), write=True)
+
     async def run(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
         params = WriteFileParams.model_validate(arguments)
         return await asyncio.to_thread(_write_file, params, ctx)
@@ -227,6 +235,10 @@ class EditFileTool:
         "file first) and occur once, unless replace_all is true. Returns the edited lines with numbers.",
         EditFileParams,
     )
+
+    def reach(self, arguments: dict[str, Any], ctx: ToolContext | None = None) -> Reach:
+        """``confined`` inside the workdir; ``outside`` elsewhere."""
+        return path_reach(ctx, str(arguments.get("path", "")), write=True)
 
     async def run(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
         params = EditFileParams.model_validate(arguments)

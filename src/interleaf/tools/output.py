@@ -134,6 +134,11 @@ class OutputSpool:
         self._tail = bytearray(self._buffer[-self._keep :])
         self._buffer = bytearray()
 
+    def recent(self, limit: int = 4096) -> str:
+        """The last ``limit`` bytes written, decoded: enough to spot a message without rendering."""
+        data = self._buffer if self._file is None else self._tail
+        return _decode_tail(bytes(data[-limit:]))
+
     def close(self) -> None:
         """Flush and close the spill file, if any. Safe to call more than once."""
         if self._handle is not None:

@@ -6,6 +6,13 @@ kernelspec. It talks to us over IPC sockets in a private temporary directory and
 ``session_dir/python-kernel.log``. A timeout interrupts the running code (state survives); a kernel
 that dies is replaced on the next call, which says that the earlier state is gone.
 
+Given a sandbox that confines (:mod:`interleaf.tools.sandbox`), the kernel runs inside it, with
+everything it starts; its IPC directory is bound in read-write. Interrupts then travel as Jupyter
+``interrupt_request`` messages, because a signal would reach bubblewrap rather than the kernel, and the
+kernel is not told its parent's PID (inside the sandbox the parent is PID 1, which ipykernel takes
+for a dead parent). A call that runs into the sandbox's process limit costs the kernel: it and all its
+processes are killed, and the next call starts a new one.
+
 Needs the ``agent`` extra (``jupyter_client`` and ``ipykernel``), imported only when the kernel starts.
 """
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import importlib.util
+import os
 import queue
 import shutil
 import sys
@@ -25,8 +33,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from interleaf.tools.base import Params, ToolContext, ToolError, ToolOutcome, tool_spec
+from interleaf.tools.base import Params, Reach, ToolContext, ToolError, ToolOutcome, tool_spec
+from interleaf.tools.denylist import check_python
 from interleaf.tools.output import OutputSpool
+from interleaf.tools.sandbox import Confinement, Sandbox
 from interleaf.transcript import Image, Text
 
 if TYPE_CHECKING:
@@ -51,6 +61,11 @@ directory starts at the workdir.
 with KeyboardInterrupt; the kernel and its state survive.
 - Images (e.g. matplotlib figures, IPython.display.Image) are saved to files and shown.
 - Long output is cut in the middle; the full output is saved to a file whose path the result gives.
+"""
+
+SANDBOX_NOTE = """\
+- The kernel runs in a sandbox: the workdir is {writable}{network}; /tmp is private; the rest of the file \
+system is read-only, your home directory is empty and credentials are hidden.
 """
 
 _POLL = 0.5
@@ -81,17 +96,31 @@ class PythonTool:
         default_timeout: float = DEFAULT_TIMEOUT,
         max_timeout: float = MAX_TIMEOUT,
         startup_timeout: float = STARTUP_TIMEOUT,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.default_timeout = min(default_timeout, max_timeout)
         self.max_timeout = max_timeout
         self.startup_timeout = startup_timeout
-        self.spec = tool_spec(
-            self.name, DESCRIPTION.format(default=self.default_timeout, max=max_timeout).strip(), PythonParams
-        )
+        self.sandbox = sandbox if sandbox is not None and sandbox.confines else None
+        description = DESCRIPTION.format(default=self.default_timeout, max=max_timeout)
+        if self.sandbox is not None:
+            network = "" if self.sandbox.policy.network else "; there is no network (only loopback)"
+            writable = "writable" if self.sandbox.policy.mode == "workdir" else "read-only"
+            description += SANDBOX_NOTE.format(writable=writable, network=network)
+        self.spec = tool_spec(self.name, description.strip(), PythonParams)
         self._kernel: _Kernel | None = None
         self._lost: str | None = None
         """Why the previous kernel went away, told with the next result."""
         self._lock = asyncio.Lock()
+
+    def reach(self, arguments: dict[str, Any], ctx: ToolContext | None = None) -> Reach:
+        """``confined`` when the kernel runs in the sandbox; ``outside`` when nothing confines it."""
+        return "outside" if self.sandbox is None else "confined"
+
+    def denial(self, arguments: dict[str, Any]) -> str | None:
+        """Why the deny list refuses this code (:func:`interleaf.tools.denylist.check_python`), or None."""
+        denial = check_python(str(arguments.get("code", "")))
+        return None if denial is None else str(denial)
 
     async def run(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
         params = PythonParams.model_validate(arguments)
@@ -108,13 +137,19 @@ class PythonTool:
                         "defined earlier are gone"
                     )
                     self._lost = None
-                self._kernel = await _Kernel.start(ctx, self.startup_timeout)
+                self._kernel = await _Kernel.start(ctx, self.startup_timeout, self.sandbox)
             spool = OutputSpool(lambda: ctx.output_path("python", ".txt"), max_chars=ctx.max_output_chars)
             try:
                 result = await self._kernel.execute(params.code, seconds, spool, ctx)
             finally:
                 spool.close()
-            if result.died:
+            if self._kernel.limit_reached(spool.recent()):
+                result.limit = self.sandbox.limit.maximum if self.sandbox is not None else 0
+                self._lost = (
+                    "the previous call ran into the sandbox's process limit, so the kernel was killed"
+                )
+                await self._drop_kernel()
+            elif result.died:
                 self._lost = "the Python kernel died while running the previous call"
                 await self._drop_kernel()
             elif result.timed_out and not result.interrupted:
@@ -143,7 +178,14 @@ def _outcome(
     text, saved = spool.render()
     sections = [f"[{note}]" for note in notes]
     sections.append(text.rstrip("\n") or "(no output)")
-    if result.died:
+    if result.limit:
+        sections.append(
+            f"[the code ran into the sandbox's limit of {result.limit} processes (a fork bomb, or a pool "
+            "that starts too many); the kernel and every process it started were killed, so all its state "
+            "is lost. A new kernel starts with the next call.]"
+        )
+        brief = "process limit reached, kernel killed"
+    elif result.died:
         sections.append(
             f"[the Python kernel died while running this code ({result.died}); all its state is lost. "
             "A new kernel starts with the next call.]"
@@ -173,7 +215,7 @@ def _outcome(
     first_line = params.code.strip().splitlines()[0] if params.code.strip() else ""
     return ToolOutcome(
         content=content,
-        is_error=bool(result.error or result.died or result.timed_out),
+        is_error=bool(result.error or result.died or result.timed_out or result.limit),
         brief=f">>> {first_line[:60]} → {brief}",
         saved=files,
     )
@@ -188,6 +230,8 @@ class _Result:
     """After a timeout: the kernel answered the interrupt and is idle again."""
     died: str | None = None
     """How the kernel died during the call, if it did."""
+    limit: int = 0
+    """The sandbox's process limit, when the call ran into it."""
     images: list[tuple[Path, Image]] = field(default_factory=list)
 
 
@@ -195,15 +239,21 @@ class _Kernel:
     """A running kernel and our client for it."""
 
     def __init__(
-        self, manager: AsyncKernelManager, client: AsyncKernelClient, scratch: Path, log: IO[bytes]
+        self,
+        manager: AsyncKernelManager,
+        client: AsyncKernelClient,
+        scratch: Path,
+        log: IO[bytes],
+        confinement: Confinement | None,
     ) -> None:
         self._manager = manager
         self._client = client
         self._scratch = scratch
         self._log = log
+        self._confinement = confinement
 
     @classmethod
-    async def start(cls, ctx: ToolContext, startup_timeout: float) -> _Kernel:
+    async def start(cls, ctx: ToolContext, startup_timeout: float, sandbox: Sandbox | None = None) -> _Kernel:
         if (
             importlib.util.find_spec("jupyter_client") is None
             or importlib.util.find_spec("ipykernel") is None
@@ -220,17 +270,25 @@ class _Kernel:
         log_path = ctx.session_dir / "python-kernel.log"
         log: IO[bytes] | None = None
         manager: AsyncKernelManager | None = None
+        confinement: Confinement | None = None
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        launch: dict[str, Any] = {}
         try:
+            if sandbox is not None:
+                confinement = sandbox.confine(
+                    argv, os.environ, chdir=ctx.workdir, write=(scratch,), unset=("JPY_PARENT_PID",)
+                )
+                argv, launch["env"] = confinement.argv, confinement.env
             ctx.session_dir.mkdir(parents=True, exist_ok=True)
             log = log_path.open("ab")
             manager = AsyncKernelManager(
                 kernel_name="python3",
-                kernel_spec_manager=_spec_manager(),
+                kernel_spec_manager=_spec_manager(argv, "message" if confinement else "signal"),
                 transport="ipc",
                 ip=str(scratch / "k"),
                 connection_file=str(scratch / "kernel.json"),
             )
-            await manager.start_kernel(cwd=str(ctx.workdir), stdout=log, stderr=log)
+            await manager.start_kernel(cwd=str(ctx.workdir), stdout=log, stderr=log, **launch)
             client = manager.client()
             client.start_channels(hb=False)  # liveness comes from the manager, no heartbeat thread
             try:
@@ -245,16 +303,22 @@ class _Kernel:
             if log is not None:
                 log.close()
             shutil.rmtree(scratch, ignore_errors=True)
+            if confinement is not None:
+                await confinement.aclose()
             if isinstance(exc, Exception):
                 raise ToolError(
                     f"the Python kernel did not start: {type(exc).__name__}: {exc}. Its log is {log_path}.",
                     brief="python kernel did not start",
                 ) from exc
             raise
-        return cls(manager, client, scratch, log)
+        return cls(manager, client, scratch, log, confinement)
 
     async def alive(self) -> bool:
         return bool(await self._manager.is_alive())
+
+    def limit_reached(self, output: str) -> bool:
+        """Whether the last call ran into the sandbox's process limit (never without a sandbox)."""
+        return self._confinement is not None and self._confinement.limit_reached(output)
 
     async def execute(self, code: str, seconds: float, spool: OutputSpool, ctx: ToolContext) -> _Result:
         result = _Result()
@@ -304,6 +368,8 @@ class _Kernel:
             await self._manager.shutdown_kernel(now=True)
         self._log.close()
         shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._confinement is not None:
+            await self._confinement.aclose()
 
 
 def _handle(message: dict[str, Any], result: _Result, spool: OutputSpool, ctx: ToolContext) -> bool:
@@ -347,8 +413,9 @@ def _exit_description(manager: AsyncKernelManager) -> str:
     return "it exited" if code is None else f"exit code {code}"
 
 
-def _spec_manager() -> KernelSpecManager:
-    """A kernelspec manager whose ``python3`` is this interpreter, whatever kernelspecs are installed."""
+def _spec_manager(argv: list[str], interrupt_mode: str) -> KernelSpecManager:
+    """A kernelspec manager whose ``python3`` is ``argv`` (this interpreter, maybe in a sandbox),
+    whatever kernelspecs are installed."""
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 
     class _CurrentInterpreter(KernelSpecManager):
@@ -356,10 +423,10 @@ def _spec_manager() -> KernelSpecManager:
             if kernel_name != "python3":
                 return super().get_kernel_spec(kernel_name)
             return KernelSpec(
-                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                argv=argv,
                 display_name=f"Python {sys.version_info.major}.{sys.version_info.minor} (interleaf)",
                 language="python",
-                interrupt_mode="signal",
+                interrupt_mode=interrupt_mode,
                 metadata={"debugger": False},
             )
 
