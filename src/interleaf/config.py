@@ -7,6 +7,14 @@ Example::
     [defaults]
     mode = "pro"
     approve = "auto"
+    sandbox = "workdir"           # workdir | readonly | off
+    network = "on"                # on | off: the sandbox's network
+
+    [sandbox]                     # what the sandbox lets the shell and Python see besides the workdir
+    read = ["~/.cache/huggingface"]
+    write = ["~/.cache/pip"]
+    hide = ["/srv/secrets"]       # hidden too, besides homes and credentials
+    env = ["GH_TOKEN"]            # variables passed in although they look like secrets
 
     [profiles.minimax]            # a built-in profile, adjusted
     model = "MiniMax-M2.7"
@@ -62,10 +70,28 @@ class ProfileConfig(_Strict):
     price_output: float | None = Field(None, description="Dollars per million output tokens.")
 
 
+class SandboxConfig(_Strict):
+    """``[sandbox]``: what the OS sandbox of ``shell`` and ``python`` allows besides the workdir."""
+
+    read: list[str] = Field(default_factory=list, description="Extra paths readable in the sandbox.")
+    write: list[str] = Field(default_factory=list, description="Extra paths writable in the sandbox.")
+    hide: list[str] = Field(
+        default_factory=list, description="Paths hidden in the sandbox besides the built-in ones."
+    )
+    env: list[str] = Field(
+        default_factory=list, description="Environment variables passed in although they look like secrets."
+    )
+    max_processes: int | None = Field(
+        None, ge=0, description="Processes one sandbox may run (default 1024); 0: no limit."
+    )
+
+
 class Defaults(_Strict):
     profile: str | None = None
     mode: Literal["lightning", "pro"] | None = None
-    approve: Literal["ask", "auto", "never"] | None = None
+    approve: Literal["ask", "auto", "never", "all"] | None = None
+    sandbox: Literal["workdir", "readonly", "off"] | None = None
+    network: Literal["on", "off"] | None = None
     max_steps: int | None = Field(None, ge=1)
     max_tokens: int | None = Field(None, ge=1, description="Token budget for a run.")
     max_seconds: float | None = Field(None, gt=0)
@@ -93,6 +119,7 @@ class Config(_Strict):
     default_profile: str | None = None
     defaults: Defaults = Field(default_factory=Defaults)
     profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     mcpServers: dict[str, McpServerConfig] = Field(
         default_factory=dict
     )  # the key Claude Desktop and Cursor use

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from interleaf.agent.approval import Answer, Approver
+from interleaf.agent.approval import Answer
 from interleaf.agent.context import SUMMARY_HEADING, ContextWindow
 from interleaf.agent.events import PlanUpdated, RecordingObserver, ToolCalled
 from interleaf.agent.session import AgentSession, RunOptions
+from interleaf.tools.denylist import check_shell
 from interleaf.transcript import ToolCall
 from tests.e2e.test_agent_scripted import no_user_text_after_the_task
 from tests.support.payloads import anthropic_message, text, thinking, tool_use
@@ -128,8 +129,8 @@ async def test_ask_mode_declined_and_always(server: ScriptedServer, workdir: Pat
 
 
 async def test_auto_mode_refuses_the_deny_list(server: ScriptedServer, workdir: Path) -> None:
-    assert Approver("auto").denied_pattern("rm -rf /") is not None
-    assert Approver("auto").denied_pattern("rm -rf build/") is None
+    assert check_shell("rm -rf /") is not None
+    assert check_shell("rm -rf build/") is None
     server.enqueue(call("toolu_1", "shell", command="rm -rf / --no-preserve-root"), done("ok"))
     async with AgentSession(options(server, workdir)) as session:
         await session.run("clean up")

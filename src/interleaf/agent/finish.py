@@ -12,6 +12,7 @@ from pydantic import Field
 
 from interleaf.agent.verify import run_verification
 from interleaf.tools.base import Params, ToolContext, ToolOutcome, tool_spec
+from interleaf.tools.sandbox import Sandbox
 from interleaf.transcript import ToolSpec
 
 _DESCRIPTION = (
@@ -30,16 +31,20 @@ class FinishTool:
     params = FinishParams
     read_only = True
 
-    def __init__(self, *, command: str | None = None, timeout: float = 600) -> None:
+    def __init__(
+        self, *, command: str | None = None, timeout: float = 600, sandbox: Sandbox | None = None
+    ) -> None:
         self.command = command
         self.timeout = timeout
+        self.sandbox = sandbox
+        """Where the workdir's tests run: the model wrote them, so they are confined like ``shell``."""
 
     @property
     def spec(self) -> ToolSpec:
         return tool_spec(self.name, _DESCRIPTION, FinishParams)
 
     async def run(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
-        result = await run_verification(ctx.workdir, self.command, timeout=self.timeout)
+        result = await run_verification(ctx.workdir, self.command, timeout=self.timeout, sandbox=self.sandbox)
         if result.passed:
             ran = f"verified: `{result.command}` passed" if result.command else "accepted (no tests to run)"
             return ToolOutcome(content=f"{ran}. The task is finished.", brief=ran)

@@ -9,6 +9,8 @@ calls, a budget ends, or the user interrupts. Everything interleaved thinking ne
   tool results; verification is a tool (``finish``); compaction goes into the system prompt.
 * Every tool call gets a result, even when it was refused, interrupted or never run, so the transcript
   stays valid for any backend and can be resumed.
+* A call is recorded as started before its tool runs and as finished (with its result) after, so a
+  resume after a crash can say honestly whether it may have run (``agent.session`` answers it).
 """
 
 from __future__ import annotations
@@ -128,7 +130,10 @@ class Agent:
     async def run(self, task: str) -> Finished:
         """Work on ``task`` (a new user message) until done, out of budget, or interrupted."""
         self._meter = Meter(self.settings.budget, self.settings.prices)
-        self._close_dangling_calls("the session was interrupted before this call ran")
+        self._close_dangling_calls(
+            "the session was interrupted around this call, so it may or may not have run; check its "
+            "effects before running it again"
+        )
         self._append(Message(role="user", blocks=(Text(text=task),), plain=True))
         try:
             while True:
@@ -303,6 +308,7 @@ class Agent:
                 brief="invalid arguments",
             )
         else:
+            self._record_call("call_started", call)
             outcome = await self.tools.call(call.name, dict(call.arguments), self.context)
         result = ToolResult(
             call_id=call.id,
@@ -316,7 +322,19 @@ class Agent:
         self._emit(ToolReturned(call, result, outcome.brief, time.monotonic() - started))
         if self.settings.tool_protocol == "json" and isinstance(outcome.content, str):
             result = replace(result, content=with_reminder(outcome.content))  # for the model, not the user
+        if parse_error is None and call.arguments_error is None:
+            self._record_call("call_finished", call, result)
         return result
+
+    def _record_call(self, kind: str, call: ToolCall, result: ToolResult | None = None) -> None:
+        """Note that ``call`` is about to run, or has run (with its result), before anything else
+        happens: a crash between this note and the tool message leaves the resume an honest answer."""
+        if self.recorder is None:
+            return
+        data: dict[str, object] = {"call_id": call.id, "tool": call.name, "at": time.time()}
+        if result is not None:
+            data.update(is_error=bool(result.is_error), content=result.text)
+        self.recorder.note(kind, data)
 
     def _answer_unrun(self, calls: tuple[ToolCall, ...], why: str) -> None:
         results = [ToolResult(call_id=c.id, content=why, is_error=True, name=c.name) for c in calls]

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from interleaf.agent.approval import ApprovalMode, Approver, AskFn, tool_needs_approval
+from interleaf.agent.approval import ApprovalMode, Approver, AskFn, sandbox_notice, tool_needs_approval
 from interleaf.agent.budget import Budget, Prices
 from interleaf.agent.context import SUMMARY_HEADING, ContextWindow
 from interleaf.agent.events import Finished, Notice, NullObserver, Observer
@@ -34,11 +35,16 @@ from interleaf.backends.profiles import Profile, get_profile
 from interleaf.config import Config, ProfileConfig, load_mcp_json
 from interleaf.store.sessions import SessionStore
 from interleaf.tools.base import Tool, ToolContext, ToolOutcome, Toolset
+from interleaf.tools.interrupted import interrupted_results
 from interleaf.tools.plan import PlanTool
+from interleaf.tools.sandbox import Sandbox, SandboxMode, SandboxPolicy
 from interleaf.transcript import Block, Message, Opaque, Thinking, ToolCall, ToolSpec
 
 # The embedded model: bounded replies and low temperature make a small model's JSON actions steadier.
 LOCAL_PARAMS: dict[str, object] = {"max_tokens": 1024, "temperature": 0.2}
+# The sandbox's network when neither a flag nor the config says: on in both modes (installing packages
+# and fetching documentation are part of coding tasks); `--network off` closes it.
+NETWORK_BY_MODE: dict[str, bool] = {"lightning": True, "pro": True}
 
 
 class SetupError(ValueError):
@@ -69,6 +75,10 @@ class RunOptions:
     """Offer the ``browser`` tool (the system's headless Chromium) when Chromium is installed."""
     mcp_json: Path | None = None
     """MCP servers from a Claude Desktop / Cursor style JSON file, besides ``config.mcpServers``."""
+    sandbox: SandboxMode | None = None
+    """The OS sandbox of ``shell`` and ``python``: ``workdir`` (default), ``readonly`` or ``off``."""
+    network: bool | None = None
+    """The sandbox's network; default: the config's, else on (``NETWORK_BY_MODE``)."""
 
 
 def profile_from_config(name: str, config: Config) -> Profile:
@@ -154,6 +164,7 @@ class AgentSession:
         self.store: SessionStore
         self.profile: Profile
         self.mode: Mode
+        self.sandbox: Sandbox
 
     # ------------------------------------------------------------------------------------ setup
 
@@ -205,20 +216,45 @@ class AgentSession:
                 mode=self.mode.name,
             )
         recorder = self.store.recorder(self.session_id)
+        session_dir = self.store.artifacts_dir(self.session_id)
+        policy = self._sandbox_policy(config)
+        # Probing bubblewrap starts a process (once per interpreter): not on the event loop.
+        self.sandbox = await asyncio.to_thread(Sandbox, policy, workdir=workdir, session_dir=session_dir)
+        self.observer.agent_event(
+            Notice(sandbox_notice(self.sandbox, options.approve, can_ask=self.ask is not None))
+        )
         context = ToolContext(
             workdir=workdir,
-            session_dir=self.store.artifacts_dir(self.session_id),
+            session_dir=session_dir,
             allow_outside_workdir=options.allow_outside_workdir
             or bool(config.defaults.allow_outside_workdir),
+            workdir_writable=policy.mode != "readonly",
         )
+        if history and history[-1].role == "assistant" and (calls := history[-1].tool_calls):
+            # A crash cut the last step off: answer its calls from what was recorded, never by guessing.
+            history.append(await asyncio.to_thread(self._answer_cut_off_step, calls, workdir))
+            recorder.append(history[-1])
 
         def log_decision(call: ToolCall, decision: Any) -> None:
             recorder.note(
                 "approval",
-                {"tool": call.name, "call_id": call.id, "allowed": decision.allowed, "note": decision.note},
+                {
+                    "tool": call.name,
+                    "call_id": call.id,
+                    "allowed": decision.allowed,
+                    "note": decision.note,
+                    "reach": decision.reach,
+                },
             )
 
-        approver = Approver(options.approve, ask=self.ask, log=log_decision)
+        approver = Approver(
+            options.approve,
+            ask=self.ask,
+            log=log_decision,
+            tools=self._tool_named,
+            context=context,
+            network=policy.network,
+        )
         self._local = local
         self._shared = [] if local else await self._open_shared_tools(config, context.session_dir)
         extra_names = [t.name for t in self._shared]
@@ -306,18 +342,43 @@ class AgentSession:
         self._stack.push_async_callback(client.aclose)
         return client, False, client.model
 
+    # ------------------------------------------------------------------------- sandbox and resume
+
+    def _sandbox_policy(self, config: Config) -> SandboxPolicy:
+        """Flags over ``[defaults]``, the ``[sandbox]`` table for the allowances, the mode's network."""
+        mode = self.options.sandbox or config.defaults.sandbox or "workdir"
+        network = self.options.network
+        if network is None and config.defaults.network is not None:
+            network = config.defaults.network == "on"
+        if network is None:
+            network = NETWORK_BY_MODE.get(self.mode.name, True)
+        return SandboxPolicy.from_config(config.sandbox, mode=mode, network=network)
+
+    def _tool_named(self, name: str) -> object | None:
+        """The tool approval judges a call by: a shared tool itself, not its wrapper (see ``_Shared``)."""
+        tool = self.agent.tools.get(name)
+        return tool.tool if isinstance(tool, _Shared) else tool
+
+    def _answer_cut_off_step(self, calls: tuple[ToolCall, ...], workdir: Path) -> Message:
+        """Results for calls a crash left unanswered (a thread: it walks the workdir for changes)."""
+        info = self.store.info(self.session_id)
+        records = self.store.call_records(self.session_id, [c.id for c in calls], since=info.messages)
+        ran_in = Path(info.workdir or workdir)
+        return interrupted_results(calls, records, ran_in if ran_in.is_dir() else workdir)
+
     def _toolset(self) -> Toolset:
         if self._local:
             # A 1.5B model on a CPU: every tool's description costs prompt time; three cover the basics.
             from interleaf.tools.files import ReadFileTool, WriteFileTool
             from interleaf.tools.shell import ShellTool
 
-            return Toolset([ShellTool(), WriteFileTool(), ReadFileTool()])
+            shell = ShellTool(sandbox=self.sandbox, explain_sandbox=False)
+            return Toolset([shell, WriteFileTool(), ReadFileTool()])
         tools = self._base_tools()
         if self.mode.planning:
             tools.add(PlanTool())
             tools.add(SubagentTool(lambda: self.agent, self._base_tools))
-            tools.add(FinishTool())
+            tools.add(FinishTool(sandbox=self.sandbox))
         return tools
 
     def _base_tools(self) -> Toolset:
@@ -325,7 +386,13 @@ class AgentSession:
         from interleaf.tools.python import PythonTool
         from interleaf.tools.shell import ShellTool
 
-        tools: list[Tool] = [ShellTool(), ReadFileTool(), WriteFileTool(), EditFileTool(), PythonTool()]
+        tools: list[Tool] = [
+            ShellTool(sandbox=self.sandbox),
+            ReadFileTool(),
+            WriteFileTool(),
+            EditFileTool(),
+            PythonTool(sandbox=self.sandbox),
+        ]
         return Toolset([*tools, *(_Shared(tool) for tool in self._shared)])
 
     # ------------------------------------------------------- shared tools: extra, browser, MCP

@@ -52,9 +52,24 @@ ApproveOpt = Annotated[
     str | None,
     typer.Option(
         "--approve",
-        help="ask: confirm each command or edit (default on a terminal). auto: run all but a deny list "
-        "(default otherwise). never: read-only tools only.",
+        help="ask: confirm each command or edit (default on a terminal). auto: run what the sandbox "
+        "confines; what would leave it is asked on a terminal and refused without one (default without a "
+        "terminal). never: read-only tools only. all: run everything, unconfined too, without asking "
+        "(throwaway machines only). A deny list of destructive commands applies to all of them.",
     ),
+]
+SandboxOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sandbox",
+        help="workdir: shell and python run in an OS sandbox (bubblewrap) that may write only the workdir "
+        "and a private /tmp, with your home and credentials hidden (default). readonly: the workdir is "
+        "read-only too. off: no sandbox (auto then asks before each shell and python call).",
+    ),
+]
+NetworkOpt = Annotated[
+    str | None,
+    typer.Option("--network", help="on|off: whether the sandbox has the network (default: on)."),
 ]
 MaxStepsOpt = Annotated[
     int | None, typer.Option("--max-steps", min=1, help="Step budget (default by mode: 25 / 100).")
@@ -105,6 +120,8 @@ def _options(
     interactive: bool,
     browser: bool = True,
     mcp_json: Path | None = None,
+    sandbox: str | None = None,
+    network: str | None = None,
 ) -> RunOptions:
     from interleaf.agent.session import RunOptions
     from interleaf.config import ConfigError, load_config
@@ -117,11 +134,17 @@ def _options(
     mode = mode or cfg.defaults.mode or "lightning"
     if mode not in ("lightning", "pro"):
         _fail(f"--mode {mode!r} is not a mode; use lightning or pro")
+    # Without a terminal the default is auto: sandboxed calls run and anything leaving the sandbox is
+    # refused; never the unconfined auto of old.
     approve = approve or cfg.defaults.approve or ("ask" if interactive else "auto")
-    if approve not in ("ask", "auto", "never"):
-        _fail(f"--approve {approve!r} is not a policy; use ask, auto or never")
+    if approve not in ("ask", "auto", "never", "all"):
+        _fail(f"--approve {approve!r} is not a policy; use ask, auto, never or all")
     if approve == "ask" and not interactive:
         _fail("--approve ask needs a terminal to ask on; use --approve auto or never")
+    if sandbox is not None and sandbox not in ("workdir", "readonly", "off"):
+        _fail(f"--sandbox {sandbox!r} is not a sandbox mode; use workdir, readonly or off")
+    if network is not None and network not in ("on", "off"):
+        _fail(f"--network {network!r}: use on or off")
     return RunOptions(
         workdir=workdir,
         mode=mode,
@@ -135,6 +158,8 @@ def _options(
         config=cfg,
         browser=browser,
         mcp_json=mcp_json,
+        sandbox=sandbox,  # type: ignore[arg-type]
+        network=None if network is None else network == "on",
     )
 
 
@@ -169,10 +194,13 @@ def _banner(view: TerminalView | JsonLinesView, text: str) -> None:
         view.console.print(f"[dim]{text}[/]")
 
 
-async def _run_once(options: RunOptions, task: str, view: TerminalView | JsonLinesView) -> Finished:
+async def _run_once(
+    options: RunOptions, task: str, view: TerminalView | JsonLinesView, *, interactive: bool
+) -> Finished:
     from interleaf.agent.session import AgentSession
 
-    ask = _asker(view) if options.approve == "ask" else None
+    # ask and auto both ask on a terminal (auto: only for calls that would leave the sandbox).
+    ask = _asker(view) if interactive and options.approve in ("ask", "auto") else None
     async with AgentSession(options, observer=view, ask=ask) as session:  # type: ignore[arg-type]
         _banner(view, f"session {session.session_id} · {session.profile.name} · {options.mode}")
         return await session.run(task)
@@ -200,6 +228,8 @@ def run(
     ] = None,
     no_browser: NoBrowserOpt = False,
     mcp_json: McpJsonOpt = None,
+    sandbox: SandboxOpt = None,
+    network: NetworkOpt = None,
 ) -> None:
     """Run the agent on TASK until it is done or a budget ends.
 
@@ -233,10 +263,12 @@ def run(
         interactive=interactive,
         browser=not no_browser,
         mcp_json=mcp_json,
+        sandbox=sandbox,
+        network=network,
     )
     view = _view(json_output, thinking)
     try:
-        finished = asyncio.run(_run_once(options, task, view))
+        finished = asyncio.run(_run_once(options, task, view, interactive=interactive))
     except KeyboardInterrupt:
         view.close()
         typer.echo(
@@ -268,6 +300,8 @@ def chat(
     ] = None,
     no_browser: NoBrowserOpt = False,
     mcp_json: McpJsonOpt = None,
+    sandbox: SandboxOpt = None,
+    network: NetworkOpt = None,
 ) -> None:
     """Talk to the agent turn by turn in one session (type /exit or Ctrl-D to leave).
 
@@ -292,11 +326,13 @@ def chat(
         interactive=interactive,
         browser=not no_browser,
         mcp_json=mcp_json,
+        sandbox=sandbox,
+        network=network,
     )
     view = _view(json_output, thinking)
 
     async def loop() -> None:
-        ask = _asker(view) if options.approve == "ask" else None
+        ask = _asker(view) if interactive and options.approve in ("ask", "auto") else None
         main = asyncio.current_task()
         current: asyncio.Task[Finished] | None = None
 

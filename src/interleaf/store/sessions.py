@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,19 @@ class LiveContext:
 
     messages: list[Message]
     summary: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """What the session knows about one tool call: when it started and, if it finished, its result."""
+
+    call_id: str
+    started: float | None = None
+    """Seconds since the epoch when the tool was about to run; ``None``: it never started."""
+    finished: bool = False
+    is_error: bool = False
+    content: str = ""
+    """The result's text as the model would have got it (images left out)."""
 
 
 class SessionNotFoundError(LookupError):
@@ -247,6 +260,34 @@ class SessionStore:
             args = (session_id, kind)
         rows = self._db.execute(query + " ORDER BY seq", args).fetchall()
         return [{"kind": k, "created": c, **json.loads(d)} for k, d, c in rows]
+
+    def call_records(self, session_id: str, call_ids: list[str], *, since: int = 0) -> dict[str, CallRecord]:
+        """What the ``call_started`` / ``call_finished`` notes say about these calls (absent: never
+        started). ``since``: only notes written once the session had that many messages, so a call id
+        a model reused from an earlier step is not mistaken for this one."""
+        wanted = set(call_ids)
+        records: dict[str, CallRecord] = {}
+        rows = self._db.execute(
+            "SELECT kind, data, created FROM notes WHERE session_id = ?"
+            " AND kind IN ('call_started', 'call_finished') ORDER BY seq",
+            (session_id,),
+        ).fetchall()
+        for kind, data, created in rows:
+            note = json.loads(data)
+            call_id = str(note.get("call_id"))
+            if call_id not in wanted or int(note.get("message_count", 0)) < since:
+                continue
+            known = records.get(call_id, CallRecord(call_id))
+            if kind == "call_started":
+                records[call_id] = replace(known, started=float(note.get("at") or created))
+            else:
+                records[call_id] = replace(
+                    known,
+                    finished=True,
+                    is_error=bool(note.get("is_error")),
+                    content=str(note.get("content", "")),
+                )
+        return records
 
     def live_context(self, session_id: str) -> LiveContext:
         """The messages a resumed agent sends, after the most recent compaction."""
