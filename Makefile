@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_codecs
 	$(BIN)/python -m benchmarks.bench_thinking_store
 	$(BIN)/python -m benchmarks.bench_agent
+	$(BIN)/python -m benchmarks.bench_sandbox
 	$(BIN)/python -m benchmarks.bench_gateway
 
 # Regenerate the template tables in docs/probe.md by running the probe over the shipped templates.
