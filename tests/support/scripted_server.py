@@ -1,14 +1,16 @@
 """A scripted model server over real HTTP on 127.0.0.1, for protocol tests of the whole project.
 
-It speaks just enough of the Anthropic Messages and OpenAI Chat Completions APIs to be a realistic
-upstream: replies are given as raw wire payloads, one :class:`Step` per request in order, and every
-request is recorded. Faults are per step: an error status with a vendor-format body, a delay before the
+It speaks just enough of the Anthropic Messages, OpenAI Chat Completions and OpenAI Responses APIs to
+be a realistic upstream: replies are given as raw wire payloads, one :class:`Step` per request in order
+(or computed per request by a ``responder``), and every request is recorded. Faults are per step: an error status with a vendor-format body, a delay before the
 headers, a malformed body, a dropped connection before any answer, a cut or a stall mid-stream.
 Validators turn it into a *strict upstream* that answers 400 in the vendor's format when a request
 breaks a rule (e.g. earlier thinking missing) — see ``tests/support/strict.py``.
 
 Routes (any prefix, so ``/anthropic/v1/messages`` works too): ``POST …/messages`` (Anthropic),
-``POST …/chat/completions`` (OpenAI), ``GET …/models`` (both shapes). ::
+``POST …/chat/completions`` (OpenAI Chat), ``POST …/responses`` (OpenAI Responses; its SSE events are
+named like Anthropic's), ``GET …/models`` (both shapes), and with ``count_tokens=True``
+``POST …/messages/count_tokens`` (an estimate; takes no step). ::
 
     async with ScriptedServer([Step.json(anthropic_message([text("hi")]))]) as server:
         ... point a client at server.base_url ...
@@ -28,10 +30,10 @@ from aiohttp import web
 
 from .payloads import error_body
 
-Api = Literal["anthropic", "openai-chat"]
+Api = Literal["anthropic", "openai-chat", "openai-responses"]
 SSEItem = dict[str, Any] | str | tuple[str | None, str] | bytes
 """One streamed item: a payload dict (JSON ``data``; on the Anthropic route its ``type`` is also the
-``event:`` name), a raw ``data`` string (``"[DONE]"``), an explicit ``(event, data)`` pair, or raw
+``event:`` name, and on the Responses route too), a raw ``data`` string (``"[DONE]"``), an explicit ``(event, data)`` pair, or raw
 bytes written to the socket as they are."""
 
 
@@ -59,6 +61,10 @@ class RecordedRequest:
 
 Validator = Callable[[RecordedRequest], str | None]
 """Inspects a request; returns an error message (-> HTTP 400 in the vendor format) or None."""
+
+Responder = Callable[[RecordedRequest], "Step | None"]
+"""Computes the reply to a request from the request itself (a scripted *model* rather than a script):
+called for every request after the validators; ``None`` falls back to the usual handling."""
 
 
 @dataclass
@@ -148,6 +154,8 @@ def api_for_path(path: str) -> Api | None:
         return "anthropic"
     if path.rstrip("/").endswith("/chat/completions"):
         return "openai-chat"
+    if path.rstrip("/").endswith("/responses"):
+        return "openai-responses"
     return None
 
 
@@ -158,6 +166,8 @@ class ScriptedServer:
     left the server answers 500 with a message saying so, and counts it in :attr:`unexpected`.
     ``validators`` run on every POST before its step is taken; a failing one answers 400 and does not
     consume the step. ``models`` is what ``GET /v1/models`` lists. ``port`` 0 picks a free one.
+    ``responder`` (see :data:`Responder`) answers requests from their content instead of the script;
+    ``count_tokens`` answers ``POST …/messages/count_tokens`` with an estimate (otherwise it is a 404).
     """
 
     def __init__(
@@ -168,8 +178,12 @@ class ScriptedServer:
         models: Sequence[str] = ("scripted-model",),
         host: str = "127.0.0.1",
         port: int = 0,
+        responder: Responder | None = None,
+        count_tokens: bool = False,
     ) -> None:
         self._steps: deque[Step] = deque(steps)
+        self.responder = responder
+        self.count_tokens = count_tokens
         self.validators: list[Validator] = list(validators)
         self.models = list(models)
         self.requests: list[RecordedRequest] = []
@@ -270,8 +284,20 @@ class ScriptedServer:
             peer=_peer(request),
         )
         self.requests.append(recorded)
+        if request.method == "POST" and api is not None:
+            for validator in self.validators:
+                problem = validator(recorded)
+                if problem:
+                    return self._reject(recorded, problem)
+        if self.responder is not None:
+            answer = self.responder(recorded)
+            if answer is not None:
+                return await self._answer_with(request, recorded, api or "openai-chat", answer)
         if request.method == "GET" and request.path.rstrip("/").endswith("/models"):
             return web.json_response(self._models_body())
+        if self.count_tokens and request.method == "POST" and request.path.endswith("/messages/count_tokens"):
+            # Roughly four bytes a token: apps only use the figure to decide when to compact.
+            return web.json_response({"input_tokens": max(1, len(raw) // 4)})
         if request.method != "POST" or api is None:
             return web.json_response(
                 error_body(
@@ -279,10 +305,6 @@ class ScriptedServer:
                 ),
                 status=404,
             )
-        for validator in self.validators:
-            problem = validator(recorded)
-            if problem:
-                return self._reject(recorded, problem)
         if not self._steps:
             self.unexpected.append(recorded)
             message = (
@@ -294,6 +316,11 @@ class ScriptedServer:
             problem = validator(recorded)
             if problem:
                 return self._reject(recorded, problem)
+        return await self._answer_with(request, recorded, api, step)
+
+    async def _answer_with(
+        self, request: web.Request, recorded: RecordedRequest, api: Api, step: Step
+    ) -> web.StreamResponse:
         self.replies.append((recorded, step))
         for hook in self.on_reply:
             result = hook(recorded, step)
@@ -351,7 +378,7 @@ class ScriptedServer:
                 return response
             if count and step.chunk_delay:
                 await asyncio.sleep(step.chunk_delay)
-            await response.write(_frame(item, named=api == "anthropic"))
+            await response.write(_frame(item, named=api != "openai-chat"))
         if step.cut_after is not None and step.cut_after >= len(step.events):
             _abort(request)
             return response

@@ -7,6 +7,8 @@ vendor's own error text (shared/reference/wire-formats.md §1.5, §2.3-2.5)::
     server = ScriptedServer(steps)
     server.validators.append(StrictAnthropic(server))
     server.validators.append(StrictOpenAIReasoning(server, "reasoning_content"))
+    server.validators.append(StrictThinkTags(server))      # inline <think> in content
+    server.validators.append(StrictResponses(server))      # Responses reasoning items
 
 They read the raw wire, independently of interleaf's codecs.
 """
@@ -14,6 +16,7 @@ They read the raw wire, independently of interleaf's codecs.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -166,4 +169,125 @@ class StrictOpenAIReasoning:
                 return f"Missing `{self.field}` field in the assistant message at message index {i}"
             if self._text(message[self.field]) not in expected:
                 return f"The `{self.field}` in the assistant message at message index {i} was modified"
+        return None
+
+
+def _content_text(content: Any) -> str:
+    """A Chat message's ``content`` as one string (a string, or the text of a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) for part in content if isinstance(part, Mapping) and "text" in part
+        )
+    return ""
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+
+
+class StrictThinkTags:
+    """Inline ``<think>`` servers (MiniMax's default, vLLM/SGLang append-think parsers): an assistant
+    message with tool calls this server issued must carry the ``<think>…</think>`` section issued with
+    them, byte-exact, in its ``content``.
+
+    The real servers do not refuse such a request, they silently reason worse: the 400 here is this
+    server's own, worded like vLLM's validation errors, so that the loss shows up in a test.
+    """
+
+    def __init__(self, server: ScriptedServer) -> None:
+        self.issued: dict[str, str] = {}
+        server.on_reply.append(self._record)
+
+    def _record(self, request: RecordedRequest, step: Step) -> None:
+        content: list[str] = []
+        call_ids: list[str] = []
+        if isinstance(step.body, Mapping) and step.body.get("choices"):
+            message = step.body["choices"][0].get("message") or {}
+            content.append(_content_text(message.get("content")))
+            call_ids.extend(c["id"] for c in message.get("tool_calls") or [])
+        for payload in _payloads(step):
+            for choice in payload.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if isinstance(delta.get("content"), str):
+                    content.append(delta["content"])
+                call_ids.extend(c["id"] for c in delta.get("tool_calls") or [] if c.get("id"))
+        section = _THINK.search("".join(content))
+        if section is not None:
+            for call_id in call_ids:
+                self.issued[call_id] = section[0]
+
+    def __call__(self, request: RecordedRequest) -> str | None:
+        body = request.body if isinstance(request.body, dict) else {}
+        for i, message in enumerate(body.get("messages") or []):
+            if not isinstance(message, Mapping) or message.get("role") != "assistant":
+                continue
+            ids = [c.get("id") for c in message.get("tool_calls") or [] if isinstance(c, Mapping)]
+            expected = {self.issued[c] for c in ids if c in self.issued}
+            if expected and not any(section in _content_text(message.get("content")) for section in expected):
+                return (
+                    f"messages.{i}.content: the assistant message with tool calls must keep the "
+                    "<think>...</think> section it was generated with (reasoning missing or modified)"
+                )
+        return None
+
+
+class StrictResponses:
+    """OpenAI Responses rules for reasoning items (stateless use, ``store: false``): every
+    ``function_call`` this server issued must come back preceded by the reasoning item(s) issued before
+    it, with ``encrypted_content`` byte-exact, using OpenAI's error texts (wire-formats.md §3).
+    """
+
+    def __init__(self, server: ScriptedServer) -> None:
+        self.issued: dict[str, list[JSON]] = {}
+        """call_id -> the reasoning items that preceded that call in the output."""
+        server.on_reply.append(self._record)
+
+    def _record(self, request: RecordedRequest, step: Step) -> None:
+        items: list[JSON] = []
+        if isinstance(step.body, Mapping) and isinstance(step.body.get("output"), list):
+            items.extend(i for i in step.body["output"] if isinstance(i, dict))
+        else:
+            for payload in _payloads(step):
+                if payload.get("type") == "response.output_item.done" and isinstance(
+                    payload.get("item"), dict
+                ):
+                    items.append(payload["item"])
+        reasoning: list[JSON] = []
+        for item in items:
+            if item.get("type") == "reasoning":
+                reasoning.append(item)
+            elif item.get("type") == "function_call" and reasoning:
+                self.issued[str(item.get("call_id"))] = list(reasoning)
+
+    def __call__(self, request: RecordedRequest) -> str | None:
+        body = request.body if isinstance(request.body, dict) else {}
+        items = body.get("input")
+        if not isinstance(items, list):
+            return None
+        seen: list[Mapping[str, Any]] = []
+        for item in items:
+            if not isinstance(item, Mapping):
+                continue
+            if item.get("type") == "function_call" and str(item.get("call_id")) in self.issued:
+                wanted = self.issued[str(item.get("call_id"))]
+                sent = {str(r.get("encrypted_content")) for r in seen if r.get("type") == "reasoning"}
+                for original in wanted:
+                    blob = str(original.get("encrypted_content"))
+                    if blob in sent:
+                        continue
+                    changed = [
+                        r for r in seen if r.get("type") == "reasoning" and r.get("id") == original.get("id")
+                    ]
+                    if changed:
+                        return f"The encrypted content {str(changed[0].get('encrypted_content'))[:12]}... could not be verified."
+                    return (
+                        f"Item '{item.get('id', item.get('call_id'))}' of type 'function_call' was provided "
+                        f"without its required 'reasoning' item: '{original.get('id')}'."
+                    )
+                continue
+            if item.get("type") == "function_call_output" or item.get("role") == "user":
+                seen = []  # a new turn begins: earlier reasoning items belong to earlier calls
+                continue
+            seen.append(item)
         return None
