@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all install system-deps lint typecheck test test-fast bench demo clean docs-templates
+.PHONY: all install system-deps lint typecheck test test-fast bench demo clean docs-templates compat
 
 all: test
 
@@ -47,6 +47,11 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_agent
 	$(BIN)/python -m benchmarks.bench_sandbox
 	$(BIN)/python -m benchmarks.bench_gateway
+
+# Real agent apps (pinned, from npm and PyPI, installed into .cache/compat) through interleaf serve:
+# an app x dialect table, direct and through the gateway (docs/gateway.md, "Compatibility").
+compat: install system-deps
+	scripts/compat
 
 # Regenerate the template tables in docs/probe.md by running the probe over the shipped templates.
 docs-templates: install
