@@ -694,3 +694,26 @@ def test_public_api() -> None:
         "response_events",
         "stream_payloads",
     }
+
+
+def test_a_responses_request_translates_without_its_own_fields_or_blobs() -> None:
+    """Responses -> Chat / Anthropic: no Responses-only field, marker or tool reaches the other API, and
+    an encrypted reasoning blob (OpenAI's) never goes to Anthropic; each is a reported loss."""
+    body = json.loads((FIXTURES / "responses" / "codex_request.json").read_text())
+    conversation = responses.decode_request(body)
+
+    def to_chat(c: Conversation, losses: Losses) -> dict[str, Any]:
+        return openai_chat.encode_request(c, dialect=ReasoningDialect.REASONING_CONTENT, losses=losses)
+
+    def to_anthropic(c: Conversation, losses: Losses) -> dict[str, Any]:
+        return anthropic.encode_request(c, losses=losses)
+
+    for encode in (to_chat, to_anthropic):
+        losses = Losses()
+        encoded = json.dumps(encode(conversation, losses))
+        assert "interleaf:" not in encoded
+        assert '"status"' not in encoded
+        assert "encrypted_content" not in encoded
+        assert len(losses) > 0
+    anthropic_body = anthropic.encode_request(conversation)
+    assert "redacted_thinking" not in json.dumps(anthropic_body)

@@ -204,6 +204,10 @@ def encode_block(
                 losses.add(path, f"reasoning_details item fields {', '.join(dropped)} have no Anthropic slot")
         return out
     if isinstance(block, RedactedThinking):
+        if block.dialect is ReasoningDialect.RESPONSES:
+            if losses is not None:  # an OpenAI blob: Anthropic would reject it (and must never see it)
+                losses.add(path, "encrypted reasoning from the Responses API dropped: it is not Anthropic's")
+            return None
         out = {"type": "redacted_thinking", "data": block.data}
         if block.dialect is ReasoningDialect.ANTHROPIC:
             out.update(block.extra)
@@ -297,6 +301,10 @@ def encode_message(
             for i, block in blocks
             if (encoded := encode_block(block, f"{path}.content[{i}]", losses, native=native)) is not None
         ]
+    if isinstance(content, list) and not content and message.blocks:
+        if losses is not None:
+            losses.add(path, "every block of the message was left out: the message was not sent")
+        return None
     if message.name is not None and losses is not None:
         losses.add(path, "message name has no Anthropic slot")
     return {"role": role, "content": content, **_extras(message.extra, native, path, losses)}
@@ -384,9 +392,8 @@ def encode_request(conversation: Conversation, *, losses: Losses | None = None) 
         is not None
     ]
     if conversation.tools:
-        body["tools"] = [
-            _encode_tool(t, native, f"tools[{i}]", losses) for i, t in enumerate(conversation.tools)
-        ]
+        tools = (_encode_tool(t, native, f"tools[{i}]", losses) for i, t in enumerate(conversation.tools))
+        body["tools"] = [tool for tool in tools if tool is not None]
     if conversation.tool_choice is not None:
         body["tool_choice"] = _encode_tool_choice(conversation.tool_choice, native, losses)
     for wire, portable in _PARAMS[2:]:
@@ -415,7 +422,17 @@ def _decode_tool(data: Any, path: str) -> ToolSpec:
 
 def _encode_tool(
     tool: ToolSpec, native: bool = True, path: str = "", losses: Losses | None = None
-) -> JSONDict:
+) -> JSONDict | None:
+    kind = tool.extra.get("type")
+    if (
+        not native
+        and isinstance(kind, str)
+        and kind not in ("function", "custom")
+        and tool.parameters is None
+    ):
+        if losses is not None:  # another API's built-in tool (web_search, code_interpreter, ...)
+            losses.add(path, f"tool {tool.name!r} of type {kind!r} has no Anthropic form")
+        return None
     out: JSONDict = {"name": tool.name}
     if tool.description is not None:
         out["description"] = tool.description

@@ -266,8 +266,11 @@ def _decode_tool(data: Any, path: str) -> ToolSpec:
 def _encode_tool(tool: ToolSpec, path: str, writer: Writer) -> JSONDict | None:
     kind = tool.extra.get("type")
     if isinstance(kind, str) and kind != "function":
-        if isinstance(tool.extra.get(kind), Mapping) or not tool.name:
+        if writer.native and (isinstance(tool.extra.get(kind), Mapping) or not tool.name):
             return dict(tool.extra)  # an OpenAI custom or vendor tool, kept whole
+        if not writer.native and kind not in ("custom",) and tool.parameters is None:
+            writer.loss(path, f"tool {tool.name!r} of type {kind!r} has no OpenAI Chat form")
+            return None
         if kind != "custom":  # Anthropic's "custom" is an ordinary function tool
             writer.loss(path, f"tool {tool.name!r} of type {kind!r} has no OpenAI Chat form")
             return None
@@ -278,10 +281,10 @@ def _encode_tool(tool: ToolSpec, path: str, writer: Writer) -> JSONDict | None:
         function["description"] = tool.description
     if tool.parameters is not None:
         function["parameters"] = tool.parameters
-    if isinstance(function_extra, Mapping):
+    if isinstance(function_extra, Mapping) and writer.native:
         merge_extra(function, function_extra)
     out: JSONDict = {"type": "function", "function": function}
-    merge_extra(out, extra)
+    merge_extra(out, writer.own(extra, path))
     return out
 
 

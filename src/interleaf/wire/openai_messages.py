@@ -201,6 +201,16 @@ class Writer:
         if self.losses is not None:
             self.losses.add(path, what)
 
+    def own(self, extra: Mapping[str, Any], path: str, *skip: str) -> Mapping[str, Any]:
+        """``extra`` when the messages came from OpenAI Chat; otherwise nothing, each field reported as a
+        loss: another format's vendor fields never go to an OpenAI-compatible server, which may reject them."""
+        if self.native:
+            return extra
+        fields = sorted(k for k in extra if k not in skip)
+        if fields:
+            self.loss(path, f"fields {', '.join(fields)} of another format have no OpenAI Chat meaning")
+        return {}
+
 
 # ------------------------------------------------------------------------------------ content parts
 
@@ -227,9 +237,9 @@ def decode_part(data: Any, path: str) -> Text | Image | Opaque:
 
 def encode_part(block: Block, path: str, writer: Writer) -> JSONDict | None:
     if isinstance(block, Text):
-        return {"type": "text", "text": block.text, **block.extra}
+        return {"type": "text", "text": block.text, **writer.own(block.extra, path)}
     if isinstance(block, Image):
-        extra = dict(block.extra)
+        extra = dict(writer.own(block.extra, path))
         inner = extra.pop("image_url", None)
         if block.data is not None:
             url = f"data:{block.media_type or ''};base64,{block.data}"
@@ -265,7 +275,12 @@ def _encode_content(blocks: Sequence[Block], message: Message, path: str, writer
             return ""
         shape = message.extra.get(CONTENT_SHAPE)
         return ABSENT if shape == "absent" else [] if shape == "list" else None
-    if (message.plain or not writer.native) and all(isinstance(b, Text) and not b.extra for b in blocks):
+    if (message.plain or not writer.native) and all(
+        isinstance(b, Text) and (not b.extra or not writer.native) for b in blocks
+    ):
+        for block in blocks:
+            if isinstance(block, Text):
+                writer.own(block.extra, path)
         return "".join(b.text for b in blocks if isinstance(b, Text))
     return [p for b in blocks if (p := encode_part(b, path, writer)) is not None]
 
@@ -324,7 +339,7 @@ def encode_detail(block: Block) -> JSONDict:
     """The ``reasoning_details`` item of a thinking block: its own item verbatim, else built."""
     if isinstance(block, Opaque):
         return dict(block.data)
-    if isinstance(block, Thinking | RedactedThinking) and block.item is not None:
+    if isinstance(block, Thinking | RedactedThinking) and block.item is not None and block.dialect is RD:
         return dict(block.item)
     if isinstance(block, RedactedThinking):
         return {"type": "reasoning.encrypted", "data": block.data}
@@ -395,8 +410,8 @@ def _decode_tool_call(data: Any, path: str) -> ToolCall | Opaque:
     return ToolCall(id=call_id, name=name, arguments=parsed, raw_arguments=raw, extra=extra)
 
 
-def _encode_tool_call(call: ToolCall) -> JSONDict:
-    extra = dict(call.extra)
+def _encode_tool_call(call: ToolCall, path: str, writer: Writer) -> JSONDict:
+    extra = dict(writer.own(call.extra, path))
     function_extra = extra.pop("function", None)
     function: JSONDict = {"name": call.name, "arguments": call.arguments_json}
     if isinstance(function_extra, Mapping):
@@ -576,18 +591,14 @@ def _write_simple(message: Message, path: str, writer: Writer) -> JSONDict:
         out["content"] = content
     if message.name is not None:
         out["name"] = message.name
-    merge_extra(out, message.extra, CONTENT_SHAPE, "role")
+    merge_extra(out, writer.own(message.extra, path, CONTENT_SHAPE, "role"), CONTENT_SHAPE, "role")
     return out
 
 
 def _write_tool_result(result: ToolResult, path: str, writer: Writer) -> JSONDict:
     out: JSONDict = {"role": "tool", "tool_call_id": result.call_id}
     content = result.content
-    if (
-        isinstance(content, tuple)
-        and not writer.native
-        and all(isinstance(p, Text) and not p.extra for p in content)
-    ):
+    if isinstance(content, tuple) and not writer.native and all(isinstance(p, Text) for p in content):
         content = result.text  # another format's text parts: the string every server reads
     if isinstance(content, tuple):
         encoded = (encode_part(part, path, writer) for part in content)
@@ -600,7 +611,7 @@ def _write_tool_result(result: ToolResult, path: str, writer: Writer) -> JSONDic
         writer.loss(
             path, f"tool result {result.call_id}: is_error={result.is_error} has no OpenAI Chat field"
         )
-    merge_extra(out, result.extra)
+    merge_extra(out, writer.own(result.extra, path))
     return out
 
 
@@ -628,7 +639,9 @@ def write_assistant(message: Message, path: str, writer: Writer) -> JSONDict:
             else:
                 writer.loss(path, f"{_describe_thinking(block)} dropped: <think> tags cannot carry it")
         elif isinstance(block, ToolCall) or (isinstance(block, Opaque) and block.source == TOOL_CALL_SOURCE):
-            calls.append(_encode_tool_call(block) if isinstance(block, ToolCall) else dict(block.data))
+            calls.append(
+                _encode_tool_call(block, path, writer) if isinstance(block, ToolCall) else dict(block.data)
+            )
             seen_other = seen_call = True
         elif isinstance(block, Text | Image) or (isinstance(block, Opaque) and block.source == FORMAT):
             content.append(block)
@@ -662,7 +675,7 @@ def write_assistant(message: Message, path: str, writer: Writer) -> JSONDict:
         for field in shadows:
             if field in message.extra and field not in out:
                 writer.loss(path, f"{field} not sent: it duplicates thinking now sent in another dialect")
-    merge_extra(out, message.extra, CONTENT_SHAPE, *shadows)
+    merge_extra(out, writer.own(message.extra, path, CONTENT_SHAPE, *shadows), CONTENT_SHAPE, *shadows)
     return out
 
 
