@@ -55,7 +55,7 @@ class _Strict(BaseModel):
 
 class ProfileConfig(_Strict):
     base: str | None = Field(None, description="Built-in profile this one starts from (default: same name).")
-    api: Literal["anthropic", "openai-chat"] | None = None
+    api: Literal["anthropic", "openai-chat", "openai-responses"] | None = None
     base_url: str | None = None
     model: str | None = None
     fast_model: str | None = None

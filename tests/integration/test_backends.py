@@ -945,10 +945,13 @@ def test_every_profile_is_complete() -> None:
         "llamacpp",
         "ollama",
         "local",
+        "openai-responses",
     }
     assert expected <= set(PROFILES)
     for profile in PROFILES.values():
-        assert profile.api in ("anthropic", "openai-chat")
+        assert profile.api in ("anthropic", "openai-chat", "openai-responses")
+        if profile.api == "openai-responses":
+            assert profile.thinking_dialect is ReasoningDialect.RESPONSES
         assert profile.description
         if profile.key_required:
             assert profile.key_env

@@ -385,7 +385,7 @@ async def test_bad_requests_get_400s_and_unknown_paths_404s_in_the_clients_forma
         async with session.post(gateway.base_url + "/v1/chat/completions", json={"model": "m"}) as response:
             assert response.status == 400
             assert "messages" in (await response.json())["error"]["message"]
-        async with session.post(gateway.base_url + "/v1/responses", json={}) as response:
+        async with session.post(gateway.base_url + "/v1/completions", json={}) as response:
             assert response.status == 404
             assert "error" in await response.json()
     assert not upstream.requests

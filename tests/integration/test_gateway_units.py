@@ -237,17 +237,34 @@ def test_no_candidates_when_thinking_is_off_or_the_turn_is_a_prefill() -> None:
     assert candidates(decode_request("anthropic", prefill), ReasoningDialect.ANTHROPIC) == []
 
 
-def test_wire_index_follows_folded_tool_messages() -> None:
-    raw = [
-        {"role": "system"},
-        {"role": "user"},
-        {"role": "assistant"},
-        {"role": "tool"},
-        {"role": "tool"},
-        {"role": "assistant"},
+def test_wire_index_follows_folded_tool_messages_and_item_runs() -> None:
+    raw = {
+        "messages": [
+            {"role": "system"},
+            {"role": "user"},
+            {"role": "assistant"},
+            {"role": "tool"},
+            {"role": "tool"},
+            {"role": "assistant"},
+        ]
+    }
+    assert [wire_index("openai-chat", raw, i) for i in range(5)] == [f"messages[{p}]" for p in (0, 1, 2, 3, 5)]
+    assert wire_index("anthropic", raw, 4) == "messages[4]"
+    items = {
+        "input": [
+            {"role": "developer", "content": "d"},
+            {"role": "user", "content": "u"},
+            {"type": "reasoning", "summary": []},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c2", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "x"},
+            {"type": "function_call_output", "call_id": "c2", "output": "y"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "t"}]},
+        ]
+    }
+    assert [wire_index("openai-responses", items, i) for i in range(5)] == [
+        f"input[{p}]" for p in (0, 1, 2, 5, 7)
     ]
-    assert [wire_index("openai-chat", raw, i) for i in range(5)] == [0, 1, 2, 3, 5]
-    assert wire_index("anthropic", raw, 4) == 4
 
 
 # ------------------------------------------------------------------------------------------- SSE

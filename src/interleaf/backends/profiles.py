@@ -20,10 +20,14 @@ from typing import Any, Literal
 from interleaf.backends.errors import BackendConfigError
 from interleaf.transcript import ReasoningDialect
 
-Api = Literal["anthropic", "openai-chat"]
+Api = Literal["anthropic", "openai-chat", "openai-responses"]
 AuthStyle = Literal["x-api-key", "bearer", "none"]
 
-API_PATHS: dict[Api, str] = {"anthropic": "/messages", "openai-chat": "/chat/completions"}
+API_PATHS: dict[Api, str] = {
+    "anthropic": "/messages",
+    "openai-chat": "/chat/completions",
+    "openai-responses": "/responses",
+}
 
 # A base URL that already ends in an API version segment (/v1, /v4, /api/v3) gets only the endpoint
 # appended; any other base URL gets /v1 first.
@@ -44,7 +48,8 @@ class Prices:
 class Profile:
     """How to talk to one kind of model server.
 
-    * ``api``: the wire format, ``anthropic`` (Messages) or ``openai-chat`` (Chat Completions).
+    * ``api``: the wire format, ``anthropic`` (Messages), ``openai-chat`` (Chat Completions) or
+      ``openai-responses`` (the Responses API).
     * ``base_url``: where the server lives, with or without the trailing ``/v1``; ``None`` when it has
       no fixed address (``local``: the embedded server picks a port).
     * ``auth``: ``x-api-key`` (Anthropic), ``bearer`` (``Authorization: Bearer``) or ``none``.
@@ -230,6 +235,18 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 # Hosted OpenAI Chat returns no reasoning and takes none back (wire-formats.md §2.1):
                 # thinking from other backends is reported as a loss, not sent.
                 thinking_dialect=None,
+                model="gpt-5",
+                fast_model="gpt-5-mini",
+            ),
+            Profile(
+                name="openai-responses",
+                description="OpenAI's Responses API (reasoning items; encrypted reasoning for stateless use).",
+                api="openai-responses",
+                base_url="https://api.openai.com/v1",
+                auth="bearer",
+                key_env="OPENAI_API_KEY",
+                # Reasoning items go back whole, encrypted_content byte-exact (wire-formats: Responses).
+                thinking_dialect=ReasoningDialect.RESPONSES,
                 model="gpt-5",
                 fast_model="gpt-5-mini",
             ),

@@ -87,7 +87,10 @@ def parse_dialect(value: ReasoningDialect | str, profile: Profile) -> ReasoningD
     text = value.value if isinstance(value, ReasoningDialect) else value.strip().lower().replace("-", "_")
     if text == "none":
         return None
-    allowed = (ReasoningDialect.ANTHROPIC,) if profile.api == "anthropic" else _OPENAI_DIALECTS
+    allowed = {
+        "anthropic": (ReasoningDialect.ANTHROPIC,),
+        "openai-responses": (ReasoningDialect.RESPONSES,),
+    }.get(profile.api, _OPENAI_DIALECTS)
     for dialect in allowed:
         if dialect.value == text:
             return dialect

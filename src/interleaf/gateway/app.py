@@ -41,14 +41,17 @@ from interleaf.gateway.jsonio import BodyError, json_bytes, json_text, loads_bod
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics, user_agent_label
 from interleaf.gateway.restore import RestoreOutcome, candidates, moves_thinking, raw_needs_check, restore
+from interleaf.gateway.signing import ThinkingSigner
 from interleaf.gateway.upstream import Upstream
 from interleaf.store.fingerprint import tenant_id
 from interleaf.store.thinking import StoreError, ThinkingStore, open_store
+from interleaf.transcript import Response as Reply
 
 log = logging.getLogger("interleaf.gateway")
 
 MESSAGES = "/v1/messages"
 CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
 # A generation must not run twice: only a connection that never opened is retried (once). A request
 # the upstream may have read (a pooled connection it closed, a reset) and error statuses go back to the
 # client, whose SDK decides, as it would talking to the upstream directly.
@@ -129,6 +132,8 @@ class Gateway:
         self.observers: list[Callable[[RequestReport], None]] = []
         """Called with what each request brought back (``interleaf probe client`` listens here)."""
         self._secret: bytes | None = None
+        self.signer: ThinkingSigner | None = None
+        """Signs thinking for Anthropic clients of a non-Anthropic upstream (gateway/signing.py)."""
         self._labels: dict[str, str] = {}
         self._tenants: dict[tuple[str, str], str] = {}
         self._last_store_warning = 0.0
@@ -157,6 +162,7 @@ class Gateway:
         if self._secret is None:
             try:
                 self._secret = await self.store.tenant_secret()
+                self.signer = ThinkingSigner(self._secret)
             except StoreError as exc:
                 self.metrics.store_errors.inc("secret")
                 self._store_warning(f"thinking store unavailable, serving without restoration: {exc}")
@@ -219,6 +225,15 @@ class Gateway:
         if stream is not None and not isinstance(stream, bool):
             raise GatewayError(400, f"stream must be true or false, not {json_text(stream)[:40]}")
         stream = stream is True
+        if fmt == "openai-responses" and body.get("previous_response_id") and upstream.api != fmt:
+            self.unserved("previous_response_id", request)
+            raise GatewayError(
+                400,
+                "previous_response_id needs an upstream that keeps Responses state; this gateway fronts "
+                f"the {upstream.profile.name!r} profile ({upstream.api}), which does not. Send the whole "
+                "conversation in input (store: false), as Codex does.",
+                code="unsupported_parameter",
+            )
         if self._secret is None:
             await self._tenant_secret()
         tenant = self._tenant(identity.credential, upstream.scope(model))
@@ -231,9 +246,7 @@ class Gateway:
         if same and not raw_needs_check(fmt, body, upstream.dialect):
             upstream_body = upstream.passthrough_body(raw, body, model)
             if self.observers:
-                turns = _earlier_assistant_turns(
-                    [m.get("role") for m in body.get("messages") or () if isinstance(m, dict)]
-                )
+                turns = _earlier_assistant_turns([m.role for m in decode_request(fmt, body).messages])
                 self._observe(request, fmt, stream, turns, kept=turns)
             return Prepared(fmt, raw, None, upstream_body, headers, stream, tenant, url)
 
@@ -242,6 +255,9 @@ class Gateway:
             check_conversation(conversation, self.options.limits)
         except LimitExceeded as exc:
             raise GatewayError(400, str(exc), code="request_limit_exceeded") from None
+        signs = fmt == "anthropic" and upstream.api != "anthropic" and tenant is not None
+        if signs and self.signer is not None and tenant is not None:
+            conversation = self.signer.redeem(tenant, conversation).conversation
         indices = candidates(conversation, upstream.dialect)
         outcome = await restore(conversation, indices, self.store, tenant, self.captures)
         if outcome.store_error is not None:
@@ -278,6 +294,7 @@ class Gateway:
             len(outcome.restored),
             len(outcome.missing),
             len(outcome.foreign),
+            for_client=self._signed_for(tenant) if signs else None,
         )
         labels = (
             self._tenant_label(identity.credential),
@@ -301,6 +318,12 @@ class Gateway:
         if outcome.missing and self.options.on_missing == "error":
             raise _MissingThinking(call, self._missing_error(fmt, body, outcome))
         return call
+
+    def _signed_for(self, tenant: str | None) -> Callable[[Reply], Reply] | None:
+        signer = self.signer
+        if signer is None or tenant is None:
+            return None
+        return lambda reply: signer.sign_reply(tenant, reply)
 
     def _observe(
         self,
@@ -330,8 +353,7 @@ class Gateway:
     def _missing_error(
         self, fmt: ClientFormat, body: dict[str, Any], outcome: RestoreOutcome
     ) -> GatewayError:
-        positions = [wire_index(fmt, body["messages"], i) for i in outcome.missing]
-        where = ", ".join(f"messages[{p}]" for p in positions)
+        where = ", ".join(wire_index(fmt, body, i) for i in outcome.missing)
         why = (
             f"the thinking store is unavailable ({outcome.store_error})"
             if outcome.store_error
@@ -352,6 +374,9 @@ class Gateway:
 
     async def chat_completions(self, request: Request) -> Response:
         return await self._generate(request, "openai-chat", CHAT)
+
+    async def responses(self, request: Request) -> Response:
+        return await self._generate(request, "openai-responses", RESPONSES)
 
     def _refusal(self) -> GatewayError | None:
         """Why a new generation request must be refused now (explicit admission), or ``None``."""
@@ -454,7 +479,9 @@ class _MissingThinking(Exception):
 
 
 def _format_of(path: str) -> ClientFormat:
-    return "anthropic" if path.startswith(MESSAGES) else "openai-chat"
+    if path.startswith(MESSAGES):
+        return "anthropic"
+    return "openai-responses" if path.rstrip("/").endswith("/responses") else "openai-chat"
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -508,6 +535,8 @@ def create_app(options: ServeOptions, *, gateway: Gateway | None = None) -> Star
         Route(CHAT, gw.chat_completions, methods=["POST"]),
         Route(MESSAGES + "/count_tokens", count_tokens, methods=["POST"]),
         Route("/chat/completions", gw.chat_completions, methods=["POST"]),  # base_url without /v1
+        Route(RESPONSES, gw.responses, methods=["POST"]),
+        Route("/responses", gw.responses, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

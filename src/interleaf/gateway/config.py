@@ -19,7 +19,7 @@ from interleaf.gateway.limits import Limits
 from interleaf.transcript import ReasoningDialect
 
 OnMissing = Literal["pass", "error"]
-ClientFormat = Literal["anthropic", "openai-chat"]
+ClientFormat = Literal["anthropic", "openai-chat", "openai-responses"]
 
 DEFAULT_PORT = 8765
 DEFAULT_TTL_SECONDS = 24 * 3600.0

@@ -23,8 +23,9 @@ from interleaf.backends.errors import (
     StreamCutError,
 )
 from interleaf.gateway.config import ClientFormat
-from interleaf.gateway.jsonio import json_bytes, json_text
+from interleaf.gateway.jsonio import json_bytes
 from interleaf.transcript import JSONDict
+from interleaf.wire.apis import api
 
 _ANTHROPIC_TYPES: Final = {
     400: "invalid_request_error",
@@ -121,9 +122,7 @@ def error_type_for(fmt: ClientFormat, status: int) -> str:
 def error_body(fmt: ClientFormat, error: GatewayError) -> JSONDict:
     """The error in the client's format; an upstream ``error_type`` is kept when it has one."""
     kind = error.error_type or error_type_for(fmt, error.status)
-    if fmt == "anthropic":
-        return {"type": "error", "error": {"type": kind, "message": error.message}}
-    return {"error": {"message": error.message, "type": kind, "param": None, "code": error.code}}
+    return api(fmt).error_body(kind, error.message, error.code)
 
 
 def error_bytes(fmt: ClientFormat, error: GatewayError) -> bytes:
@@ -148,11 +147,10 @@ def error_response(fmt: ClientFormat, error: GatewayError, counts: Mapping[str, 
 
 
 def stream_error_event(fmt: ClientFormat, error: GatewayError) -> bytes:
-    """The error as one SSE event: ``event: error`` (Anthropic) or an error chunk (OpenAI)."""
-    data = json_text(error_body(fmt, error))
-    if fmt == "anthropic":
-        return f"event: error\ndata: {data}\n\n".encode()
-    return f"data: {data}\n\n".encode()
+    """The error as one SSE event in the client's format (``event: error`` for Anthropic and
+    Responses clients, an error chunk for OpenAI Chat ones): their SDKs raise it as an exception."""
+    kind = error.error_type or error_type_for(fmt, error.status)
+    return api(fmt).error_event(kind, error.message, error.code)
 
 
 def from_backend(exc: BackendError, upstream_format: ClientFormat) -> GatewayError:

@@ -50,6 +50,8 @@ class Prepared:
     restored: int = 0
     missing: int = 0
     foreign: int = 0
+    for_client: Callable[[Reply], Reply] | None = None
+    """What the client gets of a reply, when not the reply itself (the gateway's thinking tokens)."""
 
     def interleaf_headers(self) -> dict[str, str]:
         return {
@@ -137,7 +139,8 @@ class Forwarder:
             ) from None
         if not await self._capture(call.capture(upstream.api, reply=reply)):
             raise unstored_reply()
-        body = json_bytes(encode_response(call.fmt, reply, self._dialect))
+        shown = call.for_client(reply) if call.for_client is not None else reply
+        body = json_bytes(encode_response(call.fmt, shown, self._dialect))
         return Response(body, answer.status, headers, media_type="application/json")
 
     async def stream(self, call: Prepared, on_end: Callable[[str, float], None]) -> StreamRelay:
@@ -174,6 +177,7 @@ class Forwarder:
             on_reply=on_reply,
             on_end=on_end,
             hold_end=self._captures.write_through,
+            for_client=call.for_client,
         )
 
     def _failed(self, exc: BackendError) -> GatewayError:

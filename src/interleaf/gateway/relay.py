@@ -30,12 +30,13 @@ from interleaf.backends.errors import BackendError
 from interleaf.backends.http import StreamResponse
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError, from_backend, stream_error_event, unstored_reply
-from interleaf.gateway.formats import ClientStream, UpstreamStream, decode_response
+from interleaf.gateway.formats import client_encoder, decode_response, upstream_assembler
 from interleaf.gateway.metrics import Metrics
-from interleaf.transcript import ReasoningDialect
+from interleaf.transcript import Message, ReasoningDialect
 from interleaf.transcript import Response as Reply
+from interleaf.wire.apis import Assembler, Encoder, api
 from interleaf.wire.errors import StreamIncompleteError, StreamServerError, WireError
-from interleaf.wire.events import MessageEnd, StreamEvent, events_from_response
+from interleaf.wire.events import BlockEnd, MessageEnd, StreamEvent
 from interleaf.wire.stream import SSEDecoder
 
 log = logging.getLogger("interleaf.gateway")
@@ -76,6 +77,7 @@ class StreamRelay(Response):
         on_reply: Callable[[Reply], Awaitable[bool]],
         on_end: Callable[[str, float], None],
         hold_end: bool = False,
+        for_client: Callable[[Reply], Reply] | None = None,
     ) -> None:
         # Not Response.__init__: it would declare the empty body's content-length.
         self.status_code = 200
@@ -91,6 +93,7 @@ class StreamRelay(Response):
         self._on_reply = on_reply
         self._on_end = on_end
         self._hold_end = hold_end
+        self._for_client_reply = for_client
         self._finished = False
         self._disconnected = False
         self._outcome = "error"
@@ -173,7 +176,7 @@ class StreamRelay(Response):
 
     async def _relay_bytes(self, send: Send) -> None:
         decoder = SSEDecoder()
-        assembler = UpstreamStream(self._upstream_format)
+        assembler = upstream_assembler(self._upstream_format)
         reading = True  # False once the copy could not be read: relay on, capture nothing
         server_error = False
         held = b""
@@ -227,18 +230,18 @@ class StreamRelay(Response):
         if held and (self._outcome == "complete" or not reading or server_error):
             await send({"type": "http.response.body", "body": held, "more_body": True})
 
-    def _feed(self, assembler: UpstreamStream, data: str, replies: list[Reply]) -> None:
+    def _feed(self, assembler: Assembler, data: str, replies: list[Reply]) -> None:
         replies.extend(e.response for e in assembler.feed_data(data) if isinstance(e, MessageEnd))
 
-    def _finish(self, assembler: UpstreamStream, replies: list[Reply]) -> None:
+    def _finish(self, assembler: Assembler, replies: list[Reply]) -> None:
         replies.extend(e.response for e in assembler.finish() if isinstance(e, MessageEnd))
 
     # ------------------------------------------------------------------- other format: events
 
     async def _relay_events(self, send: Send) -> None:
         decoder = SSEDecoder()
-        assembler = UpstreamStream(self._upstream_format)
-        client = ClientStream(self._fmt, self._dialect)
+        assembler = upstream_assembler(self._upstream_format)
+        client = client_encoder(self._fmt, self._dialect)
         try:
             async for chunk in self._upstream.iter_bytes():
                 events: list[StreamEvent] = []
@@ -267,9 +270,22 @@ class StreamRelay(Response):
             return
         await send({"type": "http.response.body", "body": client.end(), "more_body": True})
 
-    async def _send_events(self, send: Send, client: ClientStream, events: list[StreamEvent]) -> bool:
+    def _for_client(self, event: StreamEvent) -> StreamEvent:
+        """The event as the client gets it: a finished block or reply through ``for_client`` (the
+        gateway's own signature on unsigned thinking); capture always sees the upstream's original."""
+        change = self._for_client_reply
+        if change is None:
+            return event
+        if isinstance(event, BlockEnd):
+            probe = Reply(message=Message(role="assistant", blocks=(event.block,)))
+            return BlockEnd(event.index, change(probe).message.blocks[0])
+        if isinstance(event, MessageEnd):
+            return MessageEnd(change(event.response))
+        return event
+
+    async def _send_events(self, send: Send, client: Encoder, events: list[StreamEvent]) -> bool:
         """Send ``events``; False (an error event sent instead) when a finished reply could not be stored."""
-        body = client.encode(events)
+        body = client.encode([self._for_client(e) for e in events])
         if not await self._completed([e.response for e in events if isinstance(e, MessageEnd)]):
             await self._unstored(send)
             return False
@@ -288,6 +304,6 @@ class StreamRelay(Response):
             error = GatewayError(502, f"the upstream answered a stream request with unreadable JSON ({exc})")
             await self._send_error(send, error)
             return
-        client = ClientStream(self._fmt, self._dialect)
-        if await self._send_events(send, client, events_from_response(reply)):
+        client = client_encoder(self._fmt, self._dialect)
+        if await self._send_events(send, client, api(self._fmt).events(reply)):
             await send({"type": "http.response.body", "body": client.end(), "more_body": True})

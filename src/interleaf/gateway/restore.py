@@ -36,6 +36,7 @@ from interleaf.wire.openai_messages import REASONING_FIELDS, is_thinking
 ANTHROPIC = ReasoningDialect.ANTHROPIC
 DETAILS = ReasoningDialect.REASONING_DETAILS
 TAGS = ReasoningDialect.THINK_TAGS
+RESPONSES = ReasoningDialect.RESPONSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,11 @@ def carries_thinking(message: Message, dialect: ReasoningDialect) -> bool:
         )
     if dialect is DETAILS:
         return all(not isinstance(b, Thinking | RedactedThinking) or b.item is not None for b in blocks)
+    if dialect is RESPONSES:  # reasoning items, whole: encrypted_content is what a stateless server reads
+        return all(
+            isinstance(b, Thinking | RedactedThinking) and b.dialect is RESPONSES and b.item is not None
+            for b in blocks
+        )
     return any(isinstance(b, Thinking) and b.text.strip() for b in blocks)
 
 
@@ -106,6 +112,8 @@ def raw_needs_check(fmt: ClientFormat, body: Mapping[str, Any], dialect: Reasoni
     """
     if dialect is None or thinking_disabled(body):
         return False
+    if fmt == "openai-responses":
+        return not _raw_responses_carry(body.get("input"))
     messages = body.get("messages")
     if not isinstance(messages, list):
         return True
@@ -119,6 +127,29 @@ def raw_needs_check(fmt: ClientFormat, body: Mapping[str, Any], dialect: Reasoni
         if fmt == "openai-chat" and not _raw_openai_carries(message, dialect):
             return True
     return False
+
+
+def _raw_responses_carry(items: Any) -> bool:
+    """Whether every earlier run of model-side items of a Responses ``input`` holds a reasoning item
+    (a string ``input`` has none to check); the same grouping as the codec's."""
+    if not isinstance(items, list):
+        return True
+    reasoned = True
+    in_run = False
+    for item in items:
+        if not isinstance(item, Mapping):
+            return False
+        kind = item.get("type")
+        own = (kind == "message" or (kind is None and "role" in item)) and item.get("role") != "assistant"
+        if own or (isinstance(kind, str) and kind.endswith("_output")):
+            if in_run and not reasoned:
+                return False
+            in_run = False
+            continue
+        if not in_run:
+            in_run, reasoned = True, False
+        reasoned |= kind == "reasoning"
+    return True  # a trailing run is the reply being prefilled, not an earlier turn
 
 
 def _raw_anthropic_carries(content: Any, dialect: ReasoningDialect) -> bool:

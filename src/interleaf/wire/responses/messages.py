@@ -35,7 +35,7 @@ from interleaf.wire.responses.items import (
     write_assistant,
 )
 
-__all__ = ["decode_input", "write_input"]
+__all__ = ["decode_input", "message_starts", "write_input"]
 
 _SIMPLE_ROLES = ("user", "system", "developer")
 _ABSENT: Any = object()
@@ -59,7 +59,7 @@ def decode_input(items: Sequence[Any], path: str = "input") -> list[Message]:
         if kind is not None and not isinstance(kind, str):
             raise WireFormatError(at(ipath, "type"), f"expected a string, got {kind_of(kind)}")
         role = item.get("role")
-        if (kind == "message" or (kind is None and "role" in item)) and role != "assistant":
+        if _own_message(item):
             if role not in _SIMPLE_ROLES:
                 raise WireFormatError(
                     at(ipath, "role"),
@@ -79,6 +79,29 @@ def decode_input(items: Sequence[Any], path: str = "input") -> list[Message]:
             run.extend(decode_output_item(item, ipath, run[-1] if run else None))
     flush()
     return messages
+
+
+def _own_message(item: Mapping[str, Any]) -> bool:
+    """A user, system or developer message: a message of its own, not part of a run."""
+    kind = item.get("type")
+    return (kind == "message" or (kind is None and "role" in item)) and item.get("role") != "assistant"
+
+
+def message_starts(items: Sequence[Any]) -> list[int]:
+    """For each message :func:`decode_input` makes of ``items``, the index of its first item (to name a
+    decoded message by the client's own ``input[i]``). Items that are not objects count as their own."""
+    starts: list[int] = []
+    side: Side | None = None
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping) or _own_message(item):
+            starts.append(index)
+            side = None
+            continue
+        new_side: Side = "tool" if item.get("type") in TOOL_OUTPUTS else "assistant"
+        if new_side != side:
+            starts.append(index)
+            side = new_side
+    return starts
 
 
 def _decode_simple(item: Mapping[str, Any], path: str) -> Message:
