@@ -23,6 +23,7 @@ from interleaf.store.fingerprint import (
     turn_fingerprint,
     visible_text,
 )
+from interleaf.store.open import open_store
 from interleaf.store.thinking import (
     COMPRESS_ABOVE,
     StoreConfigError,
@@ -31,7 +32,6 @@ from interleaf.store.thinking import (
     ThinkingStore,
     decode_message,
     encode_message,
-    open_store,
     tenant_for,
 )
 from interleaf.store.thinking_redis import RedisThinkingStore, redis_key

@@ -44,7 +44,8 @@ from interleaf.gateway.restore import RestoreOutcome, candidates, moves_thinking
 from interleaf.gateway.signing import ThinkingSigner
 from interleaf.gateway.upstream import Upstream
 from interleaf.store.fingerprint import tenant_id
-from interleaf.store.thinking import StoreError, ThinkingStore, open_store
+from interleaf.store.open import open_store
+from interleaf.store.thinking import StoreError, ThinkingStore
 from interleaf.transcript import Response as Reply
 
 log = logging.getLogger("interleaf.gateway")

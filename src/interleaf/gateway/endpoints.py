@@ -7,17 +7,38 @@ import asyncio
 import hmac
 import ipaddress
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from interleaf.backends.errors import BackendError
-from interleaf.gateway.config import ClientFormat
+from interleaf.backends.http import HttpClient
+from interleaf.gateway.auth import Authenticator
+from interleaf.gateway.capture import CaptureQueue
+from interleaf.gateway.config import ClientFormat, ServeOptions
 from interleaf.gateway.errors import NOTHING_RESTORED, GatewayError, error_response, from_backend
+from interleaf.gateway.metrics import Metrics
+from interleaf.gateway.upstream import Upstream
+from interleaf.store.thinking import ThinkingStore
 
-if TYPE_CHECKING:
-    from interleaf.gateway.app import Gateway
+
+class Gateway(Protocol):
+    """What these endpoints read of the gateway (:class:`interleaf.gateway.app.Gateway` has it all)."""
+
+    options: ServeOptions
+    upstream: Upstream
+    auth: Authenticator
+    http: HttpClient
+    store: ThinkingStore
+    captures: CaptureQueue
+    metrics: Metrics
+    inflight: int
+
+    @property
+    def has_tenant_secret(self) -> bool: ...
+
+    def unserved(self, what: str, request: Request) -> None: ...
 
 
 ESTIMATED_CHARS_PER_TOKEN = 3.5

@@ -4,7 +4,7 @@
 OpenAI Chat client as it arrives; :func:`stream_payloads` streams a stored reply. Thinking goes in the
 dialect asked for. The encoder keeps the message its client is assembling (the same merge as
 :class:`~interleaf.wire.openai_stream.StreamAssembler`) and at the end sends whatever the live deltas
-did not carry, so the client ends with exactly what :func:`openai_chat.encode_response` would give.
+did not carry, so the client ends with exactly what :func:`openai_bodies.encode_response` would give.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from interleaf.transcript import (
     ToolCall,
     Usage,
 )
-from interleaf.wire import openai_chat as chat
+from interleaf.wire import openai_bodies as chat
 from interleaf.wire import openai_messages as msgs
 from interleaf.wire.errors import Losses
 from interleaf.wire.events import (

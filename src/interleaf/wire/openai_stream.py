@@ -1,7 +1,7 @@
 """OpenAI Chat Completions streams: chunk payloads in, stream events and a Response out; and back.
 
 :class:`StreamAssembler` merges ``chat.completion.chunk`` payloads into the message a non-streamed
-response would hold, then decodes it with :func:`openai_chat.decode_response`, so the streamed reply
+response would hold, then decodes it with :func:`openai_bodies.decode_response`, so the streamed reply
 equals the non-streamed one for every chunking. Merging rules: strings concatenate (``content``,
 ``reasoning_content``, ``reasoning``, tool-call ``arguments``); ``tool_calls`` merge by ``index`` (id,
 type and name from their first appearance); ``reasoning_details`` items merge by ``index`` and type,
@@ -26,7 +26,7 @@ from interleaf.transcript import (
     JSONDict,
     Response,
 )
-from interleaf.wire import openai_chat as chat
+from interleaf.wire import openai_bodies as chat
 from interleaf.wire.errors import StreamIncompleteError, WireFormatError
 from interleaf.wire.events import (
     BlockDelta,
