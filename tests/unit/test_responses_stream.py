@@ -570,3 +570,28 @@ async def test_the_sdk_reads_an_openai_chat_stream_restreamed_live(
     assert output == payloads[-1]["response"]["output"]
     whole = openai_chat.decode_response(json.loads((FIXTURES / "openai_chat" / f"{name}.json").read_text()))
     assert output == encode_response(whole)["output"]
+
+
+def test_a_reply_from_another_api_streams_what_strict_clients_require() -> None:
+    """The AI SDK (OpenCode, Cline) requires an id on every output item and reads reasoning only from
+    summary events; Qwen Code and OpenCode replay only a reasoning item's summary. A reply from another
+    API therefore carries its thinking as both reasoning_text and summary, and every item has an id."""
+    body = json.loads((FIXTURES / "anthropic" / "thinking_tools.json").read_text(encoding="utf-8"))
+    payloads = restream(anthropic.StreamAssembler(), anthropic_stream(body), StreamEncoder())
+    items = [
+        p["item"]
+        for p in payloads
+        if p["type"] in ("response.output_item.added", "response.output_item.done")
+    ]
+    assert items and all(isinstance(item.get("id"), str) and item["id"] for item in items)
+    deltas = "".join(p["delta"] for p in payloads if p["type"] == "response.reasoning_summary_text.delta")
+    thoughts = [b["thinking"] for b in body["content"] if b["type"] == "thinking"]
+    assert deltas == "".join(thoughts)
+    final = payloads[-1]["response"]["output"]
+    reasoning = [item for item in final if item["type"] == "reasoning"]
+    assert [item["summary"][0]["text"] for item in reasoning] == thoughts
+    calls = [item for item in final if item["type"] == "function_call"]
+    arguments_events = {
+        p["item_id"] for p in payloads if p["type"] == "response.function_call_arguments.delta"
+    }
+    assert arguments_events == {call["id"] for call in calls}

@@ -120,7 +120,11 @@ def encode_thinking(
     if block.extra and block.dialect is not ReasoningDialect.THINK_TAGS:
         foreign_fields(block.extra, path, losses)
     item: JSONDict = {"id": ids("rs")} if ids is not None else {}
-    item.update(type="reasoning", summary=[], content=[{"type": "reasoning_text", "text": block.text}])
+    content = [{"type": "reasoning_text", "text": block.text}]
+    # In a reply the text is also the summary: most clients (the AI SDK, Qwen Code, Codex) read and
+    # replay only summary parts, so a reasoning item whose text is only in content comes back empty.
+    summary = [{"type": "summary_text", "text": block.text}] if ids is not None and block.text else []
+    item.update(type="reasoning", summary=summary, content=content)
     return item
 
 
@@ -148,6 +152,8 @@ def encode_tool_call(call: ToolCall, path: str, writer: ItemWriter) -> JSONDict:
     extra = dict(call.extra) if writer.native else {}
     if "id" in extra:
         out["id"] = extra.pop("id")
+    elif not writer.native and writer.reply and writer.ids is not None:
+        out["id"] = writer.ids("fc")  # clients (the AI SDK) require every output item to have one
     out["call_id"] = call.id
     out["name"] = call.name
     out["arguments"] = extra.pop("arguments") if "arguments" in extra else call.arguments_json

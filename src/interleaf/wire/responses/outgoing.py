@@ -41,7 +41,7 @@ class OutItem:
 
     @property
     def item_id(self) -> str:
-        value = self.skeleton.get("call_id" if self.kind == "function_call" else "id")
+        value = self.skeleton.get("id", self.skeleton.get("call_id"))
         return value if isinstance(value, str) else ""
 
     def message(self, *, native: bool) -> JSONDict:

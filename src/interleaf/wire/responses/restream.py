@@ -183,7 +183,8 @@ class StreamEncoder:
             skeleton.update(type="reasoning", summary=[])
             item, added = self._open("reasoning", skeleton)
         else:
-            skeleton = {"type": "function_call", "call_id": block_id or "", "name": name or ""}
+            skeleton = {} if self._native else {"id": self._ids("fc")}
+            skeleton.update(type="function_call", call_id=block_id or "", name=name or "")
             skeleton.update(arguments="", status="in_progress")
             item, added = self._open("function_call", skeleton)
             item.parts.append(Part("arguments"))
@@ -228,8 +229,17 @@ class StreamEncoder:
             item.parts.append(Part("reasoning_text"))
             empty = {"type": "reasoning_text", "text": ""}
             out.append(self._emit.part("response.content_part.added", item, 0, part=empty))
+            if not self._native:  # and the summary part most clients read (see encode_thinking)
+                summary = {"type": "summary_text", "text": ""}
+                out.append(
+                    self._emit.event("response.reasoning_summary_part.added", **_summary(item), part=summary)
+                )
         item.parts[0].sent.append(text)
         out.append(self._emit.part("response.reasoning_text.delta", item, 0, delta=text))
+        if not self._native:
+            out.append(
+                self._emit.event("response.reasoning_summary_text.delta", **_summary(item), delta=text)
+            )
         return out
 
     # ------------------------------------------------------------------------------ block ends
@@ -260,6 +270,8 @@ class StreamEncoder:
 
     def _end_call(self, item: OutItem, block: ToolCall) -> list[JSONDict]:
         final = encode_tool_call(block, "", self._writer)
+        if "id" not in final and "id" in item.skeleton:
+            final = {"id": item.skeleton["id"], **final}  # the id a call of a reply was given
         sent = "".join(item.parts[0].sent)
         out: list[JSONDict] = []
         if block.raw_arguments is None and sent and same_json(sent, block.arguments):
@@ -342,14 +354,25 @@ class StreamEncoder:
             return []
         if "id" not in final and "id" in item.skeleton and not (block.dialect is RESPONSES and block.item):
             final = {"id": item.skeleton["id"], **final}  # the id a new item of a reply was given
+        if not self._native and not final.get("summary") and isinstance(block, Thinking) and block.text:
+            final["summary"] = [{"type": "summary_text", "text": block.text}]  # as encode_thinking's replies
         out: list[JSONDict] = []
         if item.parts:  # text went out live: complete that part
             text = block.text if isinstance(block, Thinking) else ""
-            out.extend(self._rest(item, 0, text, "response.reasoning_text.delta"))
+            before = len(item.parts[0].sent)
+            rest = self._rest(item, 0, text, "response.reasoning_text.delta")
+            out.extend(rest)
             sent = "".join(item.parts[0].sent)
             out.append(self._emit.part("response.reasoning_text.done", item, 0, text=sent))
             part = {"type": "reasoning_text", "text": sent}
             out.append(self._emit.part("response.content_part.done", item, 0, part=part))
+            if not self._native:
+                at = _summary(item)
+                for piece in item.parts[0].sent[before:]:
+                    out.append(self._emit.event("response.reasoning_summary_text.delta", **at, delta=piece))
+                out.append(self._emit.event("response.reasoning_summary_text.done", **at, text=sent))
+                summary = {"type": "summary_text", "text": sent}
+                out.append(self._emit.event("response.reasoning_summary_part.done", **at, part=summary))
         else:
             out.extend(reasoning_part_events(self._emit, item, final))
         announced = item.skeleton.get("id")
@@ -395,6 +418,11 @@ class StreamEncoder:
         kind = "response.incomplete" if body.get("status") == "incomplete" else "response.completed"
         out.append(self._emit.event(kind, response=body))
         return out
+
+
+def _summary(item: OutItem) -> JSONDict:
+    """Where a reasoning item's one summary part is: the fields of its summary events."""
+    return {"item_id": item.item_id, "output_index": item.index, "summary_index": 0}
 
 
 def response_events(response: Response) -> Iterator[StreamEvent]:
