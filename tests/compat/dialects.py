@@ -80,11 +80,10 @@ DIALECTS: dict[str, Dialect] = {
             label="Chat inline <think> (vllm, think_tags)",
             model="MiniMax-M2.7",
         ),
-        # The gateway serves no Responses-format upstream: reached through it only from other formats.
         Dialect(
             "responses",
             "openai-responses",
-            None,
+            "openai-responses",
             signed=True,
             label="Responses encrypted_content",
             model="gpt-5",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -463,3 +464,57 @@ async def test_unsigned_reasoning_sent_back_by_an_openai_client_gets_its_signatu
     assert raw.headers["x-interleaf-restored"] == "1"
     assert not upstream.rejections
     assert_upstream_saw_all_thinking("anthropic", "thinking", upstream.requests)
+
+
+async def test_inline_think_a_client_rerendered_is_put_back_as_generated(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    """An inline-<think> upstream (--thinking-dialect think_tags): pydantic-ai sends the section back
+    with newlines added around the text (the shape its Chat model writes), which a server that parses
+    its own format reads as different reasoning. The gateway checks inline turns against the stored
+    copy and puts the section back as generated; a client that keeps it exactly is passed through."""
+    from interleaf.backends.profiles import get_profile
+    from interleaf.transcript import ReasoningDialect
+    from tests.support.strict import StrictThinkTags
+
+    upstream.validators.append(StrictThinkTags(upstream))
+    generated = "<think>Read a first.</think>\n\n"
+    first = openai_completion(content=generated, tool_calls=[_call("call_Gx81bQ2mZ9")])
+    upstream.enqueue(Step.json(first), Step.json(openai_completion(content="done")))
+    upstream.enqueue(Step.json(openai_completion(content="done")))
+    profile = get_profile("vllm", base_url=upstream.base_url).with_overrides(
+        thinking_dialect=ReasoningDialect.THINK_TAGS
+    )
+    options = gateway_options("vllm", upstream.base_url, store_url)
+    options = replace(options, profile=profile)
+    async with (
+        GatewayServer(options) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        reply = await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "go"}]
+        )
+        assert reply.choices[0].message.content == generated
+        tool: Any = {"role": "tool", "tool_call_id": "call_Gx81bQ2mZ9", "content": "x"}
+        calls: Any = [_call("call_Gx81bQ2mZ9")]
+        rerendered: list[Any] = [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": "<think>\n\nRead a first.\n\n</think>\n\n\n\n",
+                "tool_calls": calls,
+            },
+            tool,
+        ]
+        fixed = await client.chat.completions.with_raw_response.create(model=MODEL, messages=rerendered)
+        kept: list[Any] = [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": generated, "tool_calls": calls},
+            tool,
+        ]
+        exact = await client.chat.completions.with_raw_response.create(model=MODEL, messages=kept)
+    assert not upstream.rejections, upstream.rejections
+    assert fixed.headers["x-interleaf-restored"] == "1"
+    assert upstream.requests[1].json["messages"][1]["content"].startswith("<think>Read a first.</think>")
+    assert (exact.headers["x-interleaf-restored"], exact.headers["x-interleaf-foreign"]) == ("0", "0")
+    assert upstream.requests[2].json["messages"][1]["content"] == generated

@@ -260,7 +260,9 @@ class Gateway:
         if signs and self.signer is not None and tenant is not None:
             conversation = self.signer.redeem(tenant, conversation).conversation
         indices = candidates(conversation, upstream.dialect)
-        outcome = await restore(conversation, indices, self.store, tenant, self.captures)
+        outcome = await restore(
+            conversation, indices, self.store, tenant, self.captures, dialect=upstream.dialect
+        )
         if outcome.store_error is not None:
             # Which turns are this gateway's to restore cannot be known now: forwarding them bare
             # would silently lose thinking it may hold. Refuse loudly; the client retries.

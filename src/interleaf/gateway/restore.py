@@ -67,6 +67,10 @@ def carries_thinking(message: Message, dialect: ReasoningDialect) -> bool:
         )
     if dialect is DETAILS:
         return all(not isinstance(b, Thinking | RedactedThinking) or b.item is not None for b in blocks)
+    if dialect is TAGS:
+        # Inline <think> is re-rendered by clients (pydantic-ai adds newlines around it), and a server
+        # that parses it back compares it with what it generated: checked against the stored copy.
+        return False
     if dialect is RESPONSES:  # reasoning items, whole: encrypted_content is what a stateless server reads
         return all(
             isinstance(b, Thinking | RedactedThinking) and b.dialect is RESPONSES and b.item is not None
@@ -114,6 +118,11 @@ def raw_needs_check(fmt: ClientFormat, body: Mapping[str, Any], dialect: Reasoni
         return False
     if fmt == "openai-responses":
         return not _raw_responses_carry(body.get("input"))
+    if dialect is TAGS:  # every inline turn is checked against the store (see carries_thinking)
+        messages = body.get("messages")
+        return not isinstance(messages, list) or any(
+            isinstance(m, Mapping) and m.get("role") == "assistant" for m in messages[:-1]
+        )
     messages = body.get("messages")
     if not isinstance(messages, list):
         return True
@@ -239,6 +248,8 @@ async def restore(
     store: ThinkingStore,
     tenant: str | None,
     held: Held | None = None,
+    *,
+    dialect: ReasoningDialect | None = None,
 ) -> RestoreOutcome:
     """Look ``indices`` up under ``tenant`` and restore what ``held`` or the store has.
 
@@ -271,6 +282,8 @@ async def restore(
     foreign: list[int] = []
     for index, key in wanted.items():
         stored = found.get(key)
+        if stored is None and dialect is TAGS and _has_thinking_text(messages[index]):
+            continue  # inline thinking checked against the store and not found: forwarded as it came
         if stored is None:
             (missing if key in served else foreign).append(index)
         elif needs_restore(messages[index], stored):
@@ -279,6 +292,10 @@ async def restore(
     if restored:
         conversation = conversation.with_messages(messages)
     return RestoreOutcome(conversation, tuple(restored), tuple(missing), tuple(foreign))
+
+
+def _has_thinking_text(message: Message) -> bool:
+    return any(isinstance(b, Thinking) and b.text.strip() for b in message.blocks)
 
 
 def _system(conversation: Conversation) -> str:
