@@ -31,6 +31,8 @@ from interleaf.agent.modes import (
     system_prompt,
 )
 from interleaf.agent.subagent import SubagentTool
+from interleaf.backends import resolve
+from interleaf.backends.errors import BackendConfigError
 from interleaf.backends.profiles import Profile, get_profile
 from interleaf.config import Config, ProfileConfig, load_mcp_json
 from interleaf.store.sessions import SessionStore
@@ -82,36 +84,12 @@ class RunOptions:
 
 
 def profile_from_config(name: str, config: Config) -> Profile:
-    """A built-in profile, adjusted by ``[profiles.NAME]`` in the config (which may add new names)."""
-    override: ProfileConfig | None = config.profiles.get(name)
-    base_name = (override.base if override and override.base else None) or name
+    """A built-in profile, adjusted by ``[profiles.NAME]`` in the config (which may add new names);
+    the one resolution every command uses (:mod:`interleaf.backends.resolve`)."""
     try:
-        profile = get_profile(base_name)
-    except ValueError as exc:
-        if override is None:
-            raise SetupError(str(exc)) from None
-        raise SetupError(f"[profiles.{name}] in {config.source}: base {base_name!r}: {exc}") from None
-    if override is None:
-        return profile
-    changes: dict[str, Any] = {"name": name}
-    for key in (
-        "api",
-        "base_url",
-        "model",
-        "fast_model",
-        "key_env",
-        "thinking_dialect",
-        "max_tokens",
-        "context_window",
-    ):
-        value = getattr(override, key)
-        if value is not None:
-            changes[key] = value
-    for key in ("headers", "extra_body", "sampling"):
-        value = getattr(override, key)
-        if value is not None:
-            changes[key] = {**getattr(profile, key), **value}
-    return profile.with_overrides(**changes)
+        return resolve.profile_from_config(name, config)
+    except BackendConfigError as exc:
+        raise SetupError(str(exc)) from None
 
 
 def _prices(profile: Profile, model: str | None, override: ProfileConfig | None) -> Prices | None:

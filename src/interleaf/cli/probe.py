@@ -31,6 +31,14 @@ app = typer.Typer(
 _WAYS = ("anthropic", "reasoning_content", "reasoning", "reasoning_details", "think_tags")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="config.toml whose \\[profiles.NAME] tables -p can name. Default: $INTERLEAF_CONFIG or "
+        "~/.config/interleaf/config.toml.",
+    ),
+]
 
 
 def _fail(message: str) -> None:
@@ -95,6 +103,7 @@ def endpoint(
         typer.Option("--no-controls", help="Skip the control and baseline trials (faster, less certain)."),
     ] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Make the random codes reproducible.")] = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Does a model server read earlier thinking back, and in which field?
@@ -119,7 +128,8 @@ def endpoint(
     (server unreachable, model too weak to tell, control repeated a code).
     """
     from interleaf.backends.errors import BackendConfigError
-    from interleaf.backends.profiles import get_profile
+    from interleaf.backends.resolve import resolve_profile
+    from interleaf.config import ConfigError, load_config
     from interleaf.probe.endpoint import EndpointOptions, probe_endpoint
     from interleaf.transcript import ReasoningDialect
 
@@ -129,8 +139,8 @@ def endpoint(
         return ReasoningDialect(value)
 
     try:
-        chosen = get_profile(profile)
-    except BackendConfigError as exc:
+        chosen = resolve_profile(profile, load_config(config))
+    except (BackendConfigError, ConfigError) as exc:
         _fail(str(exc))
         raise
     options = EndpointOptions(
@@ -242,6 +252,14 @@ def client(
         float | None,
         typer.Option("--duration", min=1, help="Stop after this many seconds (default: Ctrl-C)."),
     ] = None,
+    thinking_dialect: Annotated[
+        str | None,
+        typer.Option(
+            "--thinking-dialect",
+            help="How the upstream takes thinking back (as for interleaf serve). Default: the profile's.",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Does an app send its earlier thinking back? Watch it through a probing gateway.
@@ -262,19 +280,22 @@ def client(
     turn (nothing to judge) or the probe could not start.
     """
     from interleaf.backends.errors import BackendConfigError
-    from interleaf.backends.profiles import get_profile
+    from interleaf.backends.resolve import resolve_profile
+    from interleaf.config import ConfigError, load_config
     from interleaf.gateway import ModelMap, ServeOptions
     from interleaf.gateway.config import GatewayConfigError
     from interleaf.probe.client import ClientProbe, describe
 
     try:
         options = ServeOptions(
-            profile=get_profile(profile, base_url=base_url),
+            profile=resolve_profile(
+                profile, load_config(config), base_url=base_url, thinking_dialect=thinking_dialect
+            ),
             model_map=ModelMap.parse(model_map or ()),
             host=host,
             port=port,
         )
-    except (BackendConfigError, GatewayConfigError) as exc:
+    except (BackendConfigError, GatewayConfigError, ConfigError) as exc:
         _fail(str(exc))
         raise
 

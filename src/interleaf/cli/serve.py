@@ -27,7 +27,7 @@ def serve(
             "--profile",
             "-p",
             help="Upstream backend profile: a built-in (anthropic, minimax, deepseek, vllm, ...) or one "
-            "defined in config.toml under [profiles.NAME] (required).",
+            "defined in config.toml under \\[profiles.NAME] (required).",
         ),
     ],
     base_url: Annotated[
