@@ -392,8 +392,10 @@ def test_an_anthropic_stream_restreams_live_as_responses() -> None:
         "response.in_progress",
         "response.output_item.added",
     ]
-    # thinking went out live, as reasoning_text deltas, before the block ended
-    first_delta = next(i for i, p in enumerate(payloads) if p["type"] == "response.reasoning_text.delta")
+    # thinking went out live, as summary deltas (what clients read), before the block ended
+    first_delta = next(
+        i for i, p in enumerate(payloads) if p["type"] == "response.reasoning_summary_text.delta"
+    )
     first_done = next(i for i, p in enumerate(payloads) if p["type"] == "response.output_item.done")
     assert first_delta < first_done
     assert sum("signature dropped" in item for item in losses) == 2
@@ -508,7 +510,7 @@ async def test_the_sdk_reads_an_anthropic_reply_restreamed_live(scripted_server:
         openai_client(scripted_server) as client,
         client.responses.stream(model="claude-sonnet-4-5", input="weather?") as managed,
     ):
-        deltas = [e.delta async for e in managed if e.type == "response.reasoning_text.delta"]
+        deltas = [e.delta async for e in managed if e.type == "response.reasoning_summary_text.delta"]
         response = await managed.get_final_response()
     expected = encode_response(reply)["output"]
     for item in expected:
@@ -516,7 +518,7 @@ async def test_the_sdk_reads_an_anthropic_reply_restreamed_live(scripted_server:
             item["arguments"] = json.dumps(json.loads(item["arguments"]))
     assert sdk_plain(response.model_dump(mode="json", exclude_unset=True)["output"]) == expected
     reasoning = [item for item in response.output if item.type == "reasoning"]
-    assert [r.content[0].text for r in reasoning if r.content] == [
+    assert [r.summary[0].text for r in reasoning if r.summary] == [
         b["thinking"] for b in body["content"] if b["type"] == "thinking"
     ]
     # no blob is minted; the ids only tell the reply's items apart (the SDK needs that)

@@ -98,10 +98,20 @@ def decode_reasoning(item: JSONDict) -> Thinking | RedactedThinking:
 
 
 def encode_thinking(
-    block: Thinking | RedactedThinking, path: str, losses: Losses | None, ids: ItemIds | None = None
+    block: Thinking | RedactedThinking,
+    path: str,
+    losses: Losses | None,
+    ids: ItemIds | None = None,
+    *,
+    reply: bool | None = None,
 ) -> JSONDict | None:
     """A reasoning item: the block's own item verbatim, else a new one: no blob, and an id only in a
-    reply (``ids``), where clients need one to tell items apart."""
+    reply (``ids``), where clients need one to tell items apart.
+
+    A new item in a request holds the text as ``reasoning_text`` content (what servers read back); in a
+    reply (``reply``, default: ``ids`` given) as its summary, the part every client reads and replays
+    (the AI SDK, Qwen Code, Kimi CLI and Codex keep only the summary; a client that kept both would
+    send the text back twice)."""
     if block.dialect is RESPONSES and block.item is not None:
         return dict(block.item)
     if isinstance(block, RedactedThinking):
@@ -120,11 +130,11 @@ def encode_thinking(
     if block.extra and block.dialect is not ReasoningDialect.THINK_TAGS:
         foreign_fields(block.extra, path, losses)
     item: JSONDict = {"id": ids("rs")} if ids is not None else {}
-    content = [{"type": "reasoning_text", "text": block.text}]
-    # In a reply the text is also the summary: most clients (the AI SDK, Qwen Code, Codex) read and
-    # replay only summary parts, so a reasoning item whose text is only in content comes back empty.
-    summary = [{"type": "summary_text", "text": block.text}] if ids is not None and block.text else []
-    item.update(type="reasoning", summary=summary, content=content)
+    if reply if reply is not None else ids is not None:
+        summary = [{"type": "summary_text", "text": block.text}] if block.text else []
+        item.update(type="reasoning", summary=summary)
+    else:
+        item.update(type="reasoning", summary=[], content=[{"type": "reasoning_text", "text": block.text}])
     return item
 
 

@@ -225,21 +225,24 @@ class StreamEncoder:
             item.parts[0].sent.append(text)
             return [self._emit.call("response.function_call_arguments.delta", item, delta=text)]
         out: list[JSONDict] = []
+        if not self._native:  # thinking from another API streams as the summary (see encode_thinking)
+            if not item.parts:
+                item.parts.append(Part("summary_text"))
+                empty = {"type": "summary_text", "text": ""}
+                out.append(
+                    self._emit.event("response.reasoning_summary_part.added", **_summary(item), part=empty)
+                )
+            item.parts[0].sent.append(text)
+            out.append(
+                self._emit.event("response.reasoning_summary_text.delta", **_summary(item), delta=text)
+            )
+            return out
         if not item.parts:  # the reasoning_text part live thinking goes in
             item.parts.append(Part("reasoning_text"))
             empty = {"type": "reasoning_text", "text": ""}
             out.append(self._emit.part("response.content_part.added", item, 0, part=empty))
-            if not self._native:  # and the summary part most clients read (see encode_thinking)
-                summary = {"type": "summary_text", "text": ""}
-                out.append(
-                    self._emit.event("response.reasoning_summary_part.added", **_summary(item), part=summary)
-                )
         item.parts[0].sent.append(text)
         out.append(self._emit.part("response.reasoning_text.delta", item, 0, delta=text))
-        if not self._native:
-            out.append(
-                self._emit.event("response.reasoning_summary_text.delta", **_summary(item), delta=text)
-            )
         return out
 
     # ------------------------------------------------------------------------------ block ends
@@ -349,30 +352,39 @@ class StreamEncoder:
         return [*closed, *added]
 
     def _end_reasoning(self, item: OutItem, block: Thinking | RedactedThinking) -> list[JSONDict]:
-        final = encode_thinking(block, "", None)
+        final = encode_thinking(block, "", None, reply=not self._native)
         if final is None:
             return []
         if "id" not in final and "id" in item.skeleton and not (block.dialect is RESPONSES and block.item):
             final = {"id": item.skeleton["id"], **final}  # the id a new item of a reply was given
-        if not self._native and not final.get("summary") and isinstance(block, Thinking) and block.text:
-            final["summary"] = [{"type": "summary_text", "text": block.text}]  # as encode_thinking's replies
         out: list[JSONDict] = []
-        if item.parts:  # text went out live: complete that part
+        if item.parts and item.parts[0].kind == "summary_text":  # another API's thinking, streamed live
             text = block.text if isinstance(block, Thinking) else ""
-            before = len(item.parts[0].sent)
-            rest = self._rest(item, 0, text, "response.reasoning_text.delta")
-            out.extend(rest)
+            at = _summary(item)
+            part = item.parts[0]
+            sent = "".join(part.sent)
+            if text.startswith(sent) and text != sent:
+                part.sent.append(text[len(sent) :])
+                out.append(
+                    self._emit.event("response.reasoning_summary_text.delta", **at, delta=text[len(sent) :])
+                )
+            elif not text.startswith(sent):
+                loss(
+                    self._losses,
+                    f"output[{item.index}]",
+                    "re-streaming: the live deltas differ from the final text",
+                )
+            sent = "".join(part.sent)
+            out.append(self._emit.event("response.reasoning_summary_text.done", **at, text=sent))
+            summary = {"type": "summary_text", "text": sent}
+            out.append(self._emit.event("response.reasoning_summary_part.done", **at, part=summary))
+        elif item.parts:  # text went out live: complete that part
+            text = block.text if isinstance(block, Thinking) else ""
+            out.extend(self._rest(item, 0, text, "response.reasoning_text.delta"))
             sent = "".join(item.parts[0].sent)
             out.append(self._emit.part("response.reasoning_text.done", item, 0, text=sent))
-            part = {"type": "reasoning_text", "text": sent}
-            out.append(self._emit.part("response.content_part.done", item, 0, part=part))
-            if not self._native:
-                at = _summary(item)
-                for piece in item.parts[0].sent[before:]:
-                    out.append(self._emit.event("response.reasoning_summary_text.delta", **at, delta=piece))
-                out.append(self._emit.event("response.reasoning_summary_text.done", **at, text=sent))
-                summary = {"type": "summary_text", "text": sent}
-                out.append(self._emit.event("response.reasoning_summary_part.done", **at, part=summary))
+            part_done = {"type": "reasoning_text", "text": sent}
+            out.append(self._emit.part("response.content_part.done", item, 0, part=part_done))
         else:
             out.extend(reasoning_part_events(self._emit, item, final))
         announced = item.skeleton.get("id")
