@@ -272,3 +272,45 @@ async def test_anthropic_app_on_a_chat_upstream_gets_signed_thinking_that_it_can
     for request in upstream.requests[1:]:
         assert request.json["messages"][1]["reasoning_content"] == "Check a first."
         assert "ilf1." not in request.raw.decode()
+
+
+async def test_responses_app_on_a_chat_upstream_gets_a_token_it_replays_and_the_upstream_never_sees(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    """Qwen Code keeps a reasoning item only when it has encrypted_content (else it turns the text into
+    an assistant message): the gateway gives translated reasoning items its own token, redeemed on the
+    way back; an item whose token does not match its text is dropped and the stored original restored."""
+    upstream.validators.append(StrictOpenAIReasoning(upstream, "reasoning_content"))
+    first = openai_completion(
+        content="",
+        reasoning="Check a first.",
+        reasoning_field="reasoning_content",
+        tool_calls=[tool_call("call_Rr11Ss22Tt", "read_file", {"path": "a"})],
+    )
+    done = openai_completion(content="ok", reasoning="fine", reasoning_field="reasoning_content")
+    upstream.enqueue(Step.json(first), Step.json(done), Step.json(done))
+    async with (
+        GatewayServer(gateway_options("deepseek", upstream.base_url, store_url)) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        reply = await client.responses.create(model=MODEL, input="go", tools=TOOLS, store=False)
+        items = [item.model_dump(exclude_none=True) for item in reply.output]
+        reasoning = next(item for item in items if item["type"] == "reasoning")
+        assert reasoning["encrypted_content"].startswith("ilf1.")
+        call = next(item for item in items if item["type"] == "function_call")
+        kept: list[Any] = [
+            {"role": "user", "content": "go"},
+            reasoning,
+            call,
+            {"type": "function_call_output", "call_id": call["call_id"], "output": "x"},
+        ]
+        replayed = await client.responses.with_raw_response.create(model=MODEL, input=kept, tools=TOOLS)
+        forged: list[Any] = json.loads(json.dumps(kept))
+        forged[1]["summary"][0]["text"] = "Something else."
+        tampered = await client.responses.with_raw_response.create(model=MODEL, input=forged, tools=TOOLS)
+    assert not upstream.rejections, upstream.rejections
+    assert replayed.headers["x-interleaf-restored"] == "0"
+    assert tampered.headers["x-interleaf-restored"] == "1"
+    for request in upstream.requests[1:]:
+        assert request.json["messages"][1]["reasoning_content"] == "Check a first."
+        assert "ilf1." not in request.raw.decode()

@@ -47,6 +47,7 @@ from interleaf.store.fingerprint import tenant_id
 from interleaf.store.open import open_store
 from interleaf.store.thinking import StoreError, ThinkingStore
 from interleaf.transcript import Response as Reply
+from interleaf.wire.apis import PayloadHook
 
 log = logging.getLogger("interleaf.gateway")
 
@@ -257,8 +258,11 @@ class Gateway:
         except LimitExceeded as exc:
             raise GatewayError(400, str(exc), code="request_limit_exceeded") from None
         signs = fmt == "anthropic" and upstream.api != "anthropic" and tenant is not None
+        seals = fmt == "openai-responses" and upstream.api != fmt and tenant is not None
         if signs and self.signer is not None and tenant is not None:
             conversation = self.signer.redeem(tenant, conversation).conversation
+        if seals and self.signer is not None and tenant is not None:
+            conversation = self.signer.redeem_responses(tenant, conversation).conversation
         indices = candidates(conversation, upstream.dialect)
         outcome = await restore(
             conversation, indices, self.store, tenant, self.captures, dialect=upstream.dialect
@@ -298,6 +302,7 @@ class Gateway:
             len(outcome.missing),
             len(outcome.foreign),
             for_client=self._signed_for(tenant) if signs else None,
+            payload_hook=self._sealed_for(tenant) if seals else None,
         )
         labels = (
             self._tenant_label(identity.credential),
@@ -327,6 +332,12 @@ class Gateway:
         if signer is None or tenant is None:
             return None
         return lambda reply: signer.sign_reply(tenant, reply)
+
+    def _sealed_for(self, tenant: str | None) -> PayloadHook | None:
+        signer = self.signer
+        if signer is None or tenant is None:
+            return None
+        return lambda payload: signer.seal_responses(tenant, payload)
 
     def _observe(
         self,

@@ -16,7 +16,7 @@ from interleaf.backends.profiles import Profile
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
 from interleaf.transcript import THINKING_BLOCKS, Conversation, JSONDict, Response
-from interleaf.wire.apis import Assembler, Encoder, StreamDataError, api
+from interleaf.wire.apis import Assembler, Encoder, PayloadHook, StreamDataError, api
 from interleaf.wire.errors import WireError
 from interleaf.wire.responses.messages import message_starts
 
@@ -129,6 +129,6 @@ def upstream_assembler(upstream_api: str) -> Assembler:
     return api(upstream_api).assembler()
 
 
-def client_encoder(fmt: ClientFormat, dialect: Any) -> Encoder:
-    """Writes a stream in the client's format."""
-    return api(fmt).encoder(dialect)
+def client_encoder(fmt: ClientFormat, dialect: Any, hook: PayloadHook | None = None) -> Encoder:
+    """Writes a stream in the client's format; ``hook`` sees each payload before it is framed."""
+    return api(fmt).encoder(dialect, hook)

@@ -29,6 +29,7 @@ from interleaf.gateway.relay import StreamRelay
 from interleaf.gateway.upstream import Upstream
 from interleaf.transcript import Conversation, ReasoningDialect
 from interleaf.transcript import Response as Reply
+from interleaf.wire.apis import PayloadHook
 from interleaf.wire.errors import WireError
 
 log = logging.getLogger("interleaf.gateway")
@@ -52,6 +53,8 @@ class Prepared:
     foreign: int = 0
     for_client: Callable[[Reply], Reply] | None = None
     """What the client gets of a reply, when not the reply itself (the gateway's thinking tokens)."""
+    payload_hook: PayloadHook | None = None
+    """Changes each encoded payload for the client (the gateway's tokens on Responses reasoning items)."""
 
     def interleaf_headers(self) -> dict[str, str]:
         return {
@@ -140,7 +143,10 @@ class Forwarder:
         if not await self._capture(call.capture(upstream.api, reply=reply)):
             raise unstored_reply()
         shown = call.for_client(reply) if call.for_client is not None else reply
-        body = json_bytes(encode_response(call.fmt, shown, self._dialect))
+        encoded = encode_response(call.fmt, shown, self._dialect)
+        if call.payload_hook is not None:
+            call.payload_hook(encoded)
+        body = json_bytes(encoded)
         return Response(body, answer.status, headers, media_type="application/json")
 
     async def stream(self, call: Prepared, on_end: Callable[[str, float], None]) -> StreamRelay:
@@ -178,6 +184,7 @@ class Forwarder:
             on_end=on_end,
             hold_end=self._captures.write_through,
             for_client=call.for_client,
+            payload_hook=call.payload_hook,
         )
 
     def _failed(self, exc: BackendError) -> GatewayError:

@@ -34,7 +34,7 @@ from interleaf.gateway.formats import client_encoder, decode_response, upstream_
 from interleaf.gateway.metrics import Metrics
 from interleaf.transcript import Message, ReasoningDialect
 from interleaf.transcript import Response as Reply
-from interleaf.wire.apis import Assembler, Encoder, api
+from interleaf.wire.apis import Assembler, Encoder, PayloadHook, api
 from interleaf.wire.errors import StreamIncompleteError, StreamServerError, WireError
 from interleaf.wire.events import BlockEnd, MessageEnd, StreamEvent
 from interleaf.wire.stream import SSEDecoder
@@ -78,6 +78,7 @@ class StreamRelay(Response):
         on_end: Callable[[str, float], None],
         hold_end: bool = False,
         for_client: Callable[[Reply], Reply] | None = None,
+        payload_hook: PayloadHook | None = None,
     ) -> None:
         # Not Response.__init__: it would declare the empty body's content-length.
         self.status_code = 200
@@ -94,6 +95,7 @@ class StreamRelay(Response):
         self._on_end = on_end
         self._hold_end = hold_end
         self._for_client_reply = for_client
+        self._payload_hook = payload_hook
         self._finished = False
         self._disconnected = False
         self._outcome = "error"
@@ -241,7 +243,7 @@ class StreamRelay(Response):
     async def _relay_events(self, send: Send) -> None:
         decoder = SSEDecoder()
         assembler = upstream_assembler(self._upstream_format)
-        client = client_encoder(self._fmt, self._dialect)
+        client = client_encoder(self._fmt, self._dialect, self._payload_hook)
         try:
             async for chunk in self._upstream.iter_bytes():
                 events: list[StreamEvent] = []
@@ -304,6 +306,6 @@ class StreamRelay(Response):
             error = GatewayError(502, f"the upstream answered a stream request with unreadable JSON ({exc})")
             await self._send_error(send, error)
             return
-        client = client_encoder(self._fmt, self._dialect)
+        client = client_encoder(self._fmt, self._dialect, self._payload_hook)
         if await self._send_events(send, client, api(self._fmt).events(reply)):
             await send({"type": "http.response.body", "body": client.end(), "more_body": True})

@@ -1,4 +1,4 @@
-"""Signatures the gateway gives thinking it hands to Anthropic clients from an upstream that signs none.
+"""Signatures the gateway gives thinking it hands to clients from an upstream that signs none.
 
 An Anthropic-format client in front of an OpenAI-format upstream (DeepSeek, vLLM, ...) receives thinking
 blocks without a signature, because the upstream makes none. Careful clients treat unsigned thinking
@@ -14,6 +14,11 @@ Tokens never leave the gateway towards an upstream, and an upstream's own signat
 altered: only thinking that arrived with no signature at all is signed, and only for Anthropic clients of
 a non-Anthropic upstream. The key is derived from the store's tenant secret, so every replica sharing a
 store redeems every other replica's tokens.
+
+Responses clients in front of a non-Responses upstream get the same token as the reasoning item's
+``encrypted_content``: some (Qwen Code) keep a reasoning item only when it has one and otherwise turn
+its text into an assistant message, which no longer matches the stored turn. It is redeemed the same
+way, and never sent upstream.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass, replace
+from typing import Any
 
-from interleaf.transcript import Block, Conversation, Message, Response, Thinking
+from interleaf.transcript import Block, Conversation, JSONDict, Message, ReasoningDialect, Response, Thinking
+from interleaf.wire.responses.items import decode_reasoning
 
 TOKEN_PREFIX = "ilf1."
 _TOKEN_BYTES = 24
@@ -63,6 +70,42 @@ class ThinkingSigner:
         message = self.sign_message(tenant, response.message)
         return response if message is response.message else replace(response, message=message)
 
+    def seal_responses(self, tenant: str, payload: JSONDict) -> None:
+        """Give each reasoning item in a Responses reply payload (a response body, or an event holding an
+        item or a response) that has text and no ``encrypted_content`` the gateway's token of its text."""
+        for item in _reasoning_items(payload):
+            if item.get("encrypted_content") is None:
+                decoded = decode_reasoning(item)
+                text = decoded.text if isinstance(decoded, Thinking) else ""
+                if text:
+                    item["encrypted_content"] = self.token(tenant, text)
+
+    def redeem_responses(self, tenant: str, conversation: Conversation) -> Redeemed:
+        """Take this gateway's tokens off the reasoning items of a Responses request: a verified one leaves
+        the item's text (for the upstream's own dialect), any other drops the block (restored instead)."""
+        kept = dropped = 0
+        messages: list[Message] = []
+        for message in conversation.messages:
+            blocks: list[Block] = []
+            for block in message.blocks:
+                token = _responses_token(block)
+                if token is None:
+                    blocks.append(block)
+                    continue
+                text = block.text if isinstance(block, Thinking) else ""
+                if text and hmac.compare_digest(token, self.token(tenant, text)):
+                    assert isinstance(block, Thinking) and block.item is not None
+                    item = {k: v for k, v in block.item.items() if k != "encrypted_content"}
+                    blocks.append(replace(block, item=item))
+                    kept += 1
+                else:
+                    dropped += 1
+            changed = tuple(blocks) != message.blocks
+            messages.append(replace(message, blocks=tuple(blocks)) if changed else message)
+        if not kept and not dropped:
+            return Redeemed(conversation)
+        return Redeemed(conversation.with_messages(messages), kept, dropped)
+
     def redeem(self, tenant: str, conversation: Conversation) -> Redeemed:
         """Take this gateway's tokens off the assistant turns of a request (see the module docstring)."""
         kept = dropped = 0
@@ -94,3 +137,27 @@ def _ours(block: Block) -> bool:
         and block.signature is not None
         and block.signature.startswith(TOKEN_PREFIX)
     )
+
+
+def _responses_token(block: Block) -> str | None:
+    item = getattr(block, "item", None)
+    if getattr(block, "dialect", None) is not ReasoningDialect.RESPONSES or not isinstance(item, dict):
+        return None
+    value = item.get("encrypted_content")
+    return value if isinstance(value, str) and value.startswith(TOKEN_PREFIX) else None
+
+
+def _reasoning_items(payload: JSONDict) -> list[Any]:
+    """The reasoning items a Responses payload holds: itself, its ``item``, its ``output`` or its
+    ``response``'s output."""
+    if payload.get("type") == "reasoning":
+        return [payload]
+    found: list[Any] = []
+    item = payload.get("item")
+    if isinstance(item, dict) and item.get("type") == "reasoning":
+        found.append(item)
+    for holder in (payload, payload.get("response")):
+        output = holder.get("output") if isinstance(holder, dict) else None
+        if isinstance(output, list):
+            found.extend(i for i in output if isinstance(i, dict) and i.get("type") == "reasoning")
+    return found

@@ -10,7 +10,7 @@ of an upstream). Pure: no I/O. ``api(name)`` gives the :class:`WireApi` of a nam
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 from interleaf.transcript import Conversation, JSONDict, ReasoningDialect, Response
@@ -67,6 +67,10 @@ class Assembler(Protocol):
         ...
 
 
+PayloadHook = Callable[[JSONDict], None]
+"""Changes one event payload in place before it is framed (the gateway's tokens, see gateway/signing.py)."""
+
+
 class Encoder(Protocol):
     """Format-neutral events in, SSE bytes of one API out."""
 
@@ -100,7 +104,7 @@ class WireApi(Protocol):
 
     def assembler(self) -> Assembler: ...
 
-    def encoder(self, dialect: ReasoningDialect | None) -> Encoder: ...
+    def encoder(self, dialect: ReasoningDialect | None, hook: PayloadHook | None = None) -> Encoder: ...
 
     def events(self, response: Response) -> list[StreamEvent]:
         """The stream events of a whole reply (to stream one that came as one body)."""
@@ -133,12 +137,22 @@ class _AnthropicAssembler:
         return []
 
 
+def _hooked(payloads: list[JSONDict], hook: PayloadHook | None) -> list[JSONDict]:
+    if hook is not None:
+        for payload in payloads:
+            hook(payload)
+    return payloads
+
+
 class _AnthropicEncoder:
-    def __init__(self) -> None:
+    def __init__(self, hook: PayloadHook | None) -> None:
         self._encoder = anthropic.StreamEncoder()
+        self._hook = hook
 
     def encode(self, events: Sequence[StreamEvent]) -> bytes:
-        return "".join(named_event(p) for e in events for p in self._encoder.encode(e)).encode()
+        return "".join(
+            named_event(p) for e in events for p in _hooked(self._encoder.encode(e), self._hook)
+        ).encode()
 
     def end(self) -> bytes:
         return b""
@@ -167,8 +181,8 @@ class AnthropicApi:
     def assembler(self) -> Assembler:
         return _AnthropicAssembler()
 
-    def encoder(self, dialect: ReasoningDialect | None) -> Encoder:
-        return _AnthropicEncoder()
+    def encoder(self, dialect: ReasoningDialect | None, hook: PayloadHook | None = None) -> Encoder:
+        return _AnthropicEncoder(hook)
 
     def events(self, response: Response) -> list[StreamEvent]:
         return events_from_response(response)
@@ -206,11 +220,14 @@ class _ChatAssembler:
 
 
 class _ChatEncoder:
-    def __init__(self, dialect: ReasoningDialect | None) -> None:
+    def __init__(self, dialect: ReasoningDialect | None, hook: PayloadHook | None) -> None:
         self._encoder = openai_chat.StreamEncoder(dialect=dialect)
+        self._hook = hook
 
     def encode(self, events: Sequence[StreamEvent]) -> bytes:
-        return "".join(data_event(p) for e in events for p in self._encoder.encode(e)).encode()
+        return "".join(
+            data_event(p) for e in events for p in _hooked(self._encoder.encode(e), self._hook)
+        ).encode()
 
     def end(self) -> bytes:
         return b"data: [DONE]\n\n"
@@ -240,8 +257,8 @@ class ChatApi:
     def assembler(self) -> Assembler:
         return _ChatAssembler()
 
-    def encoder(self, dialect: ReasoningDialect | None) -> Encoder:
-        return _ChatEncoder(dialect)
+    def encoder(self, dialect: ReasoningDialect | None, hook: PayloadHook | None = None) -> Encoder:
+        return _ChatEncoder(dialect, hook)
 
     def events(self, response: Response) -> list[StreamEvent]:
         return events_from_response(response)
@@ -274,11 +291,14 @@ class _ResponsesAssembler:
 
 
 class _ResponsesEncoder:
-    def __init__(self) -> None:
+    def __init__(self, hook: PayloadHook | None) -> None:
         self._encoder = responses.StreamEncoder()
+        self._hook = hook
 
     def encode(self, events: Sequence[StreamEvent]) -> bytes:
-        return "".join(named_event(p) for e in events for p in self._encoder.encode(e)).encode()
+        return "".join(
+            named_event(p) for e in events for p in _hooked(self._encoder.encode(e), self._hook)
+        ).encode()
 
     def end(self) -> bytes:
         return b""
@@ -307,8 +327,8 @@ class ResponsesApi:
     def assembler(self) -> Assembler:
         return _ResponsesAssembler()
 
-    def encoder(self, dialect: ReasoningDialect | None) -> Encoder:
-        return _ResponsesEncoder()
+    def encoder(self, dialect: ReasoningDialect | None, hook: PayloadHook | None = None) -> Encoder:
+        return _ResponsesEncoder(hook)
 
     def events(self, response: Response) -> list[StreamEvent]:
         # Item ids from the reply's own items: the SDK checks an item keeps its id from added to done.
@@ -350,6 +370,7 @@ __all__ = [
     "ApiName",
     "Assembler",
     "Encoder",
+    "PayloadHook",
     "StreamDataError",
     "StreamIncompleteError",
     "WireApi",
