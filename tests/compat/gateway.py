@@ -103,6 +103,9 @@ class GatewayProcess:
             "--idle-timeout",
             "30",
             *self.dialect.gateway_flags,
+            # INTERLEAF_COMPAT_DEBUG=1: every request and reply body in the gateway's log, which the
+            # runner then keeps in .cache/compat/logs/ (they hold the app's prompts: never committed).
+            *(("--log-level", "debug", "--log-content") if os.environ.get("INTERLEAF_COMPAT_DEBUG") else ()),
         ]
 
     async def start(self) -> str:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import tempfile
 import time
@@ -22,7 +23,7 @@ from tests.compat.dialects import DIALECTS, WireApi
 from tests.compat.gateway import GatewayProcess, GatewayUnavailable
 from tests.compat.launch import Launch
 from tests.compat.model import CompatModel, Exchange
-from tests.compat.sandbox import FILE_NAME, Sandbox, Target
+from tests.compat.sandbox import CACHE, FILE_NAME, Sandbox, Target
 from tests.support.scripted_server import RecordedRequest, ScriptedServer
 
 Route = Literal["direct", "gateway"]
@@ -126,6 +127,10 @@ async def run_cell(
             finally:
                 if gateway is not None:
                     await gateway.stop()
+                    if os.environ.get("INTERLEAF_COMPAT_DEBUG"):
+                        kept = CACHE / "logs" / f"{cell.key.replace(':', '_').replace('>', '_')}.log"
+                        kept.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(gateway.log_path, kept)
             _score(result, model, box)
             requests = list(server.requests)
     result.seconds = round(time.monotonic() - started, 1)
