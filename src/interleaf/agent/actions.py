@@ -1,19 +1,25 @@
 """The JSON action protocol, for small local models that cannot make native tool calls.
 
 Instead of the server's tool-call parser, each reply is constrained (llama.cpp's JSON-schema grammar) to
-one object: ``{"tool": NAME, ...arguments}`` or ``{"final_answer": TEXT}``. local-model.md §6 measured
-this 5/5 on both steps of a tool loop with Qwen2.5-Coder-1.5B, where free-form calls repeat themselves.
-Calls still enter the transcript as ToolCall blocks (textcalls reads the action), and results go back as
-tool messages: no user message is ever added (ARCHITECTURE.md rule 3 holds for local models too).
+one object: ``{"tool": NAME, ...arguments}`` or ``{"final_answer": TEXT}``; with free-form calls the
+embedded 1.5B model repeats itself, with the grammar it completes real tasks
+(tests/e2e/test_agent_local_model.py). :class:`JsonActions` is the protocol as a model wrapper: it asks
+for the grammar, reads the action into a ToolCall block (:mod:`interleaf.wire.textcalls` reads this
+format too), and turns ``final_answer`` into the end of the run. Results go back as tool messages: no
+user message is ever added (docs/agent.md, "How the loop is built": rule 3 holds for local models too).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from interleaf.transcript import ToolSpec
+from interleaf.agent.flow import FlowInterrupt, Submitted
+from interleaf.agent.protocols import TextCalls
+from interleaf.transcript import Conversation, Message, Text, ToolResult, ToolSpec
+from interleaf.wire.events import BlockEnd, StreamEvent
 
 FINAL_KEY = "final_answer"
 
@@ -86,11 +92,11 @@ REMINDER = (
     "check that its output is right.]"
 )
 """Appended to every tool result under this protocol: small models forget the loop's rules, and a tool
-result is where a reminder may go without adding a user message (ARCHITECTURE.md rule 3)."""
+result is where a reminder may go without adding a user message."""
 
 
 def with_reminder(content: str) -> str:
-    return f"{content}\n\n{REMINDER}"
+    return content if content.endswith(REMINDER) else f"{content}\n\n{REMINDER}"
 
 
 def final_answer(text: str) -> str | None:
@@ -102,3 +108,57 @@ def final_answer(text: str) -> str | None:
     if isinstance(value, dict) and isinstance(value.get(FINAL_KEY), str):
         return str(value[FINAL_KEY])
     return None
+
+
+class JsonActions(TextCalls):
+    """``model`` spoken to in JSON actions: the request offers the tools in the system prompt and a
+    ``response_format`` grammar instead of native tools, each tool result carries the reminder, and
+    the reply's action becomes a ToolCall block, or (``final_answer``) the run's answer.
+
+    The reminders and the protocol's instructions are added to each request, not to the transcript,
+    so the session records what the tools returned and every request renders the history the same way.
+    """
+
+    def request(self, conversation: Conversation) -> Conversation:
+        tools = conversation.tools
+        task = conversation.messages[conversation.last_user_index :]
+        calls = [call.name for message in task for call in message.tool_calls]
+        system = "".join(block.text for block in conversation.system or ())
+        return replace(
+            conversation,
+            messages=tuple(_remind(message) for message in conversation.messages),
+            system=(Text(text=f"{system}\n{instructions(tools)}"),),
+            tools=(),
+            extra={
+                **conversation.extra,
+                "response_format": response_format(tools, allow_final=final_allowed(calls)),
+            },
+            # response_format is an OpenAI Chat field, and the embedded server speaks that format.
+            source="openai-chat",
+        )
+
+    def passes(self, event: StreamEvent) -> bool:
+        # An action is shown as the call it makes or the answer it gives, not as the JSON text.
+        return not (isinstance(event, BlockEnd) and isinstance(event.block, Text))
+
+    def read(self, message: Message, conversation: Conversation) -> tuple[Message, FlowInterrupt | None]:
+        message, interrupt = super().read(message, conversation)
+        if interrupt is None and not message.tool_calls:
+            answer = final_answer(message.text)
+            if answer:
+                interrupt = Submitted(answer, message)
+        return message, interrupt
+
+
+def _remind(message: Message) -> Message:
+    if message.role != "tool":
+        return message
+    return replace(
+        message,
+        blocks=tuple(
+            replace(b, content=with_reminder(b.content))
+            if isinstance(b, ToolResult) and isinstance(b.content, str)
+            else b
+            for b in message.blocks
+        ),
+    )

@@ -7,7 +7,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from interleaf.agent.events import Status
+from interleaf.agent.events import Finished, Status
+from interleaf.agent.flow import LimitsExceeded
 from interleaf.transcript import ToolCall, Usage
 
 
@@ -80,6 +81,18 @@ class Meter:
         if b.max_cost is not None and self.cost is not None and self.cost >= b.max_cost:
             return "cost_budget", f"stopped at ${self.cost:.4f} (budget ${b.max_cost:.2f})"
         return None
+
+    def finished(self, status: Status, answer: str, reason: str) -> Finished:
+        """The event ending a run, with what the run used."""
+        return Finished(
+            status, answer, reason, steps=self.steps, usage=self.usage, seconds=self.seconds, cost=self.cost
+        )
+
+    def check(self) -> None:
+        """Raise :class:`LimitsExceeded` when a budget is spent."""
+        spent = self.exhausted()
+        if spent is not None:
+            raise LimitsExceeded(*spent)
 
     def repeated(self, calls: tuple[ToolCall, ...]) -> bool:
         """Record this step's calls; True when the same calls came ``repeat_limit`` steps in a row."""

@@ -1,24 +1,29 @@
-"""Keeping a long session inside the model's context window.
+"""Keeping a long session inside the model's context window: compaction as a wrapper of the query.
 
-Compaction follows ARCHITECTURE.md rule 5: only turns *before the last user message* (earlier tasks of
-the session) are summarised, and the summary goes into the system prompt — never into a user message,
-which would erase the thinking of the current loop on templates like MiniMax-M2's. The current loop is
-sent verbatim; if it alone does not fit, the run stops and says so.
+Only turns *before the last user message* (earlier tasks of the session) are summarised, and the
+summary goes into the system prompt, never into a user message, which would erase the thinking of the
+current loop on templates like MiniMax-M2's (docs/agent.md, "How the loop is built", rule 5). The
+current task is sent verbatim; if it alone does not fit, the run ends with ``context_full``.
+
+:class:`ContextWindow` holds the limits and what has been compacted so far; ``window.around(model)``
+is the Model the agent asks, which compacts the request when it would not fit and learns the real
+size of what was sent from each reply's usage. The agent's own message list is never cut: the window
+remembers where the live context starts, and the session store records each compaction as a note
+(``store.sessions`` derives the live context of a resumed session from those notes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
 
-from interleaf.transcript import Conversation, Message, Text, Thinking, ToolCall, ToolResult, Usage
-from interleaf.wire.events import MessageEnd
-
-if TYPE_CHECKING:
-    from interleaf.agent.loop import Agent, Model
+from interleaf.agent.flow import ContextFull
+from interleaf.agent.seams import Model, Recorder, reply_of
+from interleaf.transcript import Conversation, Message, Response, Text, Thinking, ToolCall, ToolResult, Usage
+from interleaf.wire.events import MessageEnd, StreamEvent
 
 SUMMARY_HEADING = "# Earlier in this session (summary)"
+_SUMMARY_SEPARATOR = f"\n\n{SUMMARY_HEADING}\n"
 _SUMMARIZE = (
     "You compress the earlier part of an agent session so the agent can continue without it. Write a "
     "concise summary that keeps: every request the user made and their constraints, decisions taken and "
@@ -70,8 +75,18 @@ class ContextWindow:
     """Tokens kept free for the reply."""
     threshold: float = 0.85
     summarizer: Model | None = None
+    """Writes the summaries; default: the model the window is around."""
+    _start: int = 0
+    """Where the live context starts in the agent's messages (everything before is summarised)."""
+    _summary: str | None = None
     _known_tokens: int | None = None
     _known_count: int = 0
+
+    def around(
+        self, model: Model, *, recorder: Recorder | None = None, notice: Callable[[str], None] | None = None
+    ) -> Model:
+        """``model`` asked through this window; compactions are noted to ``recorder`` and told ``notice``."""
+        return _Compacting(self, model, recorder, notice)
 
     def observe(self, usage: Usage | None, message_count: int) -> None:
         """Remember the server's own count for the messages sent so far (better than any estimate)."""
@@ -88,43 +103,84 @@ class ContextWindow:
     def budget(self) -> int:
         return int(self.limit * self.threshold) - self.reserve
 
-    async def fit(self, agent: Agent) -> str | None:
-        """Compact if needed. Returns a message when the current task alone does not fit."""
-        size = self.current(agent.messages, agent.system)
-        if size <= self.budget:
-            return None
-        start = Conversation(messages=tuple(agent.messages)).last_user_index
-        if start <= 0:
-            return (
-                f"the current task alone needs about {size:,} tokens, more than the {self.limit:,}-token "
-                "context allows; start a new session with a narrower task or use a model with a larger window"
-            )
-        earlier = agent.messages[:start]
-        summary = await self._summarize(agent, earlier)
-        base, _, previous = agent.system.partition(f"\n\n{SUMMARY_HEADING}\n")
-        agent.replace_history(start, f"{base}\n\n{SUMMARY_HEADING}\n{summary}")
-        self._known_tokens = None
-        agent.notice(
-            f"compacted {len(earlier)} earlier messages into a summary ({size:,} tokens were in use)"
+    def live(self, conversation: Conversation) -> Conversation:
+        """``conversation`` as sent: messages from the live start, the latest summary in the system."""
+        if self._start == 0 and self._summary is None:
+            return conversation
+        system = "".join(block.text for block in conversation.system or ())
+        if self._summary is not None:
+            system = system.partition(_SUMMARY_SEPARATOR)[0] + _SUMMARY_SEPARATOR + self._summary
+        return replace(
+            conversation, messages=conversation.messages[self._start :], system=(Text(text=system),)
         )
-        if agent.recorder is not None:
-            agent.recorder.note(
-                "compaction", {"dropped": len(earlier), "summary": summary, "previous": previous}
-            )
-        return None
 
-    async def _summarize(self, agent: Agent, earlier: Sequence[Message]) -> str:
-        model = self.summarizer or agent.model
-        previous = agent.system.partition(f"\n\n{SUMMARY_HEADING}\n")[2]
+    async def fit(
+        self,
+        conversation: Conversation,
+        model: Model,
+        recorder: Recorder | None = None,
+        notice: Callable[[str], None] | None = None,
+    ) -> Conversation:
+        """The live ``conversation``, compacted first if it would not fit; :class:`ContextFull` when the
+        current task alone does not."""
+        sent = self.live(conversation)
+        system = "".join(block.text for block in sent.system or ())
+        size = self.current(sent.messages, system)
+        if size <= self.budget:
+            return sent
+        start = sent.last_user_index
+        if start <= 0:
+            raise ContextFull(
+                reason=f"the current task alone needs about {size:,} tokens, more than the "
+                f"{self.limit:,}-token context allows; start a new session with a narrower task or use a "
+                "model with a larger window"
+            )
+        earlier = sent.messages[:start]
+        previous = system.partition(_SUMMARY_SEPARATOR)[2]
+        self._summary = await self._summarize(self.summarizer or model, earlier, previous, sent.params)
+        self._start += start
+        self._known_tokens = None
+        if notice is not None:
+            notice(f"compacted {len(earlier)} earlier messages into a summary ({size:,} tokens were in use)")
+        if recorder is not None:
+            recorder.note("compaction", {"dropped": start, "summary": self._summary, "previous": previous})
+        return self.live(conversation)
+
+    async def _summarize(
+        self, model: Model, earlier: Sequence[Message], previous: str, params: dict[str, object]
+    ) -> str:
         material = render_for_summary(earlier)
         if previous:
             material = f"Summary of what came before:\n{previous}\n\n{material}"
         request = Conversation(
             system=(Text(text=_SUMMARIZE),),
             messages=(Message(role="user", blocks=(Text(text=material[-200_000:]),)),),
-            params=dict(agent.settings.params),
+            params=dict(params),
         )
         async for event in model.stream(request):
             if isinstance(event, MessageEnd):
                 return event.response.message.text.strip() or material[:4000]
         return material[:4000]
+
+
+class _Compacting:
+    """The Model a window is around: fits each request, then learns its size from the reply."""
+
+    def __init__(
+        self,
+        window: ContextWindow,
+        model: Model,
+        recorder: Recorder | None,
+        notice: Callable[[str], None] | None,
+    ) -> None:
+        self.window, self.model, self.recorder, self.notice = window, model, recorder, notice
+
+    async def stream(self, conversation: Conversation) -> AsyncIterator[StreamEvent]:
+        sent = await self.window.fit(conversation, self.model, self.recorder, self.notice)
+        async for event in self.model.stream(sent):
+            if isinstance(event, MessageEnd):
+                self.window.observe(event.response.usage, len(sent.messages))
+            yield event
+
+    async def complete(self, conversation: Conversation, *, stream: bool = False) -> Response:
+        return await reply_of(self.stream(conversation))

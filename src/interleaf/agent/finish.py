@@ -1,6 +1,6 @@
 """``finish``: how a pro-mode run ends. The workdir's tests run first; failures go back as the tool result.
 
-Verification as a tool keeps ARCHITECTURE.md rule 3: the failures reach the model as an observation of
+Verification as a tool keeps rule 3 of docs/agent.md: the failures reach the model as an observation of
 its own call, never as a user message that would erase the thinking of the current loop.
 """
 

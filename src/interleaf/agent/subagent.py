@@ -1,8 +1,9 @@
 """``subagent``: hand a self-contained piece of work to a child loop with its own context (pro mode).
 
-The child shares the model, the workdir and the approval policy, but has a fresh message history and
-toolset, so its exploration does not fill the parent's context. Its final answer comes back as the
-tool result; its whole transcript is kept in the session as a ``subagent`` note.
+The child shares the model (as the parent speaks to it: the same tool protocol), the workdir and the
+approval policy, but has a fresh message history and toolset, so its exploration does not fill the
+parent's context. Its final answer comes back as the tool result; its whole transcript is kept in the
+session as a ``subagent`` note.
 """
 
 from __future__ import annotations
@@ -73,7 +74,6 @@ class SubagentTool:
             system=parent.settings.system,
             budget=replace(parent.settings.budget, max_steps=self.max_steps),
             prices=parent.settings.prices,
-            tool_protocol=parent.settings.tool_protocol,
             params=dict(parent.settings.params),
             wire_extra=dict(parent.settings.wire_extra),
             wire_format=parent.settings.wire_format,
