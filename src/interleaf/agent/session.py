@@ -16,12 +16,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from interleaf.agent.actions import JsonActions
 from interleaf.agent.approval import ApprovalMode, Approver, AskFn, sandbox_notice, tool_needs_approval
 from interleaf.agent.budget import Budget, Prices
 from interleaf.agent.context import SUMMARY_HEADING, ContextWindow
 from interleaf.agent.events import Finished, Notice, NullObserver, Observer
 from interleaf.agent.finish import FinishTool
-from interleaf.agent.loop import Agent, AgentSettings, Model
+from interleaf.agent.loop import Agent, AgentSettings
 from interleaf.agent.modes import (
     Mode,
     compact_system_prompt,
@@ -30,6 +31,7 @@ from interleaf.agent.modes import (
     get_mode,
     system_prompt,
 )
+from interleaf.agent.seams import Model, WholeReplies
 from interleaf.agent.subagent import SubagentTool
 from interleaf.backends import resolve
 from interleaf.backends.errors import BackendConfigError
@@ -40,7 +42,8 @@ from interleaf.tools.base import Tool, ToolContext, ToolOutcome, Toolset
 from interleaf.tools.interrupted import interrupted_results
 from interleaf.tools.plan import PlanTool
 from interleaf.tools.sandbox import Sandbox, SandboxMode, SandboxPolicy
-from interleaf.transcript import Block, Message, Opaque, Thinking, ToolCall, ToolSpec
+from interleaf.transcript import Block, Message, Opaque, RedactedThinking, Thinking, ToolCall, ToolSpec
+from interleaf.wire.openai_messages import OPENAI_DIALECTS, REASONING_FIELDS
 
 # The embedded model: bounded replies and low temperature make a small model's JSON actions steadier.
 LOCAL_PARAMS: dict[str, object] = {"max_tokens": 1024, "temperature": 0.2}
@@ -100,16 +103,28 @@ def _prices(profile: Profile, model: str | None, override: ProfileConfig | None)
 
 
 def _for_another_backend(message: Message, *, same_api: bool) -> Message:
-    """A recorded message made fit for a different backend: no signatures (rule 4: they are bound to
-    the backend, model and account that made them) and, across APIs, no vendor fields of the old one."""
+    """A recorded message made fit for a different backend.
+
+    No signatures, in the block or in its ``reasoning_details`` item: they are bound to the backend,
+    model and account that made them (rule 4 of docs/agent.md). No OpenAI Chat arrival dialect:
+    thinking goes back the way it arrived only to the backend it came from, and for another one the
+    profile decides (rule 6, applied in ``backends.client``), so the copies of that thinking the old
+    backend sent in its other reasoning fields are left out too. Across APIs, no vendor fields of the
+    old one.
+    """
     blocks: list[Block] = []
     for block in message.blocks:
         if isinstance(block, Thinking) and block.signature is not None:
             block = replace(block, signature=None)
+        if isinstance(block, Thinking) and block.item is not None and "signature" in block.item:
+            block = replace(block, item={k: v for k, v in block.item.items() if k != "signature"})
+        if isinstance(block, Thinking | RedactedThinking) and block.dialect in OPENAI_DIALECTS:
+            block = replace(block, dialect=None)
         if not same_api and not isinstance(block, Opaque) and block.extra:
             block = replace(block, extra={})
         blocks.append(block)
-    return replace(message, blocks=tuple(blocks), extra=message.extra if same_api else {})
+    extra = {k: v for k, v in message.extra.items() if k not in REASONING_FIELDS.values()} if same_api else {}
+    return replace(message, blocks=tuple(blocks), extra=extra)
 
 
 def _profile_api(name: str, config: Config) -> str | None:
@@ -257,13 +272,12 @@ class AgentSession:
             system=system,
             budget=budget,
             prices=_prices(self.profile, model_name, config.profiles.get(self.profile.name)),
-            tool_protocol="json" if local else "native",
             params=params,
             wire_extra=effort_wire_fields(self.mode, self.profile.name),
             # The messages come from this backend, so its format is their origin (their vendor fields are
-            # re-sent to it), and any wire_extra is a field of that format.
+            # re-sent to it, their thinking in the dialect it arrived in), and any wire_extra is a field
+            # of that format.
             wire_format=self.profile.api,
-            stream=options.stream,
         )
         tools = self._toolset()
         self._stack.push_async_callback(tools.aclose)
@@ -272,7 +286,7 @@ class AgentSession:
             reserve=min(8192, (self.profile.context_window or 32_768) // 4),
         )
         self.agent = Agent(
-            model=model,
+            model=self._spoken_to(model, local=local),
             tools=tools,
             context=context,
             settings=settings,
@@ -319,6 +333,15 @@ class AgentSession:
         )
         self._stack.push_async_callback(client.aclose)
         return client, False, client.model
+
+    def _spoken_to(self, model: Model, *, local: bool) -> Model:
+        """``model`` as the agent asks it: whole replies unless streaming; the embedded model, which
+        cannot make native tool calls, through the JSON action protocol (grammar-constrained)."""
+        if not self.options.stream:
+            model = WholeReplies(model)
+        if local:
+            model = JsonActions(model, notice=lambda message: self.observer.agent_event(Notice(message)))
+        return model
 
     # ------------------------------------------------------------------------- sandbox and resume
 

@@ -4,8 +4,9 @@
 :class:`MessageEnd` carrying the whole :class:`Response`; ``complete(conversation)`` returns that
 response. A reply that stops before its format's end marker raises
 :class:`~interleaf.backends.errors.StreamCutError` and never produces a ``MessageEnd``: nothing
-partial can look complete. Thinking goes back the way the profile says (``profile.thinking_dialect``);
-whatever the encoder could not carry is in :attr:`ModelClient.losses` (and passed to ``on_losses``).
+partial can look complete. Thinking goes back the way it arrived from this server, and the way the
+profile says (``profile.thinking_dialect``) where it did not (:func:`_thinking_dialects`); whatever the
+encoder could not carry is in :attr:`ModelClient.losses` (and passed to ``on_losses``).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from interleaf.backends.errors import (
 )
 from interleaf.backends.http import HttpClient, RetryPolicy, StreamResponse, Timeouts
 from interleaf.backends.profiles import Profile, get_profile
-from interleaf.transcript import THINKING_BLOCKS, Conversation, JSONDict, Response
+from interleaf.transcript import THINKING_BLOCKS, Block, Conversation, JSONDict, ReasoningDialect, Response
 from interleaf.wire import anthropic, openai_chat
 from interleaf.wire.errors import Losses, StreamIncompleteError, StreamServerError, WireError
 from interleaf.wire.events import MessageEnd, StreamEvent, events_from_response
+from interleaf.wire.openai_messages import OPENAI_DIALECTS
 from interleaf.wire.stream import SSEDecoder, SSEEvent
 
 __all__ = ["ModelClient"]
@@ -161,9 +163,8 @@ class ModelClient:
         if self.profile.api == "anthropic":
             body = anthropic.encode_request(prepared, losses=losses)
         else:
-            if self.profile.thinking_dialect is None:
-                prepared = _without_thinking(prepared, losses, self.profile.name)
-            body = openai_chat.encode_request(prepared, dialect=self.profile.thinking_dialect, losses=losses)
+            prepared, dialect = _thinking_dialects(prepared, self.profile, losses)
+            body = openai_chat.encode_request(prepared, dialect=dialect, losses=losses)
             if stream:
                 body.setdefault("stream_options", {"include_usage": True})
         for key, value in self.profile.extra_body.items():
@@ -290,23 +291,45 @@ def _auth_headers(profile: Profile, key: str | None) -> dict[str, str]:
     return headers
 
 
-def _without_thinking(conversation: Conversation, losses: Losses, backend: str) -> Conversation:
-    """The conversation minus thinking, each omission recorded: for APIs that take no reasoning back
-    (hosted OpenAI Chat), where sending it would at best be ignored."""
+def _thinking_dialects(
+    conversation: Conversation, profile: Profile, losses: Losses
+) -> tuple[Conversation, ReasoningDialect | None]:
+    """Where each earlier thinking block goes back (rule 6 of docs/agent.md), as the conversation to
+    encode and the ``dialect`` to encode it with (``None``: each block as its ``dialect`` says).
+
+    A block goes back the way it arrived from this backend: inline ``<think>``, a ``reasoning_details``
+    item, ``reasoning`` or ``reasoning_content``. The profile's ``thinking_dialect`` decides only for
+    blocks with no arrival dialect for this backend; when it is ``None`` (the API takes no reasoning
+    back, hosted OpenAI Chat) those are left out, each omission recorded. Only a conversation whose
+    messages came from OpenAI Chat (``source``) carries arrival dialects for an OpenAI-compatible
+    server: the agent's does, its history from other backends stripped of them (``agent.session``).
+    Any other conversation, hand-built or from another format, goes back wholly the profile's way.
+    """
+    target = profile.thinking_dialect
+    native = conversation.source == openai_chat.FORMAT
+    if not native and target is not None:
+        return conversation, target
+
+    def arrived_elsewhere(block: Block) -> bool:
+        return isinstance(block, THINKING_BLOCKS) and not (native and block.dialect in OPENAI_DIALECTS)
+
     messages = []
     for i, message in enumerate(conversation.messages):
-        if message.role == "assistant" and message.thinking:
+        if message.role == "assistant" and any(arrived_elsewhere(b) for b in message.blocks):
+            blocks: list[Block] = []
             for j, block in enumerate(message.blocks):
-                if isinstance(block, THINKING_BLOCKS):
-                    losses.add(
-                        f"messages[{i}].blocks[{j}]",
-                        f"thinking not sent: the {backend} API takes no reasoning back",
-                    )
-            message = replace(
-                message, blocks=tuple(b for b in message.blocks if not isinstance(b, THINKING_BLOCKS))
-            )
+                if isinstance(block, THINKING_BLOCKS) and arrived_elsewhere(block):
+                    if target is None:
+                        losses.add(
+                            f"messages[{i}].blocks[{j}]",
+                            f"thinking not sent: the {profile.name} API takes no reasoning back",
+                        )
+                        continue
+                    block = replace(block, dialect=target)
+                blocks.append(block)
+            message = replace(message, blocks=tuple(blocks))
         messages.append(message)
-    return conversation.with_messages(messages)
+    return conversation.with_messages(messages), None
 
 
 def _parse_json(raw: bytes, url: str, *, streamed: bool = False) -> Any:
