@@ -219,12 +219,34 @@ def _usable(parent: Path, maximum: int) -> bool:
 
 
 def _remove_stale(parent: Path) -> None:
-    """Remove empty sandbox cgroups left by interleaf processes that were killed (``kill -9``)."""
+    """Remove empty sandbox cgroups left by interleaf processes that were killed (``kill -9``).
+
+    Only those whose maker is gone: another live interleaf may have just made its cgroup and not yet
+    moved its shell in, and removing it then fails that sandbox's start."""
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
-            if entry.name.startswith(_PREFIX) and entry.is_dir() and not _cgroup_pids(entry):
+            if (
+                entry.name.startswith(_PREFIX)
+                and entry.is_dir()
+                and not _maker_alive(entry.name)
+                and not _cgroup_pids(entry)
+            ):
                 with contextlib.suppress(OSError):
                     entry.rmdir()
+
+
+def _maker_alive(name: str) -> bool:
+    """Whether the process that made the cgroup ``name`` (``<prefix><pid>-<hex>``) still runs."""
+    pid = name[len(_PREFIX) :].partition("-")[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def _cgroup_pids(cgroup: Path) -> list[int]:
