@@ -4,9 +4,11 @@
 :class:`MessageEnd` carrying the whole :class:`Response`; ``complete(conversation)`` returns that
 response. A reply that stops before its format's end marker raises
 :class:`~interleaf.backends.errors.StreamCutError` and never produces a ``MessageEnd``: nothing
-partial can look complete. Thinking goes back the way it arrived from this server, and the way the
-profile says (``profile.thinking_dialect``) where it did not (:func:`_thinking_dialects`); whatever the
-encoder could not carry is in :attr:`ModelClient.losses` (and passed to ``on_losses``).
+partial can look complete. Every wire decision (URL, headers, request body, reading replies, the
+server's quirks) is the profile's :class:`~interleaf.backends.adapter.Backend`, shared with the gateway;
+the client replays thinking the way it arrived from this server (``replay="as-arrived"``) and asks
+with the profile's recommended settings. Whatever the encoder could not carry is in
+:attr:`ModelClient.losses` (and passed to ``on_losses``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from interleaf.backends.adapter import Backend
 from interleaf.backends.errors import (
     BackendConfigError,
     BackendHTTPError,
@@ -27,11 +30,10 @@ from interleaf.backends.errors import (
 )
 from interleaf.backends.http import HttpClient, RetryPolicy, StreamResponse, Timeouts
 from interleaf.backends.profiles import Profile, get_profile
-from interleaf.transcript import THINKING_BLOCKS, Block, Conversation, JSONDict, ReasoningDialect, Response
-from interleaf.wire import anthropic, openai_chat
+from interleaf.transcript import Conversation, JSONDict, Response
+from interleaf.wire.apis import StreamDataError
 from interleaf.wire.errors import Losses, StreamIncompleteError, StreamServerError, WireError
-from interleaf.wire.events import MessageEnd, StreamEvent, events_from_response
-from interleaf.wire.openai_messages import OPENAI_DIALECTS
+from interleaf.wire.events import MessageEnd, StreamEvent
 from interleaf.wire.stream import SSEDecoder, SSEEvent
 
 __all__ = ["ModelClient"]
@@ -65,10 +67,11 @@ class ModelClient:
         on_losses: Callable[[Losses], None] | None = None,
     ) -> None:
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
-        self.base_url = base_url or self.profile.base_url
-        self.url = self.profile.url(self.base_url)
+        self.backend = Backend(self.profile, base_url)
+        self.base_url = self.backend.base_url
+        self.url = self.backend.url
         self.model = model or (self.profile.fast_model if fast else None) or self.profile.model
-        self._headers = _auth_headers(self.profile, self._api_key(api_key, env))
+        self._headers = self.backend.headers(self._api_key(api_key, env))
         self._http = http if http is not None else HttpClient(timeouts=timeouts, retry=retry)
         self._owns_http = http is None
         self.on_losses = on_losses
@@ -128,7 +131,7 @@ class ModelClient:
                 if "event-stream" not in content_type and "json" in content_type:
                     # The server ignored "stream": true and answered with one JSON body.
                     raw = b"".join([chunk async for chunk in response.iter_bytes()])
-                    for event in events_from_response(self._decode_response(_parse_json(raw, self.url))):
+                    for event in self.backend.wire.events(self._decode_response(_parse_json(raw, self.url))):
                         yield event
                     return
                 async for event in self._events(response):
@@ -138,7 +141,7 @@ class ModelClient:
 
     async def list_models(self) -> list[str]:
         """Model ids the server lists at ``GET …/v1/models``."""
-        url = self.profile.models_url(self.base_url)
+        url = self.backend.models_url
         try:
             answer = await self._http.get_json(url, headers=self._headers)
         except BackendHTTPError as exc:
@@ -153,22 +156,14 @@ class ModelClient:
         params = dict(conversation.params)
         if params.get("model") is None:
             params["model"] = await self._default_model()
-        for key, value in self.profile.sampling.items():
-            params.setdefault(key, value)
-        if self.profile.max_tokens is not None:
-            params.setdefault("max_tokens", self.profile.max_tokens)
-        params["stream"] = stream
-        prepared = replace(conversation, params=params)
         losses = Losses()
-        if self.profile.api == "anthropic":
-            body = anthropic.encode_request(prepared, losses=losses)
-        else:
-            prepared, dialect = _thinking_dialects(prepared, self.profile, losses)
-            body = openai_chat.encode_request(prepared, dialect=dialect, losses=losses)
-            if stream:
-                body.setdefault("stream_options", {"include_usage": True})
-        for key, value in self.profile.extra_body.items():
-            body.setdefault(key, value)
+        body = self.backend.encode(
+            replace(conversation, params=params),
+            stream=stream,
+            replay="as-arrived",
+            defaults="recommended",
+            losses=losses,
+        )
         self.losses = losses
         if losses and self.on_losses is not None:
             self.on_losses(losses)
@@ -204,25 +199,16 @@ class ModelClient:
         )
 
     async def _events(self, response: StreamResponse) -> AsyncIterator[StreamEvent]:
-        openai = self.profile.api == "openai-chat"
-        assembler: Any = openai_chat.StreamAssembler() if openai else anthropic.StreamAssembler()
+        assembler = self.backend.assembler()
         decoder = SSEDecoder()
 
         def handle(sse: SSEEvent, *, trailing: bool) -> list[StreamEvent]:
-            if openai and sse.data.strip() == "[DONE]":
-                events: list[StreamEvent] = assembler.done()
-                return events
             try:
-                payload = json.loads(sse.data)
-            except ValueError as exc:
+                return assembler.feed_data(sse.data)
+            except StreamDataError as exc:
                 if trailing:  # the body ended inside an event: a cut, not a malformed server
                     raise StreamCutError(self.url, "the stream ended in the middle of an event") from None
-                snippet = sse.data[:200]
-                raise BackendProtocolError(
-                    self.url, f"a stream event's data is not valid JSON ({exc}); it begins {snippet!r}"
-                ) from None
-            events = assembler.feed(payload)
-            return events
+                raise BackendProtocolError(self.url, str(exc)) from None
 
         try:
             async for chunk in response.iter_bytes():
@@ -237,8 +223,8 @@ class ModelClient:
                     if isinstance(event, MessageEnd):
                         return
             # The body ended without the format's end event: OpenAI's finish_reason without [DONE]
-            # still completes a reply (done() emits the last BlockEnds); anything else raises.
-            for event in assembler.done() if openai else [MessageEnd(assembler.finish())]:
+            # still completes a reply; anything else raises StreamIncompleteError.
+            for event in assembler.finish():
                 yield event
         except StreamIncompleteError as exc:
             raise StreamCutError(self.url, str(exc)) from None
@@ -250,12 +236,9 @@ class ModelClient:
             ) from None
 
     def _decode_response(self, data: Any) -> Response:
-        _raise_minimax_error(data, self.url)
+        self.backend.check_reply(data, self.url)
         try:
-            if self.profile.api == "anthropic":
-                return anthropic.decode_response(data)
-            decoded: Response = openai_chat.decode_response(data)
-            return decoded
+            return self.backend.wire.decode_response(data)
         except StreamServerError as exc:
             raise BackendHTTPError(200, exc.message, url=self.url, error_type=exc.error_type) from None
         except WireError as exc:
@@ -280,58 +263,6 @@ class ModelClient:
         return exc
 
 
-def _auth_headers(profile: Profile, key: str | None) -> dict[str, str]:
-    headers = dict(profile.headers)
-    if key is None or profile.auth == "none":
-        return headers
-    if profile.auth == "x-api-key":
-        headers["x-api-key"] = key
-    else:
-        headers["Authorization"] = f"Bearer {key}"
-    return headers
-
-
-def _thinking_dialects(
-    conversation: Conversation, profile: Profile, losses: Losses
-) -> tuple[Conversation, ReasoningDialect | None]:
-    """Where each earlier thinking block goes back (rule 6 of docs/agent.md), as the conversation to
-    encode and the ``dialect`` to encode it with (``None``: each block as its ``dialect`` says).
-
-    A block goes back the way it arrived from this backend: inline ``<think>``, a ``reasoning_details``
-    item, ``reasoning`` or ``reasoning_content``. The profile's ``thinking_dialect`` decides only for
-    blocks with no arrival dialect for this backend; when it is ``None`` (the API takes no reasoning
-    back, hosted OpenAI Chat) those are left out, each omission recorded. Only a conversation whose
-    messages came from OpenAI Chat (``source``) carries arrival dialects for an OpenAI-compatible
-    server: the agent's does, its history from other backends stripped of them (``agent.session``).
-    Any other conversation, hand-built or from another format, goes back wholly the profile's way.
-    """
-    target = profile.thinking_dialect
-    native = conversation.source == openai_chat.FORMAT
-    if not native and target is not None:
-        return conversation, target
-
-    def arrived_elsewhere(block: Block) -> bool:
-        return isinstance(block, THINKING_BLOCKS) and not (native and block.dialect in OPENAI_DIALECTS)
-
-    messages = []
-    for i, message in enumerate(conversation.messages):
-        if message.role == "assistant" and any(arrived_elsewhere(b) for b in message.blocks):
-            blocks: list[Block] = []
-            for j, block in enumerate(message.blocks):
-                if isinstance(block, THINKING_BLOCKS) and arrived_elsewhere(block):
-                    if target is None:
-                        losses.add(
-                            f"messages[{i}].blocks[{j}]",
-                            f"thinking not sent: the {profile.name} API takes no reasoning back",
-                        )
-                        continue
-                    block = replace(block, dialect=target)
-                blocks.append(block)
-            message = replace(message, blocks=tuple(blocks))
-        messages.append(message)
-    return conversation.with_messages(messages), None
-
-
 def _parse_json(raw: bytes, url: str, *, streamed: bool = False) -> Any:
     try:
         return json.loads(raw)
@@ -339,17 +270,3 @@ def _parse_json(raw: bytes, url: str, *, streamed: bool = False) -> Any:
         where = "a stream event's data" if streamed else "the body"
         snippet = raw[:200].decode("utf-8", errors="replace")
         raise BackendProtocolError(url, f"{where} is not valid JSON ({exc}); it begins {snippet!r}") from None
-
-
-def _raise_minimax_error(data: Any, url: str) -> None:
-    """MiniMax can answer HTTP 200 with ``base_resp.status_code != 0`` and no reply: that is an error."""
-    if not isinstance(data, dict) or data.get("choices") or data.get("content"):
-        return
-    base = data.get("base_resp")
-    if isinstance(base, dict) and base.get("status_code") not in (0, None):
-        raise BackendHTTPError(
-            200,
-            str(base.get("status_msg") or "error without a message"),
-            url=url,
-            error_type=f"minimax_{base.get('status_code')}",
-        )

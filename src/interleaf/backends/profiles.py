@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
 from interleaf.backends.errors import BackendConfigError
+from interleaf.backends.registry import EntryPointRegistry, PluginReport
 from interleaf.transcript import ReasoningDialect
 
 Api = Literal["anthropic", "openai-chat", "openai-responses"]
@@ -44,6 +45,15 @@ class Prices:
     output: float
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyError:
+    """An error a server reported inside a successful HTTP reply, as the HTTP error it stands for."""
+
+    status: int
+    error_type: str
+    message: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
     """How to talk to one kind of model server.
@@ -66,6 +76,9 @@ class Profile:
       request sets nothing; only parameters the API accepts.
     * ``max_tokens``: default output limit (required by the Anthropic API).
     * ``context_window``: tokens, where documented. ``prices``: per model, where documented.
+    * ``reply_error``: the server's way of reporting an error inside an HTTP 200 reply, if it has one
+      (MiniMax's ``base_resp``): a function of the parsed body giving the error, or ``None`` for a
+      reply. Every client of the profile (agent, gateway, probes) checks it through the adapter.
     """
 
     name: str
@@ -85,6 +98,7 @@ class Profile:
     max_tokens: int | None = None
     context_window: int | None = None
     prices: Mapping[str, Prices] = field(default_factory=lambda: _EMPTY)
+    reply_error: Callable[[Any], ReplyError | None] | None = None
     description: str = ""
 
     @property
@@ -161,7 +175,24 @@ _M2_CONTEXT = 204_800
 # Later generations' prices are not in the reference, so they are left out rather than guessed.
 _M2_PRICES = MappingProxyType({"MiniMax-M2.5-highspeed": Prices(0.3, 2.4), "MiniMax-M2.5": Prices(0.15, 1.2)})
 
-PROFILES: Mapping[str, Profile] = MappingProxyType(
+# MiniMax's status codes (platform.minimax.io, "Error codes") as the HTTP status each stands for.
+_MINIMAX_STATUS = {1001: 504, 1002: 429, 1004: 401, 2049: 401, 1008: 402, 1026: 400, 1039: 400, 2013: 400}
+
+
+def minimax_reply_error(data: Any) -> ReplyError | None:
+    """MiniMax can answer HTTP 200 with ``base_resp.status_code != 0`` and no reply: that is an error."""
+    if not isinstance(data, dict) or data.get("choices") or data.get("content"):
+        return None
+    base = data.get("base_resp")
+    if not isinstance(base, dict) or base.get("status_code") in (0, None):
+        return None
+    code = base.get("status_code")
+    status = _MINIMAX_STATUS.get(code, 500) if isinstance(code, int) else 500
+    return ReplyError(status, f"minimax_{code}", str(base.get("status_msg") or "error without a message"))
+
+
+# interleaf's own profiles; every command sees them through the registry below, with the plugins'.
+BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
         p.name: p
         for p in (
@@ -206,6 +237,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 max_tokens=32_768,
                 context_window=_M2_CONTEXT,
                 prices=_M2_PRICES,
+                reply_error=minimax_reply_error,
             ),
             Profile(
                 name="minimax-openai",
@@ -224,6 +256,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 sampling=_frozen(temperature=1.0, top_p=0.95),
                 context_window=_M2_CONTEXT,
                 prices=_M2_PRICES,
+                reply_error=minimax_reply_error,
             ),
             Profile(
                 name="openai",
@@ -359,8 +392,73 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
 )
 
 
+def builtin_profiles() -> Iterable[Profile]:
+    """interleaf's own entry point in the ``interleaf.profiles`` group: the built-in profiles."""
+    return BUILTIN_PROFILES.values()
+
+
+def profile_key(name: str) -> str:
+    """The form profile names are looked up in: case-insensitive, ``_`` the same as ``-``."""
+    return name.strip().lower().replace("_", "-")
+
+
+def _profile_problem(profile: Profile) -> str | None:
+    """Why a plugin's profile cannot be used, or None (the dataclass itself checks no values)."""
+    name: object = profile.name  # typed, but a plugin may still pass anything
+    if not isinstance(name, str):
+        return f"the name is a {type(name).__name__}, not a string"
+    if not name.strip() or " " in name.strip():
+        return "the name must be one word, words joined by -"
+    if profile_key(name) != name:
+        return f"the name must be lower case with - between words ({profile_key(name)!r})"
+    if profile.api not in API_PATHS:
+        return f"api {profile.api!r} is not one of {', '.join(API_PATHS)}"
+    if profile.auth not in ("x-api-key", "bearer", "none"):
+        return f"auth {profile.auth!r} is not one of x-api-key, bearer, none"
+    dialect: object = profile.thinking_dialect  # typed, but a plugin may still pass a plain string
+    if dialect is not None and not isinstance(dialect, ReasoningDialect):
+        return f"thinking_dialect {dialect!r} is not a ReasoningDialect (e.g. ReasoningDialect.REASONING)"
+    return None
+
+
+_REGISTRY: EntryPointRegistry[Profile] = EntryPointRegistry(
+    "interleaf.profiles",
+    kind=Profile,
+    name_of=lambda profile: profile.name,
+    builtins=builtin_profiles,
+    check=_profile_problem,
+    what="profile",
+)
+
+
+class _RegisteredProfiles(Mapping[str, Profile]):
+    """Every profile by name, built-in and from plugins; the plugins load on first use."""
+
+    def __getitem__(self, name: str) -> Profile:
+        return _REGISTRY.items()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_REGISTRY.items())
+
+    def __len__(self) -> int:
+        return len(_REGISTRY.items())
+
+    def __repr__(self) -> str:
+        return f"<profiles: {', '.join(self)}>"
+
+
+PROFILES: Mapping[str, Profile] = _RegisteredProfiles()
+"""Every registered profile by name (built-ins first, then plugins'); prefer :func:`get_profile`."""
+
+
 def profile_names() -> list[str]:
-    return list(PROFILES)
+    """The names of every registered profile: built-ins first, then plugins' (``interleaf.profiles``)."""
+    return list(_REGISTRY.items())
+
+
+def profile_plugins() -> tuple[PluginReport, ...]:
+    """What each ``interleaf.profiles`` entry point registered, refused, or why it failed."""
+    return _REGISTRY.reports()
 
 
 def get_profile(
@@ -372,15 +470,16 @@ def get_profile(
 ) -> Profile:
     """The named profile, optionally with ``base_url``, ``model`` or ``key_env`` overridden.
 
-    Names are case-insensitive and ``_`` equals ``-``. An unknown name raises
-    :class:`BackendConfigError` listing the valid ones.
+    Built-in and plugin profiles alike. Names are case-insensitive and ``_`` equals ``-``. An unknown
+    name raises :class:`BackendConfigError` listing the valid ones.
     """
-    key = name.strip().lower().replace("_", "-")
-    profile = PROFILES.get(key)
+    key = profile_key(name)
+    registered = _REGISTRY.items()
+    profile = registered.get(key)
     if profile is None:
-        close = difflib.get_close_matches(key, PROFILES, n=1)
+        close = difflib.get_close_matches(key, registered, n=1)
         suggestion = f" (did you mean {close[0]!r}?)" if close else ""
         raise BackendConfigError(
-            f"unknown backend profile {name!r}{suggestion}; valid profiles: {', '.join(PROFILES)}"
+            f"unknown backend profile {name!r}{suggestion}; valid profiles: {', '.join(registered)}"
         )
     return profile.with_overrides(base_url=base_url, model=model, key_env=key_env)

@@ -35,9 +35,9 @@ from interleaf.gateway.capture import CaptureQueue
 from interleaf.gateway.config import ClientFormat, ServeOptions
 from interleaf.gateway.endpoints import read_body
 from interleaf.gateway.errors import NOTHING_RESTORED, GatewayError, error_bytes, error_response
-from interleaf.gateway.formats import decode_request, encode_upstream, wire_index
+from interleaf.gateway.formats import decode_request, wire_index
 from interleaf.gateway.forward import Forwarder, Prepared
-from interleaf.gateway.jsonio import BodyError, json_bytes, json_text, loads_body
+from interleaf.gateway.jsonio import BodyError, json_text, loads_body
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics, user_agent_label
 from interleaf.gateway.restore import RestoreOutcome, candidates, moves_thinking, raw_needs_check, restore
@@ -287,8 +287,7 @@ class Gateway:
             # Nothing to add and nothing in the wrong place: the client's bytes, exactly.
             upstream_body = upstream.passthrough_body(raw, body, model)
         else:
-            encoded = encode_upstream(outcome.conversation, upstream.profile, model, stream=stream)
-            upstream_body = json_bytes(encoded)
+            upstream_body = upstream.encode(outcome.conversation, model, stream=stream)
         call = Prepared(
             fmt,
             raw,

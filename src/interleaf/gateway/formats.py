@@ -1,6 +1,6 @@
 """The gateway's side of the three wire APIs (:mod:`interleaf.wire.apis`): decoding a client request
-with errors a client can act on, encoding the upstream request with the profile's settings, and naming
-a decoded message by the client's own index.
+with errors a client can act on, and naming a decoded message by the client's own index. The upstream
+request is the profile's adapter's (:meth:`interleaf.gateway.upstream.Upstream.encode`).
 
 A client speaks ``anthropic`` (``POST /v1/messages``), ``openai-chat`` (``POST /v1/chat/completions``)
 or ``openai-responses`` (``POST /v1/responses``); the upstream speaks its profile's API.
@@ -9,28 +9,21 @@ or ``openai-responses`` (``POST /v1/responses``); the upstream speaks its profil
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
-from interleaf.backends.profiles import Profile
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
-from interleaf.transcript import THINKING_BLOCKS, Conversation, JSONDict, Response
+from interleaf.transcript import Conversation, JSONDict, Response
 from interleaf.wire.apis import Assembler, Encoder, PayloadHook, StreamDataError, api
 from interleaf.wire.errors import WireError
 from interleaf.wire.responses.messages import message_starts
 
-DEFAULT_MAX_TOKENS = 4096
-"""``max_tokens`` for an Anthropic upstream when a client of another API set none and the profile has none."""
-
 __all__ = [
-    "DEFAULT_MAX_TOKENS",
     "StreamDataError",
     "client_encoder",
     "decode_request",
     "decode_response",
     "encode_response",
-    "encode_upstream",
     "system_text",
     "upstream_assembler",
     "wire_index",
@@ -80,38 +73,6 @@ def _chat_position(raw_messages: Sequence[Any], index: int) -> int:
 def system_text(conversation: Conversation) -> str:
     """The top-level system text the fingerprints bind to (OpenAI system messages are in messages)."""
     return "".join(t.text for t in conversation.system) if conversation.system else ""
-
-
-def encode_upstream(
-    conversation: Conversation, profile: Profile, model: str | None, *, stream: bool
-) -> JSONDict:
-    """The upstream request body: the profile's API, thinking in the profile's dialect.
-
-    Only what the upstream needs is added: the mapped model, ``max_tokens`` where Anthropic requires it,
-    usage in OpenAI Chat streams, and the profile's ``extra_body`` where the request does not set it.
-    A client's own generation settings are never changed.
-    """
-    params = dict(conversation.params)
-    if model is not None:
-        params["model"] = model
-    if stream or "stream" in params:
-        params["stream"] = stream
-    if profile.api == "anthropic":
-        params.setdefault("max_tokens", profile.max_tokens or DEFAULT_MAX_TOKENS)
-    prepared = replace(conversation, params=params)
-    if profile.thinking_dialect is None:  # the API takes no reasoning back (hosted OpenAI Chat)
-        prepared = prepared.with_messages(
-            m.with_blocks(b for b in m.blocks if not isinstance(b, THINKING_BLOCKS))
-            if m.role == "assistant" and m.thinking
-            else m
-            for m in prepared.messages
-        )
-    body = api(profile.api).encode_request(prepared, dialect=profile.thinking_dialect)
-    if profile.api == "openai-chat" and stream and conversation.source != "openai-chat":
-        body.setdefault("stream_options", {"include_usage": True})
-    for key, value in profile.extra_body.items():
-        body.setdefault(key, value)
-    return body
 
 
 def decode_response(upstream_api: str, body: Any) -> Response:

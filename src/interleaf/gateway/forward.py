@@ -128,6 +128,10 @@ class Forwarder:
                 code="upstream_protocol",
                 kind="protocol",
             ) from None
+        try:
+            upstream.backend.check_reply(data, call.url)  # an error inside an HTTP 200 (a profile quirk)
+        except BackendError as exc:
+            raise self._failed(exc) from None
         headers = {**passed_headers(answer.headers), **call.interleaf_headers()}
         if call.fmt == upstream.api:
             if not await self._capture(call.capture(upstream.api, raw=answer.content)):
@@ -164,6 +168,23 @@ class Forwarder:
             await stack.aclose()
             raise
 
+        json_body = None
+        content_type = response.headers.get("Content-Type", "")
+        if "event-stream" not in content_type and "json" in content_type:
+            # The upstream answered the stream request with one JSON body: read it now, so an error
+            # inside it (a profile quirk: MiniMax's base_resp) is a normal error response, not an
+            # error event after a 200.
+            try:
+                json_body = b"".join([chunk async for chunk in response.iter_bytes()])
+                with contextlib.suppress(ValueError):
+                    self._upstream.backend.check_reply(json.loads(json_body), call.url)
+            except BackendError as exc:
+                await stack.aclose()
+                raise self._failed(exc) from None
+            except BaseException:
+                await stack.aclose()
+                raise
+
         async def on_reply(reply: Reply) -> bool:
             return await self._capture(call.capture(self._upstream.api, reply=reply))
 
@@ -185,6 +206,7 @@ class Forwarder:
             hold_end=self._captures.write_through,
             for_client=call.for_client,
             payload_hook=call.payload_hook,
+            json_body=json_body,
         )
 
     def _failed(self, exc: BackendError) -> GatewayError:

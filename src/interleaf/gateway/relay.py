@@ -79,6 +79,7 @@ class StreamRelay(Response):
         hold_end: bool = False,
         for_client: Callable[[Reply], Reply] | None = None,
         payload_hook: PayloadHook | None = None,
+        json_body: bytes | None = None,
     ) -> None:
         # Not Response.__init__: it would declare the empty body's content-length.
         self.status_code = 200
@@ -96,6 +97,7 @@ class StreamRelay(Response):
         self._hold_end = hold_end
         self._for_client_reply = for_client
         self._payload_hook = payload_hook
+        self._json_body = json_body
         self._finished = False
         self._disconnected = False
         self._outcome = "error"
@@ -143,7 +145,7 @@ class StreamRelay(Response):
     async def _relay(self, send: Send) -> None:
         content_type = self._upstream.headers.get("Content-Type", "")
         try:
-            if "event-stream" not in content_type and "json" in content_type:
+            if self._json_body is not None or ("event-stream" not in content_type and "json" in content_type):
                 await self._relay_json(send)
             elif self._fmt == self._upstream_format:
                 await self._relay_bytes(send)
@@ -298,7 +300,9 @@ class StreamRelay(Response):
     # -------------------------------------------------- an upstream that ignored "stream": true
 
     async def _relay_json(self, send: Send) -> None:
-        raw = b"".join([chunk async for chunk in self._upstream.iter_bytes()])
+        raw = self._json_body
+        if raw is None:
+            raw = b"".join([chunk async for chunk in self._upstream.iter_bytes()])
         try:
             reply = decode_response(self._upstream_format, json.loads(raw))
         except (ValueError, WireError) as exc:

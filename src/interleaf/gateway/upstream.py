@@ -9,12 +9,15 @@ mid-conversation gets nothing restored across the switch, which is what Anthropi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from interleaf.backends.adapter import Backend
 from interleaf.backends.profiles import Profile
 from interleaf.gateway.auth import Identity
 from interleaf.gateway.config import ClientFormat, ModelMap
 from interleaf.gateway.jsonio import json_bytes
+from interleaf.transcript import Conversation
 
 # Client request headers an Anthropic upstream should see from an Anthropic client (Claude Code sends
 # betas such as interleaved thinking and context management).
@@ -22,18 +25,19 @@ _ANTHROPIC_PASS = ("anthropic-version", "anthropic-beta")
 
 
 class Upstream:
-    """One upstream model server, described by its profile (``base_url`` applied)."""
+    """One upstream model server, described by its profile (``base_url`` applied); every wire decision
+    about it is the profile's :class:`~interleaf.backends.adapter.Backend`, shared with the agent."""
 
     def __init__(self, profile: Profile, model_map: ModelMap) -> None:
         assert profile.base_url is not None
         self.profile = profile
+        self.backend = Backend(profile)
         self.api: ClientFormat = profile.api
-        self.url = profile.url()
-        self.models_url = profile.models_url()
+        self.url = self.backend.url
+        self.models_url = self.backend.models_url
         self.model_map = model_map
-        self.dialect = profile.thinking_dialect
+        self.dialect = self.backend.dialect
         self._scope = f"{profile.name}\0{profile.base_url.rstrip('/')}\0"
-        self._headers = {"Content-Type": "application/json", **profile.headers}
 
     def model(self, requested: Any) -> str | None:
         """The upstream model for the model a client asked for (``--model-map``, else as asked, else
@@ -50,28 +54,25 @@ class Upstream:
     ) -> dict[str, str]:
         """Request headers: the profile's, the client's Anthropic version/betas when both sides speak
         Anthropic, and the key in the profile's auth style."""
-        headers = dict(self._headers)
+        passed: dict[str, str] = {}
         if fmt == "anthropic" and self.api == "anthropic":
             for name in _ANTHROPIC_PASS:
                 value = client_headers.get(name)
                 if value:
-                    headers[name] = value
-        key = identity.upstream_key
-        if key and self.profile.auth == "x-api-key":
-            headers["x-api-key"] = key
-        elif key and self.profile.auth == "bearer":
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+                    passed[name] = value
+        return self.backend.headers(identity.upstream_key, passed=passed)
 
     def passthrough_body(self, raw: bytes, body: dict[str, Any], model: str | None) -> bytes:
         """The client's bytes unchanged, unless the model is mapped or ``extra_body`` fields are
         missing (then the parsed body with just those fields set)."""
-        changes: dict[str, Any] = {}
-        if model is not None and body.get("model") != model:
-            changes["model"] = model
-        for key, value in self.profile.extra_body.items():
-            if key not in body:
-                changes[key] = value
-        if not changes:
-            return raw
-        return json_bytes({**body, **changes})
+        changes = self.backend.passthrough_changes(body, model)
+        return json_bytes({**body, **changes}) if changes else raw
+
+    def encode(self, conversation: Conversation, model: str | None, *, stream: bool) -> bytes:
+        """The upstream request for a decoded (and restored) client conversation: every thinking block
+        where the profile says (the client's placement is the client's, not the upstream's), and only
+        what the upstream requires added; the client's own generation settings are never changed."""
+        if model is not None:
+            conversation = replace(conversation, params={**conversation.params, "model": model})
+        body = self.backend.encode(conversation, stream=stream, replay="profile", defaults="required")
+        return json_bytes(body)

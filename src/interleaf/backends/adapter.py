@@ -1,0 +1,188 @@
+"""One adapter per backend profile: every decision about talking to the server a profile describes.
+
+A :class:`Backend` answers, for the agent's model client, the probes, eval and the gateway alike: the
+endpoint URLs, the request headers (the profile's, the key in its auth style), the request body (the
+profile's parameters, and where each earlier thinking block goes back), and how a reply is read
+(its API's codec and stream assembler from :mod:`interleaf.wire.apis`, and the server's own way of
+reporting an error inside an HTTP 200). A server quirk is taught here, or to its :class:`Profile`, once.
+
+Two choices differ by caller, and are arguments rather than copies:
+
+* ``replay``: ``"as-arrived"`` sends each thinking block of an OpenAI Chat conversation back the way
+  it arrived from this server (the agent, whose history is the server's own replies); ``"profile"``
+  puts every block where the profile says (the gateway, whose history comes from client apps, each
+  with its own idea of where thinking goes). Either way the profile decides for blocks that did not
+  arrive from this server, and a profile that takes no thinking back leaves them out, each recorded.
+* ``defaults``: ``"recommended"`` fills the profile's sampling settings and output limit where the
+  request sets none (the agent asks as the model's authors recommend); ``"required"`` adds only what
+  the server needs (an Anthropic ``max_tokens``, usage in a translated stream): the gateway never
+  changes an app's own generation settings.
+
+The profile's ``extra_body`` goes in either way, where the request does not set the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Literal
+
+from interleaf.backends.errors import BackendHTTPError
+from interleaf.backends.profiles import Profile, ReplyError
+from interleaf.transcript import THINKING_BLOCKS, Block, Conversation, JSONDict, ReasoningDialect, Response
+from interleaf.wire.apis import Assembler, WireApi, api
+from interleaf.wire.errors import Losses
+from interleaf.wire.openai_messages import OPENAI_DIALECTS
+
+Replay = Literal["as-arrived", "profile"]
+Defaults = Literal["recommended", "required"]
+
+DEFAULT_MAX_TOKENS = 4096
+"""``max_tokens`` for an Anthropic server when the request and the profile set none (the API requires it)."""
+
+__all__ = ["DEFAULT_MAX_TOKENS", "Backend", "Defaults", "Replay"]
+
+
+class Backend:
+    """The wire side of one profile at one address (``base_url`` overrides the profile's)."""
+
+    def __init__(self, profile: Profile, base_url: str | None = None) -> None:
+        self.profile = profile
+        self.base_url = base_url or profile.base_url
+        self.wire: WireApi = api(profile.api)
+        self.url = profile.url(self.base_url)
+        self.models_url = profile.models_url(self.base_url)
+
+    def __repr__(self) -> str:
+        return f"Backend(profile={self.profile.name!r}, api={self.profile.api!r})"
+
+    @property
+    def dialect(self) -> ReasoningDialect | None:
+        """Where thinking that did not arrive from this server goes back (``None``: nowhere)."""
+        return self.profile.thinking_dialect
+
+    # ------------------------------------------------------------------------------------ headers
+
+    def headers(self, key: str | None, *, passed: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Request headers: JSON, the profile's headers, ``passed`` (a client's own, e.g. Anthropic
+        betas), and ``key`` in the profile's auth style (none for ``auth = "none"``)."""
+        headers = {"Content-Type": "application/json", **self.profile.headers, **(passed or {})}
+        if key and self.profile.auth == "x-api-key":
+            headers["x-api-key"] = key
+        elif key and self.profile.auth == "bearer":
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    # ------------------------------------------------------------------------------------ requests
+
+    def encode(
+        self,
+        conversation: Conversation,
+        *,
+        stream: bool,
+        replay: Replay,
+        defaults: Defaults,
+        losses: Losses | None = None,
+    ) -> JSONDict:
+        """The request body for ``conversation`` (its ``params`` carry the model and the caller's
+        settings, which always win over the profile's)."""
+        losses = Losses() if losses is None else losses
+        params = dict(conversation.params)
+        if defaults == "recommended":
+            for key, value in self.profile.sampling.items():
+                params.setdefault(key, value)
+            if self.profile.max_tokens is not None:
+                params.setdefault("max_tokens", self.profile.max_tokens)
+        if self.profile.api == "anthropic":
+            params.setdefault("max_tokens", self.profile.max_tokens or DEFAULT_MAX_TOKENS)
+        params["stream"] = stream
+        prepared = replace(conversation, params=params)
+        dialect: ReasoningDialect | None = self.dialect
+        if self.profile.api == "openai-chat":
+            prepared, dialect = self._place_thinking(prepared, replay, losses)
+        body = self.wire.encode_request(prepared, dialect=dialect, losses=losses)
+        if self.profile.api == "openai-chat" and stream and self._wants_usage(conversation, defaults):
+            body.setdefault("stream_options", {"include_usage": True})
+        for key, value in self.profile.extra_body.items():
+            body.setdefault(key, value)
+        return body
+
+    def passthrough_changes(self, body: Mapping[str, Any], model: str | None) -> dict[str, Any]:
+        """What a request body in this server's own format needs changed to go to it as the client
+        sent it otherwise: the mapped ``model``, and ``extra_body`` fields it does not set."""
+        changes: dict[str, Any] = {}
+        if model is not None and body.get("model") != model:
+            changes["model"] = model
+        for key, value in self.profile.extra_body.items():
+            if key not in body:
+                changes[key] = value
+        return changes
+
+    def _wants_usage(self, conversation: Conversation, defaults: Defaults) -> bool:
+        """Usage in an OpenAI Chat stream: always for the agent (budgets), and for the gateway when the
+        client speaks another API, whose stream reports usage; an OpenAI Chat app asks for it itself."""
+        return defaults == "recommended" or conversation.source != self.wire.codec_format
+
+    def _place_thinking(
+        self, conversation: Conversation, replay: Replay, losses: Losses
+    ) -> tuple[Conversation, ReasoningDialect | None]:
+        """Where each earlier thinking block goes back, as the conversation to encode and the
+        ``dialect`` to encode it with (``None``: each block as its own ``dialect`` says).
+
+        With ``replay="as-arrived"`` a block of an OpenAI Chat conversation goes back the way it
+        arrived (inline ``<think>``, a ``reasoning_details`` item, ``reasoning``,
+        ``reasoning_content``); the profile decides for the rest. A conversation from another format,
+        or ``replay="profile"``, goes back wholly the profile's way. A profile that takes no thinking
+        back (hosted OpenAI Chat) gets none of what it decides for, each omission recorded.
+        """
+        target = self.dialect
+        native = replay == "as-arrived" and conversation.source == self.wire.codec_format
+        if not native and target is not None:
+            return conversation, target
+
+        def arrived_elsewhere(block: Block) -> bool:
+            return isinstance(block, THINKING_BLOCKS) and not (native and block.dialect in OPENAI_DIALECTS)
+
+        messages = []
+        for i, message in enumerate(conversation.messages):
+            if message.role == "assistant" and any(arrived_elsewhere(b) for b in message.blocks):
+                blocks: list[Block] = []
+                for j, block in enumerate(message.blocks):
+                    if isinstance(block, THINKING_BLOCKS) and arrived_elsewhere(block):
+                        if target is None:
+                            losses.add(
+                                f"messages[{i}].blocks[{j}]",
+                                f"thinking not sent: the {self.profile.name} API takes no reasoning back",
+                            )
+                            continue
+                        block = replace(block, dialect=target)
+                    blocks.append(block)
+                message = replace(message, blocks=tuple(blocks))
+            messages.append(message)
+        return conversation.with_messages(messages), None
+
+    # ------------------------------------------------------------------------------------- replies
+
+    def reply_error(self, data: Any) -> ReplyError | None:
+        """The error a successful HTTP reply reports in its body, by the profile's quirk, if any."""
+        check = self.profile.reply_error
+        return None if check is None else check(data)
+
+    def check_reply(self, data: Any, url: str | None = None) -> None:
+        """Raise :class:`BackendHTTPError` (with the status the error stands for) when ``data``, a
+        parsed HTTP 200 body, is the server's way of reporting an error rather than a reply."""
+        error = self.reply_error(data)
+        if error is not None:
+            raise BackendHTTPError(
+                error.status, error.message, url=url or self.url, error_type=error.error_type
+            )
+
+    def decode(self, data: Any) -> Response:
+        """A whole reply (parsed JSON); raises BackendHTTPError for an error in a 200 (see
+        :meth:`check_reply`) and WireError when it is not a reply of this API."""
+        self.check_reply(data)
+        return self.wire.decode_response(data)
+
+    def assembler(self) -> Assembler:
+        """Reads a reply stream of this server: SSE data in, format-neutral events out."""
+        return self.wire.assembler()
