@@ -12,6 +12,7 @@ from interleaf import __version__
 from interleaf.cli import agent_commands, mcp, model, serve, sessions
 from interleaf.cli import convert as convert_command
 from interleaf.cli import probe as probe_commands
+from interleaf.cli import view as view_command
 
 app = typer.Typer(
     name="interleaf",
@@ -49,6 +50,7 @@ app.add_typer(model.app, name="model")
 app.add_typer(mcp.app, name="mcp")
 app.add_typer(probe_commands.app, name="probe")
 app.command(name="serve")(serve.serve)
+app.command(name="view")(view_command.view)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,7 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-EXPORT_FORMATS = ("jsonl", "transcript", "anthropic", "openai-chat", "minimax-m2")
+EXPORT_FORMATS = ("jsonl", "transcript", "anthropic", "openai-chat", "minimax-m2", "html")
 
 
 def _store() -> SessionStore:
@@ -117,28 +118,40 @@ def show(
 def export(
     session: Annotated[str, typer.Argument(help="Session id, unique prefix, or 'last'.")],
     format: Annotated[
-        str, typer.Option("--format", "-f", help=f"One of: {', '.join(EXPORT_FORMATS)}.")
+        str, typer.Option("--format", "-f", help=f"One of: {', '.join(EXPORT_FORMATS)}. Default: jsonl.")
     ] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
 ) -> None:
-    """Write a session to stdout: jsonl (one message a line), transcript, anthropic, openai-chat or minimax-m2.
+    """Write a session out: jsonl (one message a line), transcript, anthropic, openai-chat, minimax-m2 or html.
 
     minimax-m2 writes the native prompt text, e.g. to use trajectories as training text.
-    """
-    from interleaf.convert import write
-    from interleaf.transcript import Conversation, Text, message_to_json
 
+    html writes the session page of `interleaf view` as one self-contained file (styles, script, screenshots inside): share it, open it from disk, no server needed.
+
+    \b
+    Examples:
+      interleaf sessions export last -f html -o session.html
+      interleaf sessions export 20261201-3fa2 -f anthropic > request.json
+    """
     if format not in EXPORT_FORMATS:
         typer.echo(
             f"interleaf sessions export: error: --format {format!r}; use one of {', '.join(EXPORT_FORMATS)}",
             err=True,
         )
         raise typer.Exit(BAD_INPUT)
+    if format == "html":
+        _write(output, _export_html(session))
+        return
+    from interleaf.convert import write
+    from interleaf.transcript import Conversation, Text, message_to_json
+
     store = _store()
     sid = _resolve(store, session)
     messages = store.messages(sid)
     if format == "jsonl":
-        for message in messages:
-            sys.stdout.write(json.dumps(message_to_json(message), ensure_ascii=False) + "\n")
+        _write(output, "".join(json.dumps(message_to_json(m), ensure_ascii=False) + "\n" for m in messages))
         return
     prompts = store.notes(sid, "system")
     system = (Text(text=str(prompts[-1]["prompt"])),) if prompts else None
@@ -147,4 +160,34 @@ def export(
     for loss in result.losses:
         typer.echo(f"interleaf sessions export: dropped: {loss}", err=True)
     out = result.render()
-    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    _write(output, out if out.endswith("\n") else out + "\n")
+
+
+def _export_html(session: str) -> str:
+    """The session page as one HTML file, read through the viewer's read-only reader."""
+    from interleaf.paths import data_dir
+    from interleaf.view.session_view import export_html
+    from interleaf.view.sessions_db import SessionsReader, StoreUnreadable, UnknownSession
+
+    reader = SessionsReader(data_dir() / "sessions.db")
+    try:
+        return export_html(reader, reader.resolve(session))
+    except (StoreUnreadable, UnknownSession) as exc:
+        typer.echo(f"interleaf sessions export: error: {exc}", err=True)
+        raise typer.Exit(BAD_INPUT) from None
+    finally:
+        reader.close()
+
+
+def _write(output: Path | None, text: str) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        typer.echo(
+            f"interleaf sessions export: error: cannot write {output}: {exc.strerror or exc}", err=True
+        )
+        raise typer.Exit(BAD_INPUT) from None
+    typer.echo(f"wrote {output} ({len(text.encode()):,} bytes)", err=True)
