@@ -170,6 +170,19 @@ def serve(
             help="Allow request and response bodies (thinking included) in debug logs. Default: off.",
         ),
     ] = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Keep each request (what the client sent, what went upstream, what was restored) on this "
+            "machine for `interleaf view`: a private file in the data dir, oldest dropped past 20,000 "
+            "requests or 512 MB. Default: off.",
+        ),
+    ] = False,
+    record_path: Annotated[
+        Path | None,
+        typer.Option("--record-path", help="Where --record writes. Default: traffic.db in the data dir."),
+    ] = None,
 ) -> None:
     """Serve the gateway: Anthropic (/v1/messages) and OpenAI (/v1/chat/completions) clients in front
     of any upstream profile, with the thinking those clients drop restored on every request.
@@ -211,6 +224,8 @@ def serve(
             header_timeout=header_timeout,
             metrics_token=metrics_token,
             log_content=log_content,
+            record=record or record_path is not None,
+            record_path=record_path,
         )
         level = log_level_number(log_level)
     except (GatewayConfigError, BackendConfigError, ConfigError) as exc:
@@ -249,6 +264,8 @@ def serve_options(
     header_timeout: float = 30.0,
     metrics_token: str | None = None,
     log_content: bool = False,
+    record: bool = False,
+    record_path: Path | None = None,
 ) -> ServeOptions:
     """The gateway's options from ``interleaf serve``'s flags; a bad value raises an error naming the flag
     (GatewayConfigError, or BackendConfigError / ConfigError for the profile and config file)."""
@@ -305,6 +322,8 @@ def serve_options(
         metrics_token=metrics_token,
         header_timeout=header_timeout,
         timeouts=Timeouts(connect=10.0, first_byte=first_byte_timeout, idle=idle_timeout, total=None),
+        record=record,
+        record_path=record_path,
     )
 
 

@@ -46,6 +46,7 @@ from interleaf.gateway.upstream import Upstream
 from interleaf.store.fingerprint import tenant_id
 from interleaf.store.open import open_store
 from interleaf.store.thinking import StoreError, ThinkingStore
+from interleaf.store.traffic import TrafficRecorder
 from interleaf.transcript import Response as Reply
 from interleaf.wire.apis import PayloadHook
 
@@ -141,6 +142,8 @@ class Gateway:
         self._last_store_warning = 0.0
         self._unserved_logged: dict[str, float] = {}
         self._tidy: asyncio.Task[None] | None = None
+        self.traffic = TrafficRecorder(options.record_path) if options.record else None
+        """Recorded requests for ``interleaf view`` (``--record``; off by default)."""
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -157,6 +160,8 @@ class Gateway:
         await self.captures.aclose()
         await self.http.aclose()
         await self.store.aclose()
+        if self.traffic is not None:
+            await asyncio.to_thread(self.traffic.close)
 
     # -------------------------------------------------------------------------------- tenants
 
@@ -245,12 +250,27 @@ class Gateway:
         query = request.scope.get("query_string")
         if same and query and fmt == "anthropic":  # the SDK's beta client sends ?beta=true
             url += "?" + query.decode("latin-1")
+        user_agent = request.headers.get("user-agent", "")
         if same and not raw_needs_check(fmt, body, upstream.dialect):
             upstream_body = upstream.passthrough_body(raw, body, model)
-            if self.observers:
+            turns = 0
+            if self.observers or self.traffic is not None:
                 turns = _earlier_assistant_turns([m.role for m in decode_request(fmt, body).messages])
+            if self.observers:
                 self._observe(request, fmt, stream, turns, kept=turns)
-            return Prepared(fmt, raw, None, upstream_body, headers, stream, tenant, url)
+            return Prepared(
+                fmt,
+                raw,
+                None,
+                upstream_body,
+                headers,
+                stream,
+                tenant,
+                url,
+                user_agent=user_agent,
+                model=model,
+                turns=turns,
+            )
 
         conversation = decode_request(fmt, body)
         try:
@@ -302,6 +322,12 @@ class Gateway:
             len(outcome.foreign),
             for_client=self._signed_for(tenant) if signs else None,
             payload_hook=self._sealed_for(tenant) if seals else None,
+            user_agent=user_agent,
+            model=model,
+            turns=_earlier_assistant_turns([m.role for m in conversation.messages]),
+            restored_at=outcome.restored,
+            missing_at=outcome.missing,
+            foreign_at=outcome.foreign,
         )
         labels = (
             self._tenant_label(identity.credential),
@@ -311,7 +337,7 @@ class Gateway:
         self.metrics.missing.inc(*labels, amount=call.missing)
         self.metrics.foreign.inc(*labels, amount=call.foreign)
         if self.observers:
-            turns = _earlier_assistant_turns([m.role for m in conversation.messages])
+            turns = call.turns
             self._observe(
                 request,
                 fmt,
@@ -434,8 +460,21 @@ class Gateway:
         except _MissingThinking as refused:
             call = refused.call
             response = self._error(fmt, refused.error, call)
+            self._record(
+                endpoint,
+                response.status_code,
+                time.perf_counter() - started,
+                call,
+                sent=False,
+                error=refused.error.message,
+            )
+            return response
         except GatewayError as exc:
             response = self._error(fmt, exc, call)
+            self._record(
+                endpoint, response.status_code, time.perf_counter() - started, call, error=exc.message
+            )
+            return response
         finally:
             if not streaming:
                 self.inflight -= 1
@@ -459,8 +498,36 @@ class Gateway:
         return error_response(fmt, error, call.interleaf_headers() if call else NOTHING_RESTORED)
 
     def _record(
-        self, endpoint: str, status: int, seconds: float, call: Prepared | None, outcome: str = ""
+        self,
+        endpoint: str,
+        status: int,
+        seconds: float,
+        call: Prepared | None,
+        outcome: str = "",
+        *,
+        sent: bool = True,
+        error: str = "",
     ) -> None:
+        if self.traffic is not None and call is not None:
+            self.traffic.record(
+                started_at=time.time() - seconds,
+                duration=seconds,
+                endpoint=endpoint,
+                user_agent=call.user_agent,
+                app=user_agent_label(call.user_agent),
+                client_format=call.fmt,
+                upstream_format=self.upstream.api,
+                model=call.model,
+                stream=call.stream,
+                client_body=call.raw,
+                upstream_body=call.upstream_body if sent else None,
+                status=status,
+                restored=call.restored_at,
+                missing=call.missing_at,
+                foreign=call.foreign_at,
+                turns=call.turns,
+                error=error,
+            )
         self.metrics.requests.inc(endpoint, str(status))
         self.metrics.duration.observe(endpoint, seconds)
         if log.isEnabledFor(logging.INFO):

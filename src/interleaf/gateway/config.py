@@ -143,6 +143,11 @@ class ServeOptions:
     """Seconds a client may take to send a request's headers, and between two reads of its body."""
     max_header_bytes: int = 64 * 1024
     """Largest request head (request line and headers)."""
+    record: bool = False
+    """Keep each generation request (client body, upstream body, what was restored) on this machine for
+    ``interleaf view`` (store/traffic.py: private, bounded)."""
+    record_path: Path | None = None
+    """Where recorded traffic goes (``None``: ``traffic.db`` in the data dir)."""
 
     def __post_init__(self) -> None:
         if self.on_missing not in ("pass", "error"):

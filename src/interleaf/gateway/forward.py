@@ -55,6 +55,14 @@ class Prepared:
     """What the client gets of a reply, when not the reply itself (the gateway's thinking tokens)."""
     payload_hook: PayloadHook | None = None
     """Changes each encoded payload for the client (the gateway's tokens on Responses reasoning items)."""
+    user_agent: str = ""
+    model: str | None = None
+    turns: int = 0
+    """Earlier assistant turns in the request (counted only when someone looks: observers, --record)."""
+    restored_at: tuple[int, ...] = ()
+    """Decoded message indices of the turns restored, missing and foreign (for --record)."""
+    missing_at: tuple[int, ...] = ()
+    foreign_at: tuple[int, ...] = ()
 
     def interleaf_headers(self) -> dict[str, str]:
         return {
