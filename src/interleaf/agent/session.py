@@ -41,6 +41,7 @@ from interleaf.store.sessions import SessionStore
 from interleaf.tools.base import Tool, ToolContext, ToolOutcome, Toolset
 from interleaf.tools.interrupted import interrupted_results
 from interleaf.tools.plan import PlanTool
+from interleaf.tools.registry import ToolSetup, build_tools, plugin_tool_names
 from interleaf.tools.sandbox import Sandbox, SandboxMode, SandboxPolicy
 from interleaf.transcript import Block, Message, Opaque, RedactedThinking, Thinking, ToolCall, ToolSpec
 from interleaf.wire.openai_messages import OPENAI_DIALECTS, REASONING_FIELDS
@@ -250,7 +251,7 @@ class AgentSession:
         )
         self._local = local
         self._shared = [] if local else await self._open_shared_tools(config, context.session_dir)
-        extra_names = [t.name for t in self._shared]
+        extra_names = [*plugin_tool_names(), *(t.name for t in self._shared)]
         if self.mode.planning and not local:
             extra_names = ["plan", "subagent", "finish", *extra_names]
         system = compact_system_prompt(workdir) if local else system_prompt(self.mode, workdir, extra_names)
@@ -383,18 +384,10 @@ class AgentSession:
         return tools
 
     def _base_tools(self) -> Toolset:
-        from interleaf.tools.files import EditFileTool, ReadFileTool, WriteFileTool
-        from interleaf.tools.python import PythonTool
-        from interleaf.tools.shell import ShellTool
-
-        tools: list[Tool] = [
-            ShellTool(sandbox=self.sandbox),
-            ReadFileTool(),
-            WriteFileTool(),
-            EditFileTool(),
-            PythonTool(sandbox=self.sandbox),
-        ]
-        return Toolset([*tools, *(_Shared(tool) for tool in self._shared)])
+        """Built-in and plugin tools (one registry, tools/registry.py), fresh for each toolset."""
+        shared = [_Shared(tool) for tool in self._shared]
+        tools = build_tools(ToolSetup(sandbox=self.sandbox), taken={tool.name for tool in shared})
+        return Toolset([*tools, *shared])
 
     # ------------------------------------------------------- shared tools: extra, browser, MCP
 
