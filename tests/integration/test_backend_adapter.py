@@ -39,6 +39,15 @@ async def test_agent_client_raises_minimax_error_inside_a_200_as_401(scripted_se
     assert "check the API key" in str(caught.value)
 
 
+async def _ask(chat: openai.AsyncOpenAI, *, stream: bool) -> None:
+    messages: Any = [{"role": "user", "content": "hi"}]
+    if not stream:
+        await chat.chat.completions.create(model="MiniMax-M2.7", messages=messages)
+        return
+    async for _ in await chat.chat.completions.create(model="MiniMax-M2.7", messages=messages, stream=True):
+        pass
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_gateway_answers_minimax_error_inside_a_200_in_the_clients_format(
     scripted_server: ScriptedServer, tmp_path: Path, stream: bool
@@ -53,15 +62,7 @@ async def test_gateway_answers_minimax_error_inside_a_200_in_the_clients_format(
         anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key="k", max_retries=0) as claude,
     ):
         with pytest.raises(openai.AuthenticationError) as chat_error:
-            if stream:
-                async for _ in await chat.chat.completions.create(
-                    model="MiniMax-M2.7", messages=[{"role": "user", "content": "hi"}], stream=True
-                ):
-                    pass
-            else:
-                await chat.chat.completions.create(
-                    model="MiniMax-M2.7", messages=[{"role": "user", "content": "hi"}]
-                )
+            await _ask(chat, stream=stream)
         with pytest.raises(anthropic.AuthenticationError) as claude_error:
             await claude.messages.create(
                 model="MiniMax-M2.7", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
