@@ -248,7 +248,9 @@ def test_wire_index_follows_folded_tool_messages_and_item_runs() -> None:
             {"role": "assistant"},
         ]
     }
-    assert [wire_index("openai-chat", raw, i) for i in range(5)] == [f"messages[{p}]" for p in (0, 1, 2, 3, 5)]
+    assert [wire_index("openai-chat", raw, i) for i in range(5)] == [
+        f"messages[{p}]" for p in (0, 1, 2, 3, 5)
+    ]
     assert wire_index("anthropic", raw, 4) == "messages[4]"
     items = {
         "input": [

@@ -30,7 +30,9 @@ def _loads(data: str) -> Any:
     try:
         return json.loads(data)
     except ValueError as exc:
-        raise StreamDataError(f"a stream event's data is not valid JSON ({exc}); it begins {data[:120]!r}") from None
+        raise StreamDataError(
+            f"a stream event's data is not valid JSON ({exc}); it begins {data[:120]!r}"
+        ) from None
 
 
 def _dumps(payload: Any) -> str:
