@@ -15,18 +15,12 @@ loading) are also checked in this process on distributions written to a director
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import json
 import logging
-import os
 import secrets
-import site
-import subprocess
 import sys
-import venv
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +29,7 @@ import pytest
 from interleaf.backends.profiles import Profile
 from interleaf.backends.registry import EntryPointRegistry
 from tests.support.payloads import openai_chunks, openai_completion, tool_call
+from tests.support.plugin_venv import INTERLEAF, Plugin, PluginVenv, make_plugin_venv
 from tests.support.scripted_server import ScriptedServer, Step
 
 ACME = '''
@@ -137,7 +132,6 @@ print(json.dumps({
 }))
 """
 
-INTERLEAF = "from interleaf.cli import main; main()"
 THOUGHT = "Acme has an echo tool; use it, then try it loud."
 
 
@@ -159,118 +153,15 @@ clumsy = "interleaf_clumsy:tools"
 """
 
 
-def _pyproject(name: str, entry_points: str, build: tuple[str, str]) -> str:
-    requires, backend = build
-    text = (
-        f'[build-system]\nrequires = ["{requires}"]\nbuild-backend = "{backend}"\n\n'
-        f'[project]\nname = "{name}"\nversion = "0.1.0"\n{entry_points}'
-    )
-    if backend.startswith("hatchling"):
-        text += f'\n[tool.hatch.build.targets.wheel]\npackages = ["{name.replace("-", "_")}"]\n'
-    return text
-
-
-def _build_backend() -> tuple[str, str]:
-    """The build backend this environment has (pip may not fetch one: the install is offline)."""
-    if importlib.util.find_spec("hatchling") is not None:
-        return "hatchling", "hatchling.build"
-    try:
-        from importlib.metadata import version
-
-        major, minor = (int(part) for part in version("setuptools").split(".")[:2])
-    except Exception:
-        major, minor = 0, 0
-    if (major, minor) >= (70, 1):  # from 70.1 setuptools builds wheels without the `wheel` package
-        return "setuptools>=70.1", "setuptools.build_meta"
-    pytest.fail("building the test plugins needs hatchling (in the dev extras): pip install -e '.[dev]'")
-
-
-@dataclass(frozen=True)
-class PluginVenv:
-    python: Path
-    env: dict[str, str]
-    root: Path
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.python), *args],
-            env=self.env,
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    async def arun(self, *args: str) -> tuple[int, str, str]:
-        """Like :meth:`run`, without blocking the event loop the scripted server answers on."""
-        process = await asyncio.create_subprocess_exec(
-            str(self.python),
-            *args,
-            env=self.env,
-            cwd=self.root,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-        assert process.returncode is not None
-        return process.returncode, out.decode(), err.decode()
-
-
 @pytest.fixture(scope="module")
 def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
-    root = tmp_path_factory.mktemp("plugins")
-    build = _build_backend()
-    packages: list[str] = []
-    for name, source, entry_points in (
-        ("interleaf-acme", ACME, ACME_ENTRY_POINTS),
-        ("interleaf-clumsy", CLUMSY, CLUMSY_ENTRY_POINTS),
-    ):
-        module = name.replace("-", "_")
-        project = root / name
-        (project / module).mkdir(parents=True)
-        (project / module / "__init__.py").write_text(source.lstrip())
-        (project / "pyproject.toml").write_text(_pyproject(name, entry_points, build))
-        packages.append(str(project))
-
-    # --system-site-packages would show the *base* interpreter's packages, not this venv's (nor an
-    # editable interleaf in it): a .pth that adds this environment's site directories does, the way
-    # `site` itself adds them, so their own .pth files (the editable install's path) work there too.
-    target = root / "venv"
-    venv.EnvBuilder(with_pip=False).create(target)
-    python = target / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (Path(purelib) / "_parent_environment.pth").write_text(
-        "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
+    return make_plugin_venv(
+        tmp_path_factory.mktemp("plugins"),
+        [
+            Plugin("interleaf-acme", ACME, ACME_ENTRY_POINTS),
+            Plugin("interleaf-clumsy", CLUMSY, CLUMSY_ENTRY_POINTS),
+        ],
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV"))}
-    env |= {
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_INPUT": "1",
-        "INTERLEAF_HOME": str(root / "home"),
-        "INTERLEAF_CONFIG": str(root / "empty-config.toml"),
-        "NO_COLOR": "1",
-    }
-    (root / "empty-config.toml").write_text("")
-    plugin_env = PluginVenv(python, env, root)
-    installed = plugin_env.run(
-        "-m",
-        "pip",
-        "install",
-        "--no-index",
-        "--no-deps",
-        "--no-build-isolation",
-        "--disable-pip-version-check",
-        "--quiet",
-        *packages,
-    )
-    assert installed.returncode == 0, installed.stderr
-    return plugin_env
 
 
 def test_the_venv_sees_interleaf_and_the_plugins_installed_into_it(plugin_venv: PluginVenv) -> None:
