@@ -85,6 +85,9 @@ class RunOptions:
     """The OS sandbox of ``shell`` and ``python``: ``workdir`` (default), ``readonly`` or ``off``."""
     network: bool | None = None
     """The sandbox's network; default: the config's, else on (``NETWORK_BY_MODE``)."""
+    thinking_dialect: str | None = None
+    """``--thinking-dialect``: where *every* earlier thinking block goes back, overriding the way it
+    arrived (``None``: as it arrived, the profile's way for thinking from elsewhere)."""
 
 
 def profile_from_config(name: str, config: Config) -> Profile:
@@ -325,12 +328,20 @@ class AgentSession:
             self._stack.push_async_callback(client.aclose)
             return client, True, client.model
         self.profile = profile_from_config(name, config)
+        if options.thinking_dialect is not None:
+            try:
+                dialect = resolve.parse_dialect(options.thinking_dialect, self.profile)
+            except BackendConfigError as exc:
+                raise SetupError(str(exc)) from None
+            self.profile = self.profile.with_overrides(thinking_dialect=dialect)
         client = ModelClient(
             self.profile,
             base_url=options.base_url,
             model=options.model,
             api_key=options.api_key,
             fast=self.mode.use_fast_model and options.model is None,
+            # An explicit choice is the user's knowledge of their server: it decides for every block.
+            replay="profile" if options.thinking_dialect is not None else "as-arrived",
         )
         self._stack.push_async_callback(client.aclose)
         return client, False, client.model

@@ -6,7 +6,8 @@ response. A reply that stops before its format's end marker raises
 :class:`~interleaf.backends.errors.StreamCutError` and never produces a ``MessageEnd``: nothing
 partial can look complete. Every wire decision (URL, headers, request body, reading replies, the
 server's quirks) is the profile's :class:`~interleaf.backends.adapter.Backend`, shared with the gateway;
-the client replays thinking the way it arrived from this server (``replay="as-arrived"``) and asks
+the client replays thinking the way it arrived from this server (``replay="as-arrived"``; an explicit
+``--thinking-dialect`` makes it ``"profile"``, every block that way) and asks
 with the profile's recommended settings. Whatever the encoder could not carry is in
 :attr:`ModelClient.losses` (and passed to ``on_losses``).
 """
@@ -19,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from interleaf.backends.adapter import Backend
+from interleaf.backends.adapter import Backend, Replay
 from interleaf.backends.errors import (
     BackendConfigError,
     BackendHTTPError,
@@ -65,6 +66,7 @@ class ModelClient:
         retry: RetryPolicy | None = None,
         env: Mapping[str, str] | None = None,
         on_losses: Callable[[Losses], None] | None = None,
+        replay: Replay = "as-arrived",
     ) -> None:
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.backend = Backend(self.profile, base_url)
@@ -75,6 +77,8 @@ class ModelClient:
         self._http = http if http is not None else HttpClient(timeouts=timeouts, retry=retry)
         self._owns_http = http is None
         self.on_losses = on_losses
+        self.replay: Replay = replay
+        """Where earlier thinking goes back: as it arrived from this server, or all the profile's way."""
         self.losses = Losses()
         """What the last request's encoder could not carry (e.g. thinking an API cannot take back)."""
 
@@ -160,7 +164,7 @@ class ModelClient:
         body = self.backend.encode(
             replace(conversation, params=params),
             stream=stream,
-            replay="as-arrived",
+            replay=self.replay,
             defaults="recommended",
             losses=losses,
         )

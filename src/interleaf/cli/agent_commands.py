@@ -71,6 +71,15 @@ NetworkOpt = Annotated[
     str | None,
     typer.Option("--network", help="on|off: whether the sandbox has the network (default: on)."),
 ]
+ThinkingDialectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--thinking-dialect",
+        help="Where every earlier thinking block goes back, overriding the way it arrived: "
+        "reasoning_content, reasoning, reasoning_details, think_tags (inline <think> in content), anthropic, "
+        "or none. Default: each block the way it arrived from the server; the profile's way for the rest.",
+    ),
+]
 MaxStepsOpt = Annotated[
     int | None, typer.Option("--max-steps", min=1, help="Step budget (default by mode: 25 / 100).")
 ]
@@ -122,6 +131,7 @@ def _options(
     mcp_json: Path | None = None,
     sandbox: str | None = None,
     network: str | None = None,
+    thinking_dialect: str | None = None,
 ) -> RunOptions:
     from interleaf.agent.session import RunOptions
     from interleaf.config import ConfigError, load_config
@@ -160,6 +170,7 @@ def _options(
         mcp_json=mcp_json,
         sandbox=sandbox,  # type: ignore[arg-type]
         network=None if network is None else network == "on",
+        thinking_dialect=thinking_dialect,
     )
 
 
@@ -230,6 +241,7 @@ def run(
     mcp_json: McpJsonOpt = None,
     sandbox: SandboxOpt = None,
     network: NetworkOpt = None,
+    thinking_dialect: ThinkingDialectOpt = None,
 ) -> None:
     """Run the agent on TASK until it is done or a budget ends.
 
@@ -265,6 +277,7 @@ def run(
         mcp_json=mcp_json,
         sandbox=sandbox,
         network=network,
+        thinking_dialect=thinking_dialect,
     )
     view = _view(json_output, thinking)
     try:
@@ -302,6 +315,7 @@ def chat(
     mcp_json: McpJsonOpt = None,
     sandbox: SandboxOpt = None,
     network: NetworkOpt = None,
+    thinking_dialect: ThinkingDialectOpt = None,
 ) -> None:
     """Talk to the agent turn by turn in one session (type /exit or Ctrl-D to leave).
 
@@ -328,6 +342,7 @@ def chat(
         mcp_json=mcp_json,
         sandbox=sandbox,
         network=network,
+        thinking_dialect=thinking_dialect,
     )
     view = _view(json_output, thinking)
 
