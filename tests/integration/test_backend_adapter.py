@@ -102,3 +102,13 @@ def test_agent_replays_as_arrived_gateway_as_the_profile_says() -> None:
     # Usage in the stream: the agent always asks; the gateway leaves an OpenAI Chat app's request alone.
     assert agent["stream_options"] == {"include_usage": True}
     assert "stream_options" not in gateway
+
+
+async def test_an_explicit_thinking_dialect_decides_for_every_block() -> None:
+    # `interleaf run --thinking-dialect reasoning`: the user knows this vLLM reads only `reasoning`,
+    # though its thinking arrived inline; the client then places every block the profile's way.
+    profile = get_profile("vllm").with_overrides(thinking_dialect=ReasoningDialect.REASONING)
+    async with ModelClient(profile, replay="profile") as client:
+        body = await client.build_request(_history(), stream=False)
+    assert body["messages"][1]["reasoning"] == "I should read it."
+    assert "<think>" not in (body["messages"][1].get("content") or "")
