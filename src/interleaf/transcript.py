@@ -31,7 +31,7 @@ ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
 
 
 class ReasoningDialect(StrEnum):
-    """How a thinking block travels on the wire (ARCHITECTURE.md rule 6)."""
+    """How a thinking block travels on the wire (docs/architecture.md, rule 6)."""
 
     ANTHROPIC = "anthropic"
     """``thinking`` / ``redacted_thinking`` content blocks (Anthropic Messages and compatibles)."""

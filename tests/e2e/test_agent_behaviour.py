@@ -1,7 +1,7 @@
 """How the agent behaves around the happy path: budgets, loops, approval, pro mode, sub-agents, compaction.
 
 All against the scripted Anthropic server over real HTTP, with a validator that fails any request that
-adds a user-role text message after the task's first one (ARCHITECTURE.md rule 3).
+adds a user-role text message after the task's first one (docs/architecture.md, rule 3).
 """
 
 from __future__ import annotations

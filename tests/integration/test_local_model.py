@@ -259,7 +259,7 @@ async def test_tool_request_gets_a_shell_call(qwen_server: LocalServer) -> None:
         },
     )
     message = reply["choices"][0]["message"]
-    # The 1.5B writes the call as text (a ```json fence, local-model.md §6) rather than in tool_calls.
+    # The 1.5B writes the call as text (a ```json fence, docs/architecture.md §4.5) rather than in tool_calls.
     names = [call["function"]["name"] for call in message.get("tool_calls") or []]
     text = message.get("content") or ""
     assert "shell" in names or '"shell"' in text, json.dumps(message)

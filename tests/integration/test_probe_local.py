@@ -2,7 +2,7 @@
 
 The model does not reason on its own; with llama.cpp's ``deepseek`` reasoning format and a template
 that opens ``<think>`` in the generation prompt it returns real ``reasoning_content``
-(shared/reference/local-model.md §7). Two such templates differ only in what they do with earlier
+(docs/architecture.md §4.5). Two such templates differ only in what they do with earlier
 reasoning: one renders it for every assistant turn, one drops it. The endpoint probe must tell them
 apart through the model's replies alone; ``/apply-template`` is checked as supporting evidence that the
 difference is really the template's.

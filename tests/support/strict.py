@@ -2,7 +2,7 @@
 
 Each validator remembers what the scripted server *issued* (thinking blocks and their signatures,
 reasoning text per tool call) and rejects a later request that does not send it back intact, with the
-vendor's own error text (shared/reference/wire-formats.md §1.5, §2.3-2.5)::
+vendor's own error text (docs/architecture.md §4.1-4.3)::
 
     server = ScriptedServer(steps)
     server.validators.append(StrictAnthropic(server))
@@ -235,7 +235,7 @@ class StrictThinkTags:
 class StrictResponses:
     """OpenAI Responses rules for reasoning items (stateless use, ``store: false``): every
     ``function_call`` this server issued must come back preceded by the reasoning item(s) issued before
-    it, with ``encrypted_content`` byte-exact, using OpenAI's error texts (wire-formats.md §3).
+    it, with ``encrypted_content`` byte-exact, using OpenAI's error texts (docs/architecture.md §4.3).
     """
 
     def __init__(self, server: ScriptedServer) -> None:

@@ -1,7 +1,7 @@
 """The one HTTP client of interleaf (aiohttp): pooled keep-alive, phase timeouts, safe retries.
 
 Why aiohttp: on this project's machines it adds ~1 ms less per proxied request than httpx, which is
-the gateway's whole budget (shared/reference/ecosystem.md §9).
+most of the gateway's own budget (docs/architecture.md §4.6).
 
 * **Timeouts by phase** (:class:`Timeouts`): ``connect``; ``first_byte`` from sending the request to
   the first byte of the body (a thinking model can take minutes before its first token, and some

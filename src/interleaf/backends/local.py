@@ -69,7 +69,7 @@ class ServerOptions:
     * ``threads``: generation and prompt threads (default :func:`default_threads`: CPUs - 1).
     * ``reasoning_format``: ``deepseek`` splits ``<think>`` into ``reasoning_content`` and reads it back,
       which is what the ``local`` profile expects; ``none`` leaves it in ``content``.
-    * ``chat_template``: Jinja source replacing the GGUF's template (local-model.md §7).
+    * ``chat_template``: Jinja source replacing the GGUF's template (docs/architecture.md §4.5).
     * ``verbosity``: llama.cpp's log threshold on stderr (0 quiet, 3 info, 4 debug).
     * ``warmup``: run one empty decode at load. Off: it added ~2 s to the start of the 1.5B and
       the first request was no faster without it.

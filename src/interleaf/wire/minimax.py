@@ -4,9 +4,8 @@ For self-hosted MiniMax models served as raw completions (``/v1/completions``), 
 checking what a chat template makes of a conversation. Pure functions, no I/O.
 
 The format is versioned. ``m2`` covers MiniMax-M2 through M2.7 (one chat template, one tool-call
-syntax). MiniMax-M3 changes both (``<mm:think>``, namespaced tool-call tags; reference/minimax-m2.md
-§8): it will be one more :class:`NativeFormat` registered in :data:`FORMATS`, and every function here
-takes ``version=`` to pick it.
+syntax). A later generation with other tags will be one more :class:`NativeFormat` registered in
+:data:`FORMATS`, and every function here takes ``version=`` to pick it.
 
 * :func:`render_prompt` — a conversation as prompt text, byte-exact to the official chat template.
 * :func:`parse_output` — raw output after the generation prompt as an assistant message, with tool
@@ -16,7 +15,7 @@ takes ``version=`` to pick it.
 
 A re-render of a parsed reply is the template's canonical form, not the model's bytes: the template
 strips the newlines around thinking and visible text and writes ``\\n<minimax:tool_call>`` after them
-(reference §3.4). A gateway that needs the model's exact bytes for a prefix cache passes raw text
+(docs/architecture.md §4.4). A gateway that needs the model's exact bytes for a prefix cache passes raw text
 through; everything else round-trips through the transcript.
 """
 
