@@ -2,8 +2,9 @@
 
 The scripted model issues every turn's thinking with a unique marker text (and a signature or an
 ``encrypted_content`` where the dialect has one). On each later request it finds the assistant turn
-by the tool-call id it issued, checks the thinking is there byte-exact *in the dialect's own place*,
-and records every other place the marker turned up (``messages[3].content``: turned into text).
+by the tool-call id it issued (a text app's edit turn: by its anchor text), checks the thinking is
+there byte-exact *in the dialect's own place*, and records every other place the marker turned up
+(``messages[3].content``: turned into text).
 """
 
 from __future__ import annotations
@@ -47,21 +48,27 @@ def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 
 def echoes(dialect: Dialect, body: Mapping[str, Any], turns: Sequence[Turn]) -> list[Echo]:
-    """How ``body`` carries back each of ``turns`` (the task's earlier tool-call turns)."""
+    """How ``body`` carries back each of ``turns`` (the task's earlier tool-call and edit turns)."""
     found = list(strings(body))
     out: list[Echo] = []
     for turn in turns:
-        if turn.call is None:
+        if turn.call is None and not turn.anchor:
             continue
         where = tuple(
             path for path, value in found if _marker(turn) in value or (turn.token and turn.token == value)
         )
-        if not any(turn.call.id == value for _, value in found):
+        if turn.call is not None and not any(turn.call.id == value for _, value in found):
             out.append(Echo(turn.number, False, "assistant turn and its tool call dropped", where))
             continue
         exact, detail = _check(dialect, body, turn)
         out.append(Echo(turn.number, exact, detail, where))
     return out
+
+
+def carries_text_turn(body: Mapping[str, Any], turn: Turn) -> bool:
+    """Whether ``body`` (any API) holds an assistant message with text turn ``turn``'s anchor."""
+    items = [i for i in body.get("input") or () if isinstance(i, Mapping)]
+    return _chat_assistant(body, turn) is not None or any(_responses_owns(i, turn) for i in items)
 
 
 def _marker(turn: Turn) -> str:
@@ -80,14 +87,26 @@ def _messages(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [m for m in body.get("messages") or () if isinstance(m, Mapping)]
 
 
+def _anthropic_blocks(content: Any) -> list[Mapping[str, Any]]:
+    if isinstance(content, str):  # a text-only turn may come back as a plain string
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return [b for b in content if isinstance(b, Mapping)]
+    return []
+
+
+def _anthropic_owns(blocks: list[Mapping[str, Any]], turn: Turn) -> bool:
+    if turn.call is not None:
+        return any(b.get("type") == "tool_use" and b.get("id") == turn.call.id for b in blocks)
+    return any(b.get("type") == "text" and turn.anchor in str(b.get("text", "")) for b in blocks)
+
+
 def _check_anthropic(body: Mapping[str, Any], turn: Turn) -> tuple[bool, str]:
-    assert turn.call is not None
     for message in _messages(body):
-        content = message.get("content")
-        if message.get("role") != "assistant" or not isinstance(content, list):
+        if message.get("role") != "assistant":
             continue
-        blocks = [b for b in content if isinstance(b, Mapping)]
-        if not any(b.get("type") == "tool_use" and b.get("id") == turn.call.id for b in blocks):
+        blocks = _anthropic_blocks(message.get("content"))
+        if not _anthropic_owns(blocks, turn):
             continue
         for block in blocks:
             if block.get("type") != "thinking":
@@ -105,12 +124,16 @@ def _check_anthropic(body: Mapping[str, Any], turn: Turn) -> tuple[bool, str]:
     return False, "assistant turn dropped"
 
 
-def _chat_assistant(body: Mapping[str, Any], call_id: str) -> Mapping[str, Any] | None:
+def _chat_assistant(body: Mapping[str, Any], turn: Turn) -> Mapping[str, Any] | None:
     for message in _messages(body):
+        if message.get("role") != "assistant":
+            continue
+        if turn.call is None:
+            if turn.anchor in _text(message.get("content")):
+                return message
+            continue
         calls = message.get("tool_calls") or ()
-        if message.get("role") == "assistant" and any(
-            isinstance(c, Mapping) and c.get("id") == call_id for c in calls
-        ):
+        if any(isinstance(c, Mapping) and c.get("id") == turn.call.id for c in calls):
             return message
     return None
 
@@ -124,8 +147,7 @@ def _text(content: Any) -> str:
 
 
 def _check_chat(dialect: Dialect, body: Mapping[str, Any], turn: Turn) -> tuple[bool, str]:
-    assert turn.call is not None
-    message = _chat_assistant(body, turn.call.id)
+    message = _chat_assistant(body, turn)
     if message is None:
         return False, "assistant turn dropped"
     content = _text(message.get("content"))
@@ -157,11 +179,20 @@ def _elsewhere(message: Mapping[str, Any], turn: Turn, field_name: str) -> str:
     return "thinking dropped"
 
 
+def _responses_owns(item: Mapping[str, Any], turn: Turn) -> bool:
+    if turn.call is not None:
+        return item.get("type") == "function_call" and item.get("call_id") == turn.call.id
+    return (
+        item.get("type", "message") == "message"
+        and item.get("role") == "assistant"
+        and turn.anchor in str(item.get("content"))
+    )
+
+
 def _check_responses(body: Mapping[str, Any], turn: Turn) -> tuple[bool, str]:
-    assert turn.call is not None
     items = [i for i in body.get("input") or () if isinstance(i, Mapping)]
     for index, item in enumerate(items):
-        if item.get("type") != "function_call" or item.get("call_id") != turn.call.id:
+        if not _responses_owns(item, turn):
             continue
         before = [i for i in items[:index] if i.get("type") == "reasoning"]
         for reasoning in before:
@@ -172,4 +203,4 @@ def _check_responses(body: Mapping[str, Any], turn: Turn) -> tuple[bool, str]:
         if any(_marker(turn) in str(i) for i in items):
             return False, "reasoning item replaced by text"
         return False, "reasoning item dropped"
-    return False, "function_call dropped"
+    return False, "function_call dropped" if turn.call is not None else "assistant message dropped"

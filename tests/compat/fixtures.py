@@ -5,7 +5,8 @@ placeholder and keys redacted.
 What stays: structure, field names, roles, block and item types, headers (values of credentials
 redacted), query strings, tool names, schema shapes (property names, types, ``required``), ids,
 signatures and ``encrypted_content`` (the scripted model's own), and every text the suite itself wrote
-(the prompt, the thinking markers, the file's content), so a test can replay the exact conversation.
+(the prompt, the thinking markers, the file's content, a text app's edits), so a test can replay the
+exact conversation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.compat.checks import strings
 from tests.compat.runner import Cell, CellResult
+from tests.compat.sandbox import FILE_NAME
+from tests.compat.textedits import ANCHOR_LINES, edit_pattern
 from tests.support.scripted_server import RecordedRequest
 
 PLACEHOLDER = "[app text]"
@@ -146,4 +150,18 @@ def _our_texts(requests: Sequence[RecordedRequest]) -> list[str]:
     for request in requests:
         for match in pattern.finditer(request.raw.decode("utf-8", errors="replace")):
             found.add(match[0])
+        found.update(_edit_texts(request))
     return sorted(found)
+
+
+def _edit_texts(request: RecordedRequest) -> set[str]:
+    """A text app's copies of the model's edits (multi-line, so found in the decoded body's strings),
+    and the edit's lines wherever the app quotes them."""
+    found: set[str] = set()
+    if request.body is None:
+        return found
+    edits = edit_pattern(FILE_NAME)
+    for _, value in strings(request.body):
+        found.update(match[0] for match in edits.finditer(value))
+        found.update(match[0] for match in ANCHOR_LINES.finditer(value))
+    return found

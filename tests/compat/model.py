@@ -11,6 +11,13 @@ with whatever an app sends around the task:
   tests/support/strict.py, or the same words where their position rules do not see the loss).
 * a **side request** (title generation, a quota probe, a summary, no tools or no marker) gets a short
   text without thinking and takes no step; ``count_tokens`` gets an estimate; ``GET …/models`` a list.
+
+With ``text_actions`` (an app that sends no tools, such as aider) a request with the marker is a task
+request even without tools: its step is the number of this model's earlier turns it carries plus one,
+and steps 1 and 2 answer with an edit the app cannot apply (:mod:`.textedits`), so that the app sends
+the next request itself. Thinking lost from such plain-text turns is counted, never refused: no vendor
+requires it back, as Anthropic and DeepSeek's thinking mode demand earlier thinking only inside a tool
+loop, and here every turn is followed by a user message (the app's report on the edit).
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.compat.checks import Echo, echoes
+from tests.compat.checks import Echo, carries_text_turn, echoes
 from tests.compat.dialects import Dialect
 from tests.compat.replies import Call, Turn, plain_reply, reply
+from tests.compat.textedits import edit_anchor, failed_edit
 from tests.compat.tools import plan_call, tool_specs
 from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step, Validator
 from tests.support.strict import StrictAnthropic, StrictOpenAIReasoning, StrictResponses, StrictThinkTags
@@ -85,6 +93,7 @@ class CompatModel:
         *,
         model_name: str = "scripted-model",
         strict: bool = True,
+        text_actions: bool = False,
     ) -> None:
         self.dialect = dialect
         self.model_name = model_name
@@ -92,6 +101,7 @@ class CompatModel:
         self.file_name = file_name
         self.file_text = file_text
         self.strict = strict
+        self.text_actions = text_actions
         self.nonce = secrets.token_hex(4)
         self.turns: list[Turn] = []
         self.chain: dict[int, Turn] = {}
@@ -130,11 +140,16 @@ class CompatModel:
             return None
         stream = body.get("stream") is True
         specs = tool_specs(body)
-        if not specs or TASK_MARKER not in request.raw.decode("utf-8", errors="replace"):
+        marked = TASK_MARKER in request.raw.decode("utf-8", errors="replace")
+        text_task = self.text_actions and marked and not specs
+        if not text_task and (not specs or not marked):
             exchange.kind = "side"
             return plain_reply(request.api, _side_text(request), model=model, stream=stream)
         exchange.kind = "task"
-        exchange.step = min(_tool_results(body) + 1, STEPS)
+        if text_task:
+            exchange.step = min(sum(carries_text_turn(body, t) for t in self.turns) + 1, STEPS)
+        else:
+            exchange.step = min(_tool_results(body) + 1, STEPS)
         earlier = [self.chain[k] for k in range(1, exchange.step) if k in self.chain]
         exchange.echoes = echoes(self.dialect, body, earlier)
         exchange.tool_result_seen = self._file_seen(request)
@@ -156,7 +171,8 @@ class CompatModel:
             problem = validator(request)
             if problem:
                 return problem
-        lost = [e for e in exchange.echoes if not e.exact]
+        # Only turns with tool calls are refused (see the module docstring on plain-text turns).
+        lost = [e for e in exchange.echoes if not e.exact and self.turns[e.turn - 1].call is not None]
         if not lost:
             return ""
         first = lost[0]
@@ -174,15 +190,13 @@ class CompatModel:
 
     def _turn(self, step: int, specs: list[Any]) -> Turn:
         number = len(self.turns) + 1
+        if self.text_actions and not specs:
+            return self._text_turn(step, number)
         plan = plan_call(specs, step, self.workdir, self.file_name) if step < STEPS else None
         marker = f"cm{self.nonce}t{number}"
         intent = f"call {plan.tool}" if plan else "answer"
         thought = f"Compat thinking for step {step}: I will {intent}. {marker}"
-        reasoning_id = "rs_" + secrets.token_hex(16)
-        if self.dialect.api == "openai-responses":
-            token = "gAAAAAB" + base64.urlsafe_b64encode(secrets.token_bytes(48)).decode()
-        else:
-            token = "Eq" + base64.b64encode(secrets.token_bytes(48)).decode()
+        token, reasoning_id = self._token(), "rs_" + secrets.token_hex(16)
         call = None
         if plan is not None:
             if self.dialect.api == "anthropic":
@@ -192,6 +206,24 @@ class CompatModel:
             call = Call(call_id, plan.tool, plan.arguments, item_id="fc_" + secrets.token_hex(16))
         done = f"COMPAT-DONE {self.nonce}" if plan is None else ""
         return Turn(number, thought, token, reasoning_id, call, done)
+
+    def _text_turn(self, step: int, number: int) -> Turn:
+        """A text app's turn: an edit it cannot apply (steps 1 and 2), then the answer."""
+        marker = f"cm{self.nonce}t{number}"
+        intent = "propose an edit" if step < STEPS else "answer"
+        thought = f"Compat thinking for step {step}: I will {intent}. {marker}"
+        token, reasoning_id = self._token(), "rs_" + secrets.token_hex(16)
+        if step < STEPS:
+            anchor = edit_anchor(self.nonce, number)
+            edit = failed_edit(self.file_name, anchor)
+            return Turn(number, thought, token, reasoning_id, None, edit, anchor)
+        return Turn(number, thought, token, reasoning_id, None, self.done_text)
+
+    def _token(self) -> str:
+        """The opaque value issued with a turn's thinking (an encrypted_content, else a signature)."""
+        if self.dialect.api == "openai-responses":
+            return "gAAAAAB" + base64.urlsafe_b64encode(secrets.token_bytes(48)).decode()
+        return "Eq" + base64.b64encode(secrets.token_bytes(48)).decode()
 
     # ---------------------------------------------------------------------------------- results
 

@@ -42,7 +42,8 @@ class Call:
 
 @dataclass(frozen=True)
 class Turn:
-    """One task turn: thinking, then either a tool call or the final text."""
+    """One task turn: thinking, then either a tool call or text (the final answer, or a text app's
+    edit)."""
 
     number: int
     thinking: str
@@ -52,6 +53,9 @@ class Turn:
     reasoning_id: str
     call: Call | None
     text: str = ""
+    anchor: str = ""
+    """A text turn that a later request must carry back (a text app's edit): the string of its text
+    by which that copy is found, as a tool-call turn is found by its call id."""
 
 
 def think_section(turn: Turn) -> str:
