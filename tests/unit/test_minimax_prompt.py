@@ -31,7 +31,7 @@ from interleaf.transcript import (
 from interleaf.wire import minimax
 from interleaf.wire.errors import Losses, WireFormatError
 from interleaf.wire.minimax_prompt import TEMPLATE_DEVIATION
-from interleaf.wire.stream import split_think_tags
+from interleaf.wire.think import split_think_tags
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "minimax"
 SAMPLE_1 = (FIXTURES / "sample1_prompt.txt").read_text(encoding="utf-8")

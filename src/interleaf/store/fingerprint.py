@@ -7,8 +7,9 @@ clients re-serialise a turn do not change the key:
 * arguments are parsed and dumped as canonical JSON (sorted keys, compact separators, integral floats as
   integers), so ``{"a": 1.0}`` re-sent by a JavaScript client as ``{"a":1}`` still matches;
 * tool calls are taken in id order, so a client that reorders parallel calls still matches;
-* inline ``<think>...</think>`` sections are removed from the text and whitespace is ignored, so a client
-  that keeps or drops inline think tags, trims the text, or joins text blocks with newlines still matches.
+* inline ``<think>...</think>`` sections are removed from the text, split exactly as the OpenAI Chat codec
+  splits them (:mod:`interleaf.wire.think`), and whitespace is ignored, so a client that keeps or drops
+  inline think tags, trims the text, or joins text blocks with newlines still matches.
 
 Thinking, signatures and vendor ``extra`` are never part of a key: they are what gets restored.
 
@@ -48,14 +49,13 @@ from interleaf.transcript import (
     ToolCall,
     parse_arguments,
 )
+from interleaf.wire import think
 
 FINGERPRINT_PREFIX = "f1:"
 NO_ID_PREFIX = "f1n:"
 CONTEXT_PREFIX = "c1:"
 TENANT_PREFIX = "t1:"
 
-_THINK_SECTION = re.compile(r"<think>.*?(?:</think>|\Z)", re.S)
-_LEADING_CLOSE = re.compile(r"\A.*?</think>", re.S)
 _WHITESPACE = re.compile(r"\s+")
 # A run of 8+ letters/digits containing both is what random ids look like, and numbered ids do not.
 # Found as maximal runs, then checked: one linear pass (a lookahead per start position was quadratic
@@ -70,15 +70,9 @@ _MAX_SAFE_INTEGER = 2**53
 
 
 def visible_text(text: str) -> str:
-    """Text as a key sees it: inline ``<think>`` sections removed and all whitespace dropped.
-
-    Mirrors :func:`interleaf.wire.stream.split_think_tags`: an unclosed ``<think>`` runs to the end, and a
-    ``</think>`` with no opening tag before it (servers that prefill ``<think>``) ends a leading section.
-    """
-    first_open, first_close = text.find("<think>"), text.find("</think>")
-    if first_close != -1 and (first_open == -1 or first_close < first_open):
-        text = _LEADING_CLOSE.sub("", text, count=1)
-    return _WHITESPACE.sub("", _THINK_SECTION.sub("", text))
+    """Text as a key sees it: :func:`interleaf.wire.think.visible_text` (inline ``<think>`` sections
+    removed as the OpenAI Chat codec splits them) with all whitespace dropped."""
+    return _WHITESPACE.sub("", think.visible_text(text))
 
 
 def _canonical_value(value: Any) -> Any:

@@ -4,9 +4,10 @@ The text is what a raw completion returns after the generation prompt ``]~b]ai\\
 
     {thinking}</think>{visible}<minimax:tool_call>…</minimax:tool_call>{visible}
 
-* Output starts inside thinking, because the prompt ends with ``<think>\\n``. M2.5 and later may open
-  the block again with an explicit ``<think>`` first; that tag (and whitespace before it) is dropped.
-  With ``prompt_ends_in_think=False`` a thinking block exists only if the output starts with ``<think>``.
+* Thinking is split by :class:`interleaf.wire.think.ThinkSplitter` under its one-block rules. Output
+  starts inside thinking, because the prompt ends with ``<think>\\n``. M2.5 and later may open the block
+  again with an explicit ``<think>`` first; that tag (and whitespace before it) is dropped. With
+  ``prompt_ends_in_think=False`` a thinking block exists only if the output starts with ``<think>``.
 * The first ``</think>`` ends thinking; M2 has one thinking block a turn, so later ``<think>`` tags are
   visible text, as vLLM's ``minimax_m2`` reasoning parser treats them. Output that never closes its
   thinking (``max_tokens``) is all thinking: tool calls are never read inside thinking.
@@ -46,12 +47,11 @@ from interleaf.wire.minimax_xml import (
     junk_errors,
     take_invoke,
 )
+from interleaf.wire.think import Segment, ThinkRules, ThinkSplitter, partial_suffix
 from interleaf.wire.toolcalls import IdFactory, ToolCallParseError, new_call_id
 
 __all__ = ["M2OutputParser", "ParsedOutput", "parse"]
 
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
 SOURCE = "minimax"
 _TAIL = max(len(INVOKE_CLOSE), len(TOOL_CALL_CLOSE)) - 1
 
@@ -94,19 +94,9 @@ class ParsedOutput:
 
 
 class _Phase(Enum):
-    START = auto()
-    THINKING = auto()
     VISIBLE = auto()
     TOOLS = auto()
     DONE = auto()
-
-
-def _partial_suffix(text: str, tag: str) -> int:
-    """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
-    for size in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:size]):
-            return size
-    return 0
 
 
 class M2OutputParser:
@@ -124,9 +114,9 @@ class M2OutputParser:
         id_factory: IdFactory | None = None,
     ) -> None:
         self._tools = tuple(tools)
-        self._inside = prompt_ends_in_think
+        self._think = ThinkSplitter(ThinkRules(starts_inside=prompt_ends_in_think, one_block=True))
         self._new_id = id_factory or new_call_id
-        self._phase = _Phase.START
+        self._phase = _Phase.VISIBLE  # of the text after the thinking
         self._buf = ""
         self._blocks: list[Block] = []
         self._errors: list[ToolCallParseError] = []
@@ -134,26 +124,21 @@ class M2OutputParser:
         self._open: list[str] | None = None  # text of the thinking or text block being streamed
         self._held = ""  # visible whitespace not yet known to start a text block
         self._pending: list[str] = []  # tool-block text not yet in the buffer (see feed)
-        self._tail = ""  # the last characters fed, to find a closing tag split across chunks
+        self._tail = ""  # the last visible characters, to find a closing tag split across chunks
+        self._flushed = False
 
     # ---------------------------------------------------------------------------------- public
 
     def feed(self, text: str) -> list[StreamEvent]:
-        if self._phase is _Phase.DONE:
+        if self._flushed:
             raise ValueError("this M2 output parser was flushed; start a new one for more text")
-        seen = self._tail + text
-        self._tail = seen[-_TAIL:]
-        if self._phase is _Phase.TOOLS and INVOKE_CLOSE not in seen and TOOL_CALL_CLOSE not in seen:
-            # Inside a tool-call block nothing can happen before a closing tag: keep the chunk aside
-            # instead of growing and rescanning the buffer (a long argument streams token by token).
-            self._pending.append(text)
-            return []
-        self._take_pending(text)
-        self._advance(final=False)
+        self._segments(self._think.feed(text))
         return self._drain()
 
     def flush(self) -> list[StreamEvent]:
-        if self._phase is not _Phase.DONE:
+        if not self._flushed:
+            self._flushed = True
+            self._segments(self._think.flush())
             self._take_pending("")
             self._advance(final=True)
         return self._drain()
@@ -166,6 +151,36 @@ class M2OutputParser:
 
     # ------------------------------------------------------------------------------ the phases
 
+    def _segments(self, segments: list[Segment]) -> None:
+        for kind, part in segments:
+            if kind == "open":
+                self._begin("thinking")
+            elif kind == "thinking":
+                self._append(part)
+            elif kind == "close":
+                thinking = self._end_thinking()
+                if not part and TOOL_CALL_OPEN in thinking:  # no </think>: the text ended inside
+                    self._errors.append(
+                        ToolCallParseError(
+                            "the output ended inside <think> (no </think>), so the <minimax:tool_call> "
+                            "in it was not run; close your thinking with </think> before calling tools",
+                            text=thinking,
+                        )
+                    )
+            elif kind == "text":
+                self._visible_input(part)
+
+    def _visible_input(self, text: str) -> None:
+        seen = self._tail + text
+        self._tail = seen[-_TAIL:]
+        if self._phase is _Phase.TOOLS and INVOKE_CLOSE not in seen and TOOL_CALL_CLOSE not in seen:
+            # Inside a tool-call block nothing can happen before a closing tag: keep the chunk aside
+            # instead of growing and rescanning the buffer (a long argument streams token by token).
+            self._pending.append(text)
+            return
+        self._take_pending(text)
+        self._advance(final=False)
+
     def _take_pending(self, text: str) -> None:
         self._pending.append(text)
         self._buf += "".join(self._pending)
@@ -176,54 +191,10 @@ class M2OutputParser:
         return events
 
     def _advance(self, *, final: bool) -> None:
-        steps = {
-            _Phase.START: self._start,
-            _Phase.THINKING: self._thinking,
-            _Phase.VISIBLE: self._visible,
-            _Phase.TOOLS: self._tool_block,
-        }
+        steps = {_Phase.VISIBLE: self._visible, _Phase.TOOLS: self._tool_block}
         # Each step consumes what it can and says whether to go on; it waits (False) for more text.
         while self._phase is not _Phase.DONE and steps[self._phase](final):
             pass
-
-    def _start(self, final: bool) -> bool:
-        """Decide whether the text opens with an explicit ``<think>``; waits while it might."""
-        body = self._buf.lstrip()
-        if body.startswith(THINK_OPEN):
-            self._buf = body[len(THINK_OPEN) :]
-            self._inside = True
-        elif THINK_OPEN.startswith(body) and not final:
-            return False
-        if self._inside:
-            self._begin("thinking")
-            self._phase = _Phase.THINKING
-        else:
-            self._phase = _Phase.VISIBLE
-        return True
-
-    def _thinking(self, final: bool) -> bool:
-        pos = self._buf.find(THINK_CLOSE)
-        if pos != -1:
-            self._append(self._buf[:pos])
-            self._buf = self._buf[pos + len(THINK_CLOSE) :]
-            self._end_thinking()
-            self._phase = _Phase.VISIBLE
-            return True
-        keep = 0 if final else _partial_suffix(self._buf, THINK_CLOSE)
-        self._append(self._buf[: len(self._buf) - keep])
-        self._buf = self._buf[len(self._buf) - keep :]
-        if final:
-            thinking = self._end_thinking()
-            if TOOL_CALL_OPEN in thinking:
-                self._errors.append(
-                    ToolCallParseError(
-                        "the output ended inside <think> (no </think>), so the <minimax:tool_call> in it "
-                        "was not run; close your thinking with </think> before calling tools",
-                        text=thinking,
-                    )
-                )
-            self._phase = _Phase.DONE
-        return final
 
     def _visible(self, final: bool) -> bool:
         pos = self._buf.find(TOOL_CALL_OPEN)
@@ -233,7 +204,7 @@ class M2OutputParser:
             self._buf = self._buf[pos + len(TOOL_CALL_OPEN) :]
             self._phase = _Phase.TOOLS
             return True
-        keep = 0 if final else _partial_suffix(self._buf, TOOL_CALL_OPEN)
+        keep = 0 if final else partial_suffix(self._buf, TOOL_CALL_OPEN)
         self._visible_text(self._buf[: len(self._buf) - keep])
         self._buf = self._buf[len(self._buf) - keep :]
         if final:

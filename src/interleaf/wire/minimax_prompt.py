@@ -59,7 +59,7 @@ from interleaf.wire.errors import Losses, WireFormatError
 from interleaf.wire.minimax_xml import render_tool_calls
 from interleaf.wire.openai_messages import FORMAT as OPENAI_CHAT
 from interleaf.wire.openai_messages import THINKING_SEPARATOR
-from interleaf.wire.stream import join_think_tags
+from interleaf.wire.think import join_think_tags
 
 __all__ = [
     "BOS",

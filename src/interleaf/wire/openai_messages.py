@@ -40,7 +40,7 @@ from interleaf.transcript import (
     parse_arguments,
 )
 from interleaf.wire.errors import Losses, WireFormatError
-from interleaf.wire.stream import THINK_CLOSE, THINK_OPEN, join_think_tags, split_think_tags
+from interleaf.wire.think import THINK_CLOSE, THINK_OPEN, join_think_tags, split
 
 __all__ = [
     "CONTENT_SHAPE",
@@ -289,16 +289,18 @@ def _encode_content(blocks: Sequence[Block], message: Message, path: str, writer
 
 
 def split_inline(content: str) -> list[Thinking | Text]:
-    """``<think>`` blocks split out of string content, marked so :func:`join_inline` is exact."""
-    blocks = split_think_tags(content)
-    if not blocks:
-        return blocks
-    first_open, first_close = content.find(THINK_OPEN), content.find(THINK_CLOSE)
-    if first_close != -1 and (first_open == -1 or first_close < first_open):
-        blocks[0] = replace(blocks[0], extra={**blocks[0].extra, "open_tag": False})
-    last = blocks[-1]
-    if isinstance(last, Thinking) and not content.endswith(THINK_CLOSE):
-        blocks[-1] = replace(last, extra={**last.extra, "close_tag": False})
+    """``<think>`` blocks split out of string content (:func:`interleaf.wire.think.split`), marked so
+    :func:`join_inline` is exact: a section the server prefilled has ``extra["open_tag"] = False``, one
+    the content never closed ``extra["close_tag"] = False``."""
+    blocks: list[Thinking | Text] = []
+    for section in split(content):
+        if not section.thinking:
+            blocks.append(Text(text=section.text))
+            continue
+        marks = {"open_tag": False} if not section.opened else {}
+        if not section.closed:
+            marks["close_tag"] = False
+        blocks.append(Thinking(text=section.text, dialect=TAGS, extra=marks))
     return blocks
 
 

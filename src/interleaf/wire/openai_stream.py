@@ -10,9 +10,11 @@ may send a signature later), other keys kept from their first appearance; other 
 non-null value.
 
 Live events assume the order every known server streams in: reasoning, then content, then tool calls.
-A piece that arrives out of that order, or a ``</think>`` with no opening tag (a server that prefilled
-``<think>``), stops the live events; :class:`BlockEnd` (all at the end, since a signature may come
-last) and :class:`MessageEnd` always carry the authoritative blocks.
+``<think>`` in ``content`` is split live by :class:`~interleaf.wire.think.ThinkSplitter`, the splitter
+the non-streamed decode uses too. A piece that arrives out of that order, or a ``</think>`` with no
+opening tag (a server that prefilled ``<think>``: the text streamed so far was thinking), stops the live
+events; :class:`BlockEnd` (all at the end, since a signature may come last) and :class:`MessageEnd`
+always carry the authoritative blocks.
 
 :class:`~interleaf.wire.openai_restream.StreamEncoder` goes the other way.
 """
@@ -38,7 +40,7 @@ from interleaf.wire.events import (
     StreamEvent,
     UsageUpdate,
 )
-from interleaf.wire.stream import THINK_CLOSE, THINK_OPEN, SegmentKind, ThinkTagSplitter
+from interleaf.wire.think import Segment, SegmentKind, ThinkSplitter
 
 __all__ = ["StreamAssembler"]
 
@@ -300,10 +302,7 @@ class StreamAssembler:
         self._source: str | None = None
         self._fields: list[BlockKind | None] = []  # thinking-from-fields blocks (None: not streamable)
         self._announced: set[int] = set()
-        self._splitter = ThinkTagSplitter()
-        self._tail = ""  # end of the content so far, to see a "</think>" before any "<think>"
-        self._held = ""
-        self._tags_seen = False
+        self._splitter = ThinkSplitter()
         self._contents = 0
         self._content_kind: BlockKind | None = None
         self._calls_base: int | None = None
@@ -419,28 +418,21 @@ class StreamAssembler:
             return
         if self._calls_base is not None:
             return self._stop()  # content after the tool calls started
-        if not self._tags_seen:
-            # Until a <think> shows, a </think> would make everything before it thinking (the server
-            # prefilled <think>), so a partial </think> at the end is held back.
-            window = self._tail + text
-            opened, closed = window.find(THINK_OPEN), window.find(THINK_CLOSE)
-            if closed != -1 and (opened == -1 or closed < opened):
-                return self._stop()
-            self._tail = window[-(len(THINK_CLOSE) - 1) :]
-            text, self._held = self._held + text, ""
-            if opened != -1:
-                self._tags_seen = True
-            else:
-                keep = _partial_suffix(text, THINK_CLOSE)
-                text, self._held = text[: len(text) - keep], text[len(text) - keep :]
-        for kind, part in self._splitter.feed(text):
-            self._on_segment(kind, part, events)
+        self._on_segments(self._splitter.feed(text), events)
+        return None
 
     def _flush_content(self, events: list[StreamEvent]) -> None:
-        """Release text held back for a tag that can no longer complete."""
-        held, self._held = self._held, ""
-        for kind, part in [*self._splitter.feed(held), *self._splitter.flush()]:
+        """The content is complete: release text held back for a tag that can no longer complete."""
+        self._on_segments(self._splitter.flush(), events)
+
+    def _on_segments(self, segments: list[Segment], events: list[StreamEvent]) -> None:
+        if any(kind == "prefilled" for kind, _ in segments):
+            # The text streamed so far was thinking (the server prefilled <think>): live events could
+            # only take back what they said, so they stop; the final BlockEnd events are right.
+            return self._stop()
+        for kind, part in segments:
             self._on_segment(kind, part, events)
+        return None
 
     def _on_parts(self, parts: list[Any], start: int, events: list[StreamEvent]) -> None:
         if start < 0:  # the content was a string (or nothing) until now
@@ -472,7 +464,7 @@ class StreamAssembler:
             self._content_kind = "thinking" if kind == "open" else "text"
             self._contents += 1
             events.append(BlockStart(self._content_index(), self._content_kind))
-        if part:
+        if part and kind != "open":  # an open segment's text is its tag
             events.append(BlockDelta(self._content_index(), part))
 
     def _content_index(self) -> int:
@@ -545,14 +537,6 @@ class StreamAssembler:
         """The whole response (for a stream that ended without ``[DONE]`` too); raises
         StreamIncompleteError when no ``finish_reason`` came."""
         return self.response()
-
-
-def _partial_suffix(text: str, tag: str) -> int:
-    """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
-    for size in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:size]):
-            return size
-    return 0
 
 
 def _str(value: Any) -> str | None:

@@ -1,18 +1,21 @@
-"""Incremental decoders shared by the stream assemblers.
+"""The SSE decoder shared by the stream assemblers.
 
-Both follow httpx's decoder shape: ``feed(chunk) -> list`` returns whatever is complete so far and keeps
-the rest, ``flush()`` returns what remains at the end. They give the same output for every way of
-splitting the input, which the tests check at every split point.
+It follows httpx's decoder shape: ``feed(chunk) -> list`` returns whatever is complete so far and keeps
+the rest, ``flush()`` returns what remains at the end. It gives the same output for every way of
+splitting the input, which the tests check at every split point. The ``<think>`` splitter, the other
+incremental decoder, is :mod:`interleaf.wire.think`.
 """
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
 
-from interleaf.transcript import ReasoningDialect, Text, Thinking
+__all__ = [
+    "SSEDecoder",
+    "SSEEvent",
+    "encode_sse",
+]
 
 # ----------------------------------------------------------------------------------------------- SSE
 
@@ -107,129 +110,3 @@ def encode_sse(data: str, event: str | None = None) -> bytes:
     if event is None:
         return f"data: {data}\n\n".encode()
     return f"event: {event}\ndata: {data}\n\n".encode()
-
-
-# --------------------------------------------------------------------------------------- <think> tags
-
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
-
-SegmentKind = Literal["open", "thinking", "close", "text"]
-
-
-class ThinkTagSplitter:
-    """Splits text with inline ``<think>...</think>`` into thinking and visible parts as it streams.
-
-    Yields ``("open", "")``, ``("thinking", s)``, ``("close", "")`` and ``("text", s)`` segments. A tag
-    split across chunks (``"<thi"`` + ``"nk>"``) is held back until it is decided. ``start_inside``
-    is for raw M2 output, which begins inside a thinking block because the prompt ends with
-    ``<think>\\n``.
-    """
-
-    def __init__(self, *, start_inside: bool = False) -> None:
-        self._inside = False
-        self._start_inside = start_inside
-        self._begun = False
-        self._pending = ""
-
-    @property
-    def inside(self) -> bool:
-        """True while the text seen so far ends inside a thinking block."""
-        return self._inside
-
-    def feed(self, text: str) -> list[tuple[SegmentKind, str]]:
-        out: list[tuple[SegmentKind, str]] = []
-        if not text:
-            return out
-        if not self._begun:
-            self._begun = True
-            if self._start_inside:
-                self._inside = True
-                out.append(("open", ""))
-        buf = self._pending + text
-        self._pending = ""
-        while buf:
-            tag = THINK_CLOSE if self._inside else THINK_OPEN
-            pos = buf.find(tag)
-            if pos == -1:
-                keep = _partial_suffix(buf, tag)
-                body = buf[: len(buf) - keep]
-                if body:
-                    out.append(("thinking" if self._inside else "text", body))
-                self._pending = buf[len(buf) - keep :]
-                break
-            if pos:
-                out.append(("thinking" if self._inside else "text", buf[:pos]))
-            out.append(("close" if self._inside else "open", ""))
-            self._inside = not self._inside
-            buf = buf[pos + len(tag) :]
-        return out
-
-    def flush(self) -> list[tuple[SegmentKind, str]]:
-        """End of text: release a held-back partial tag and close an unterminated thinking block."""
-        out: list[tuple[SegmentKind, str]] = []
-        if self._pending:
-            out.append(("thinking" if self._inside else "text", self._pending))
-            self._pending = ""
-        if self._inside:
-            out.append(("close", ""))
-            self._inside = False
-        return out
-
-
-def _partial_suffix(text: str, tag: str) -> int:
-    """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
-    for size in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:size]):
-            return size
-    return 0
-
-
-def split_think_tags(content: str) -> list[Thinking | Text]:
-    """Split ``content`` with inline ``<think>`` blocks into ordered Thinking and Text blocks.
-
-    Lossless: :func:`join_think_tags` gives ``content`` back, with two normalisations: an unclosed
-    ``<think>`` at the end is closed, and a ``</think>`` with no opening tag before it (servers that
-    prefill ``<think>`` in the prompt) makes everything before it thinking and gains its opening tag.
-    """
-    blocks: list[Thinking | Text] = []
-    first_open = content.find(THINK_OPEN)
-    first_close = content.find(THINK_CLOSE)
-    if first_close != -1 and (first_open == -1 or first_close < first_open):
-        blocks.append(Thinking(text=content[:first_close], dialect=ReasoningDialect.THINK_TAGS))
-        content = content[first_close + len(THINK_CLOSE) :]
-    for kind, value in _segments(content):
-        if kind == "text":
-            blocks.append(Text(text=value))
-        else:
-            blocks.append(Thinking(text=value, dialect=ReasoningDialect.THINK_TAGS))
-    return blocks
-
-
-def _segments(content: str) -> Iterator[tuple[Literal["text", "thinking"], str]]:
-    pos = 0
-    while pos < len(content):
-        start = content.find(THINK_OPEN, pos)
-        if start == -1:
-            yield "text", content[pos:]
-            return
-        if start > pos:
-            yield "text", content[pos:start]
-        body_start = start + len(THINK_OPEN)
-        end = content.find(THINK_CLOSE, body_start)
-        if end == -1:
-            yield "thinking", content[body_start:]
-            return
-        yield "thinking", content[body_start:end]
-        pos = end + len(THINK_CLOSE)
-
-
-def join_think_tags(blocks: list[Thinking | Text]) -> str:
-    """The inverse of :func:`split_think_tags`."""
-    parts: list[str] = []
-    for block in blocks:
-        if isinstance(block, Thinking):
-            parts.append(f"{THINK_OPEN}{block.text}{THINK_CLOSE}")
-        else:
-            parts.append(block.text)
-    return "".join(parts)

@@ -19,7 +19,9 @@ be read (an unknown tool, broken JSON naming a tool, arguments that are not an o
 still made, so the agent has a call to answer, and the error carries its ``call_id``; unreadable
 arguments are kept in ``raw_arguments``, so ``ToolCall.arguments_error`` flags the call too. When no
 name can be read, the text stays visible and the error has no ``call_id``. Nothing inside
-``<think>…</think>`` is read, nor after an unclosed ``<think>``. No input makes these functions raise.
+``<think>…</think>`` is read, nor after an unclosed ``<think>``, nor before a ``</think>`` that has no
+``<think>`` before it: thinking is split as the OpenAI Chat codec splits it
+(:func:`interleaf.wire.think.split`). No input makes these functions raise.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from interleaf.wire.textcalls_json import (
     named_in,
     read_values,
 )
+from interleaf.wire.think import split as split_thinking
 from interleaf.wire.toolcalls import IdFactory, ToolCallParseError, new_call_id
 
 __all__ = ["TextCallResult", "ToolCallParseError", "apply_text_tool_calls", "extract_tool_calls"]
@@ -106,8 +109,9 @@ def extract_tool_calls(
     new_id = id_factory or new_call_id
     known = Tools(tuple(tools))
     spans: list[_Span] = []
-    for start, end in _outside_thinking(text):
-        spans.extend(_Scanner(text[start:end], known).scan(start))
+    for section in split_thinking(text):
+        if not section.thinking:
+            spans.extend(_Scanner(section.text, known).scan(section.start))
     parts: list[str | ToolCall] = []
     errors: list[ToolCallParseError] = []
     position = 0
@@ -171,30 +175,6 @@ def apply_text_tool_calls(
                 blocks.append(Text(text=part, extra=dict(block.extra) if first else {}))
                 first = False
     return (message.with_blocks(blocks) if changed else message), errors
-
-
-# --------------------------------------------------------------------------------------- thinking
-
-
-def _outside_thinking(text: str) -> list[tuple[int, int]]:
-    """The stretches of ``text`` outside thinking, split as ``split_think_tags`` splits: from each
-    ``<think>`` to its ``</think>`` or the end, and from the start to a ``</think>`` that comes before
-    any ``<think>`` (a server that put the opening tag in the prompt)."""
-    gaps: list[tuple[int, int]] = []
-    position = 0
-    first_open, first_close = text.find("<think>"), text.find("</think>")
-    if first_close != -1 and (first_open == -1 or first_close < first_open):
-        position = first_close + len("</think>")
-    while True:
-        start = text.find("<think>", position)
-        if start == -1:
-            gaps.append((position, len(text)))
-            return gaps
-        gaps.append((position, start))
-        end = text.find("</think>", start + len("<think>"))
-        if end == -1:
-            return gaps
-        position = end + len("</think>")
 
 
 # ---------------------------------------------------------------------------------------- scanning
