@@ -39,7 +39,7 @@ from interleaf.wire.events import (
     UsageUpdate,
 )
 from interleaf.wire.openai_stream import MessageAssembly, materialize
-from interleaf.wire.stream import THINK_CLOSE, THINK_OPEN
+from interleaf.wire.think import THINK_CLOSE, THINK_OPEN
 
 __all__ = ["StreamEncoder", "stream_payloads"]
 
@@ -140,7 +140,7 @@ class StreamEncoder:
         if kind == "text":
             return self._close_tag()
         if kind == "tool_call":
-            out = self._flush_parts()
+            out = [*self._close_tag(), *self._flush_parts()]  # content is complete before the calls
             position = self._positions[index] = len(self._positions)
             call: JSONDict = {"index": position}
             if event.id is not None:
@@ -371,9 +371,10 @@ def stream_payloads(
             groups[2].append(index)
         else:
             groups[1].append(index)
-    content = [response.message.blocks[i] for i in groups[1]]
-    if content and isinstance(content[0], Thinking) and content[0].extra.get("open_tag") is False:
-        encoder._bare_open.add(groups[1][0])
+    shown = [i for i in groups[1] if not isinstance(response.message.blocks[i], RedactedThinking | Opaque)]
+    first = response.message.blocks[shown[0]] if shown else None
+    if isinstance(first, Thinking) and first.extra.get("open_tag") is False:
+        encoder._bare_open.add(shown[0])
     writer = msgs.Writer(resolve, response.source == msgs.FORMAT)
     target = msgs.write_assistant(response.message, "", writer)
     if isinstance(target.get("content"), list):
