@@ -180,9 +180,7 @@ def _raw_anthropic_carries(content: Any, dialect: ReasoningDialect) -> bool:
 
 
 def _raw_openai_carries(message: Mapping[str, Any], dialect: ReasoningDialect) -> bool:
-    if dialect is TAGS:
-        content = message.get("content")
-        return isinstance(content, str) and "</think>" in content and bool(_tag_text(content).strip())
+    # Not for inline <think>: raw_needs_check sends every such request through the decoded path.
     field = REASONING_FIELDS.get(dialect)
     if field is None:
         return False
@@ -198,12 +196,6 @@ def _raw_openai_carries(message: Mapping[str, Any], dialect: ReasoningDialect) -
     # reasoning_details, when present, is what decoding reads as the thinking (openai_messages precedence).
     details = message.get("reasoning_details")
     return isinstance(value, str) and bool(value.strip()) and not (isinstance(details, list) and details)
-
-
-def _tag_text(content: str) -> str:
-    start = content.find("<think>")
-    end = content.find("</think>")
-    return content[start + len("<think>") if start != -1 else 0 : end]
 
 
 # ---------------------------------------------------------------------------------------- restoring
