@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -85,6 +86,11 @@ class RunOptions:
     """The OS sandbox of ``shell`` and ``python``: ``workdir`` (default), ``readonly`` or ``off``."""
     network: bool | None = None
     """The sandbox's network; default: the config's, else on (``NETWORK_BY_MODE``)."""
+    tools: Sequence[Tool] | None = None
+    """Tools that replace the built-in ones (shell, files, python, plugins; also the embedded model's
+    three): an evaluation suite's own API, for example. ``extra_tools``, the browser and MCP still add."""
+    system_prompt: str | None = None
+    """A system prompt that replaces the mode's persona (an evaluation suite describing its tools)."""
     thinking_dialect: str | None = None
     """``--thinking-dialect``: where *every* earlier thinking block goes back, overriding the way it
     arrived (``None``: as it arrived, the profile's way for thinking from elsewhere)."""
@@ -257,7 +263,12 @@ class AgentSession:
         extra_names = [*plugin_tool_names(), *(t.name for t in self._shared)]
         if self.mode.planning and not local:
             extra_names = ["plan", "subagent", "finish", *extra_names]
-        system = compact_system_prompt(workdir) if local else system_prompt(self.mode, workdir, extra_names)
+        if options.system_prompt is not None:
+            system = options.system_prompt
+        elif local:
+            system = compact_system_prompt(workdir)
+        else:
+            system = system_prompt(self.mode, workdir, extra_names)
         if not options.resume:
             recorder.note("system", {"prompt": system})
         if summary:
@@ -379,7 +390,16 @@ class AgentSession:
         ran_in = Path(info.workdir or workdir)
         return interrupted_results(calls, records, ran_in if ran_in.is_dir() else workdir)
 
+    def add_tools(self, tools: Sequence[Tool]) -> None:
+        """Offer more tools from the next request on (a suite's held-out functions); names already
+        offered are left as they are."""
+        for tool in tools:
+            if tool.name not in self.agent.tools:
+                self.agent.tools.add(tool)
+
     def _toolset(self) -> Toolset:
+        if self.options.tools is not None:
+            return Toolset([*self.options.tools, *(_Shared(tool) for tool in self._shared)])
         if self._local:
             # A 1.5B model on a CPU: every tool's description costs prompt time; three cover the basics.
             from interleaf.tools.files import ReadFileTool, WriteFileTool

@@ -1,0 +1,5 @@
+"""``python -m interleaf``: the same as the ``interleaf`` command."""
+
+from interleaf.cli import main
+
+main()
