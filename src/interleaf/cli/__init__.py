@@ -12,6 +12,7 @@ from interleaf import __version__
 from interleaf.cli import agent_commands, mcp, model, plugins, serve, sessions
 from interleaf.cli import convert as convert_command
 from interleaf.cli import data as data_commands
+from interleaf.cli import eval as eval_commands
 from interleaf.cli import probe as probe_commands
 from interleaf.cli import view as view_command
 
@@ -50,6 +51,7 @@ app.add_typer(sessions.app, name="sessions")
 app.add_typer(model.app, name="model")
 app.add_typer(mcp.app, name="mcp")
 app.add_typer(probe_commands.app, name="probe")
+app.add_typer(eval_commands.app, name="eval")
 app.add_typer(data_commands.app, name="data")
 app.command(name="serve")(serve.serve)
 app.command(name="plugins")(plugins.plugins)
