@@ -170,6 +170,15 @@ def serve(
             help="Allow request and response bodies (thinking included) in debug logs. Default: off.",
         ),
     ] = False,
+    text_match: Annotated[
+        bool,
+        typer.Option(
+            "--text-match/--no-text-match",
+            help="Also find an earlier reply without tool calls by its text (120+ characters) when the app "
+            "rebuilt the conversation around it, as aider does. Off: such turns are found only in the exact "
+            "conversation they were made in. Default: on.",
+        ),
+    ] = True,
     record: Annotated[
         bool,
         typer.Option(
@@ -226,6 +235,7 @@ def serve(
             log_content=log_content,
             record=record or record_path is not None,
             record_path=record_path,
+            text_match=text_match,
         )
         level = log_level_number(log_level)
     except (GatewayConfigError, BackendConfigError, ConfigError) as exc:
@@ -266,6 +276,7 @@ def serve_options(
     log_content: bool = False,
     record: bool = False,
     record_path: Path | None = None,
+    text_match: bool = True,
 ) -> ServeOptions:
     """The gateway's options from ``interleaf serve``'s flags; a bad value raises an error naming the flag
     (GatewayConfigError, or BackendConfigError / ConfigError for the profile and config file)."""
@@ -324,6 +335,7 @@ def serve_options(
         timeouts=Timeouts(connect=10.0, first_byte=first_byte_timeout, idle=idle_timeout, total=None),
         record=record,
         record_path=record_path,
+        text_match=text_match,
     )
 
 

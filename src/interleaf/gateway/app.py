@@ -121,6 +121,7 @@ class Gateway:
             max_pending=options.capture_backlog,
             ttl=options.ttl,
             durable=options.durable,
+            text_keys=options.text_match,
         )
         self.inflight = 0
         """Generation requests being answered now (streams until their last byte)."""
@@ -285,7 +286,13 @@ class Gateway:
             conversation = self.signer.redeem_responses(tenant, conversation).conversation
         indices = candidates(conversation, upstream.dialect)
         outcome = await restore(
-            conversation, indices, self.store, tenant, self.captures, dialect=upstream.dialect
+            conversation,
+            indices,
+            self.store,
+            tenant,
+            self.captures,
+            dialect=upstream.dialect,
+            text_keys=self.options.text_match,
         )
         if outcome.store_error is not None:
             # Which turns are this gateway's to restore cannot be known now: forwarding them bare

@@ -50,7 +50,13 @@ from interleaf.gateway.errors import GatewayError
 from interleaf.gateway.formats import decode_request, decode_response, system_text
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics
-from interleaf.store.fingerprint import fingerprint, has_distinctive_ids, turn_fingerprint
+from interleaf.store.fingerprint import (
+    fingerprint,
+    first_system_text,
+    has_distinctive_ids,
+    text_fingerprint,
+    turn_fingerprint,
+)
 from interleaf.store.thinking import StoreError, StoreTimeoutError, ThinkingStore
 from interleaf.transcript import Conversation, Message, Response
 from interleaf.wire.errors import WireError
@@ -107,8 +113,11 @@ class CaptureQueue:
         window: float = BATCH_WINDOW,
         write_through: bool | None = None,
         durable: bool = False,
+        text_keys: bool = True,
     ) -> None:
         self._store = store
+        self.text_keys = text_keys
+        """Also key long text-only replies by their text (:func:`~interleaf.store.fingerprint.text_fingerprint`)."""
         self.durable = durable
         self.write_through = durable or (store.shared if write_through is None else write_through)
         """Each reply is written before the client has it (a shared or durable store), not behind."""
@@ -168,18 +177,23 @@ class CaptureQueue:
         written: the caller must not hand it out as durable. Never raises: a reply that cannot be keyed
         is counted (and True: there is nothing to restore)."""
         try:
-            message, key = keyed_reply(job)
+            message, keys = keyed_reply(job, text_keys=self.text_keys)
         except Exception as exc:  # one bad reply must never stop capture of the next
             self.error(_reason(exc), exc)
             return True
-        self._captured += 1
-        entry = _Pending(job.tenant, key, message, self._captured)
-        if self.write_through:
-            entry.written = asyncio.get_running_loop().create_future()
-        self._recent[(job.tenant, key)] = message
-        self._lost.pop((job.tenant, key), None)
-        self._pending.append(entry)
+        entry: _Pending | None = None
+        for key in keys:  # the main key first: a response waiting for the write waits for that one
+            self._captured += 1
+            held = _Pending(job.tenant, key, message, self._captured)
+            if entry is None:
+                entry = held
+                if self.write_through:
+                    entry.written = asyncio.get_running_loop().create_future()
+            self._recent[(job.tenant, key)] = message
+            self._lost.pop((job.tenant, key), None)
+            self._pending.append(held)
         self._wake.set()
+        assert entry is not None
         if entry.written is None:
             return True
         if self._store_down:  # a write cannot land now: do not make the client wait for it
@@ -350,18 +364,22 @@ def _reason(exc: BaseException) -> str:
     return "internal"
 
 
-def keyed_reply(job: CaptureJob) -> tuple[Message, str]:
-    """The message to store and its key: what the client will send back, as
-    :func:`~interleaf.gateway.restore.restore` will look it up."""
+def keyed_reply(job: CaptureJob, *, text_keys: bool = True) -> tuple[Message, tuple[str, ...]]:
+    """The message to store and its keys: what the client will send back, as
+    :func:`~interleaf.gateway.restore.restore` will look it up (the main key, then, with ``text_keys``
+    and a long text-only reply, its text key)."""
     reply = job.reply
     if reply is None:
         reply = decode_response(job.upstream_api, json.loads(job.reply_raw or b"null"))
     message = reply.message
     if has_distinctive_ids(message):
-        return message, fingerprint(message)
+        return message, (fingerprint(message),)
     conversation = job.conversation
     if conversation is None:
         conversation = decode_request(job.fmt, json.loads(job.request))
         check_conversation(conversation)
     messages = [*conversation.messages, message]
-    return message, turn_fingerprint(messages, len(messages) - 1, system=system_text(conversation))
+    system = system_text(conversation)
+    key = turn_fingerprint(messages, len(messages) - 1, system=system)
+    text_key = text_fingerprint(message, system=first_system_text(system, messages)) if text_keys else None
+    return message, (key,) if text_key is None else (key, text_key)

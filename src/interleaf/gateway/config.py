@@ -143,6 +143,9 @@ class ServeOptions:
     """Seconds a client may take to send a request's headers, and between two reads of its body."""
     max_header_bytes: int = 64 * 1024
     """Largest request head (request line and headers)."""
+    text_match: bool = True
+    """Also find a long text-only turn by its text when the conversation around it was rebuilt (apps
+    such as aider; store/fingerprint.py, "Text turns")."""
     record: bool = False
     """Keep each generation request (client body, upstream body, what was restored) on this machine for
     ``interleaf view`` (store/traffic.py: private, bounded)."""

@@ -28,7 +28,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from interleaf.gateway.config import ClientFormat
-from interleaf.store.fingerprint import conversation_fingerprints, needs_restore
+from interleaf.store.fingerprint import (
+    conversation_fingerprints,
+    first_system_text,
+    needs_restore,
+    text_fingerprint,
+)
 from interleaf.store.thinking import StoreUnavailableError, ThinkingStore
 from interleaf.transcript import Block, Conversation, Message, ReasoningDialect, RedactedThinking, Thinking
 from interleaf.wire.openai_messages import REASONING_FIELDS, is_thinking
@@ -242,8 +247,10 @@ async def restore(
     held: Held | None = None,
     *,
     dialect: ReasoningDialect | None = None,
+    text_keys: bool = True,
 ) -> RestoreOutcome:
-    """Look ``indices`` up under ``tenant`` and restore what ``held`` or the store has.
+    """Look ``indices`` up under ``tenant`` and restore what ``held`` or the store has (by each turn's
+    key, then, with ``text_keys``, a long text-only turn by its text key).
 
     ``tenant`` None means the tenant could not be derived (the store is down): every candidate is
     missing. A store failure is reported in ``store_error`` and counts every candidate missing too; the
@@ -253,21 +260,29 @@ async def restore(
         return RestoreOutcome(conversation)
     if tenant is None:
         return RestoreOutcome(conversation, missing=tuple(indices), store_error="no tenant secret")
-    keys = conversation_fingerprints(conversation.messages, system=_system(conversation))
+    system = _system(conversation)
+    keys = conversation_fingerprints(conversation.messages, system=system)
     wanted = {index: keys[index] for index in indices}
-    found = dict(held.recent(tenant, wanted.values())) if held is not None else {}
-    remaining = [key for key in wanted.values() if key not in found]
-    served: set[str] = set()
-    if remaining:
-        try:
-            found.update(await store.get_many(tenant, remaining))
-            unknown = [key for key in remaining if key not in found]
-            if unknown:
-                served = await store.served(tenant, unknown)
-                if held is not None:
-                    served |= held.lost(tenant, unknown)
-        except StoreUnavailableError as exc:
-            return RestoreOutcome(conversation, missing=tuple(indices), store_error=str(exc))
+    try:
+        found, served = await _look_up(store, tenant, held, wanted.values())
+        # A long text-only turn the bound key misses (an app that rebuilt the conversation around it)
+        # is tried by its text key (store/fingerprint.py, "Text turns").
+        if text_keys and (unmatched := [i for i, key in wanted.items() if key not in found]):
+            first_system = first_system_text(system, conversation.messages)
+            by_text = {
+                index: text_key
+                for index in unmatched
+                if (text_key := text_fingerprint(conversation.messages[index], system=first_system))
+            }
+            if by_text:
+                found_text, served_text = await _look_up(store, tenant, held, by_text.values())
+                for index, text_key in by_text.items():
+                    if text_key in found_text:
+                        found[wanted[index]] = found_text[text_key]
+                    elif text_key in served_text:
+                        served.add(wanted[index])
+    except StoreUnavailableError as exc:
+        return RestoreOutcome(conversation, missing=tuple(indices), store_error=str(exc))
     messages = list(conversation.messages)
     restored: list[int] = []
     missing: list[int] = []
@@ -284,6 +299,24 @@ async def restore(
     if restored:
         conversation = conversation.with_messages(messages)
     return RestoreOutcome(conversation, tuple(restored), tuple(missing), tuple(foreign))
+
+
+async def _look_up(
+    store: ThinkingStore, tenant: str, held: Held | None, keys: Iterable[str]
+) -> tuple[dict[str, Message], set[str]]:
+    """The turns among ``keys`` that ``held`` or the store has, and the served markers of the rest."""
+    keys = list(keys)
+    found = dict(held.recent(tenant, keys)) if held is not None else {}
+    remaining = [key for key in keys if key not in found]
+    served: set[str] = set()
+    if remaining:
+        found.update(await store.get_many(tenant, remaining))
+        unknown = [key for key in remaining if key not in found]
+        if unknown:
+            served = await store.served(tenant, unknown)
+            if held is not None:
+                served |= held.lost(tenant, unknown)
+    return found, served
 
 
 def _has_thinking_text(message: Message) -> bool:

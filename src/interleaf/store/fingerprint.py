@@ -28,7 +28,16 @@ Anthropic's ``^[a-zA-Z0-9_-]+$`` (Kimi's ``functions.bash:0`` cannot pass), Mist
 9-character ids. :func:`fingerprint_variants` adds an id-free key for them; it is only safe bound to a
 conversation context, so the strict key stays the default and the variant is an opt-in fallback.
 
-Keys are versioned (``f1:``, ``c1:``, ``t1:``): changing any normalisation means a new prefix, never a
+**Text turns of apps that rebuild their history.** Some apps send no tools and rebuild the messages
+around earlier replies between requests (aider moves its file listings after the last reply and appends
+a reminder to the newest user message), so a turn bound to the conversation before it never matches
+again. :func:`text_fingerprint` is a second key for a turn without tool calls whose visible text is
+long enough to be distinctive (:data:`TEXT_KEY_MIN` characters without whitespace): bound to the
+conversation's first system text and the turn's own text, tried only when the bound key misses. A wrong
+hit needs the same tenant and upstream, the same system prompt and a byte-identical long reply (canned
+replies such as refusals are shorter); the gateway can turn it off (``--no-text-match``).
+
+Keys are versioned (``f1:``, ``c1:``, ``t1:``, ``x1:``): changing any normalisation means a new prefix, never a
 silent change of what an old key means.
 """
 
@@ -55,6 +64,9 @@ FINGERPRINT_PREFIX = "f1:"
 NO_ID_PREFIX = "f1n:"
 CONTEXT_PREFIX = "c1:"
 TENANT_PREFIX = "t1:"
+TEXT_PREFIX = "x1:"
+TEXT_KEY_MIN = 120
+"""Visible characters (whitespace removed) a turn needs for :func:`text_fingerprint`."""
 
 _WHITESPACE = re.compile(r"\s+")
 # A run of 8+ letters/digits containing both is what random ids look like, and numbered ids do not.
@@ -142,6 +154,30 @@ def fingerprint_variants(message: Message, *, context: str = "") -> tuple[str, .
     if not message.tool_calls:
         return (strict,)
     return strict, NO_ID_PREFIX + _sha256(["f1n", context, *_visible(message, with_ids=False)])
+
+
+def text_fingerprint(message: Message, *, system: str = "") -> str | None:
+    """The second key of a turn without tool calls: its visible text bound to ``system`` (the
+    conversation's first system text), or ``None`` when the turn has tool calls or its visible text is
+    shorter than :data:`TEXT_KEY_MIN`. See "Text turns" above for when it is safe."""
+    if message.tool_calls:
+        return None
+    text = visible_text("".join(b.text for b in message.blocks if isinstance(b, Text)))
+    if len(text) < TEXT_KEY_MIN:
+        return None
+    return TEXT_PREFIX + _sha256(["x1", visible_text(system), text])
+
+
+def first_system_text(system: str, messages: Sequence[Message]) -> str:
+    """What :func:`text_fingerprint` binds to: the top-level ``system`` text, else the text of the first
+    system message (OpenAI Chat keeps system messages in ``messages``); later system messages (an app's
+    reminders) are left out because apps move or change them."""
+    if system:
+        return system
+    for message in messages:
+        if message.role == "system":
+            return "".join(b.text for b in message.blocks if isinstance(b, Text))
+    return ""
 
 
 def has_distinctive_ids(message: Message) -> bool:
