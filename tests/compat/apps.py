@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.compat.apps_node import claude_code, cline, codex, opencode, pi, qwen_code
-from tests.compat.apps_python import driver, kimi_cli
+from tests.compat.apps_python import aider, driver, kimi_cli
 from tests.compat.dialects import WireApi
 from tests.compat.launch import Launch, npm_bin, venv_bin
 from tests.compat.sandbox import Sandbox, Target
@@ -32,6 +32,9 @@ class App:
     notes: str = ""
     extras: tuple[str, ...] = field(default_factory=tuple)
     """More packages installed with it (PyPI apps)."""
+    acts_in_text: bool = False
+    """The app sends no tools and edits through its reply's text (aider): the scripted model runs
+    the task in text mode (:mod:`tests.compat.textedits`)."""
 
     def installed(self) -> bool:
         return self.executable.exists()
@@ -132,6 +135,19 @@ APPS: dict[str, App] = {
             venv_bin("llm", "python"),
             driver("llm", "llm_run"),
             extras=("llm-anthropic==0.30",),
+        ),
+        App(
+            "aider",
+            "0.86.2",
+            "pypi",
+            "aider-chat",
+            # LiteLLM inside: OpenAI Chat and Anthropic with a custom base URL. Its Responses bridge
+            # ("openai/responses/<model>") is LiteLLM's, not an aider option: not driven.
+            ("openai-chat", "anthropic"),
+            venv_bin("aider", "aider"),
+            aider,
+            notes="Python 3.10 to 3.12",
+            acts_in_text=True,
         ),
     )
 }

@@ -1,5 +1,5 @@
-"""Adapters for the Python apps: kimi-cli, and tiny drivers around SDK-level agents (openai-agents,
-pydantic-ai, llm), each run in a venv of its own."""
+"""Adapters for the Python apps: kimi-cli, aider, and tiny drivers around SDK-level agents
+(openai-agents, pydantic-ai, llm), each run in a venv of its own."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 
 from tests.compat.launch import Launch, venv_bin, write
-from tests.compat.sandbox import PROJECT, Sandbox, Target
+from tests.compat.sandbox import FILE_NAME, PROJECT, Sandbox, Target
 
 # --------------------------------------------------------------------------------------- kimi-cli
 
@@ -62,6 +62,57 @@ def kimi_cli(box: Sandbox, target: Target) -> Launch:
         "--yolo",
         "--prompt",
         box.prompt,
+    ]
+    return Launch(argv, env, box.workdir)
+
+
+# ------------------------------------------------------------------------------------------ aider
+
+# aider passes --thinking-tokens through LiteLLM, which drops `thinking` for a model it has no
+# metadata for; the LiteLLM that aider 0.86.2 pins knows Claude up to Sonnet 4.5, so that name stands
+# in for the dialect's newer one (the scripted model answers any name).
+_AIDER_CLAUDE = "claude-sonnet-4-5"
+
+
+def aider(box: Sandbox, target: Target) -> Launch:
+    """aider answering one ``--message`` with the task's file in the chat, the ``diff`` edit format
+    and every question answered yes; LiteLLM inside: ``openai/<model>`` with ``--openai-api-base``
+    (Chat), ``anthropic/<model>`` with ANTHROPIC_API_BASE and ``--thinking-tokens`` (Anthropic).
+
+    One run makes all three requests: the scripted model's first two replies are edits aider cannot
+    apply, so aider reflects the failure back in the same run (tests/compat/textedits.py)."""
+    env = box.base_env()
+    if target.api == "anthropic":
+        model = f"anthropic/{_AIDER_CLAUDE}"
+        env["ANTHROPIC_API_BASE"] = target.url
+        provider = [f"--anthropic-api-key={target.key}", "--thinking-tokens=1024"]
+    else:
+        model = f"openai/{target.model}"
+        provider = [f"--openai-api-base={target.v1}", f"--openai-api-key={target.key}"]
+    # Metadata of our own for the model: without it aider downloads LiteLLM's model list at start.
+    metadata = box.home / "aider-model-metadata.json"
+    info = {"max_input_tokens": 200_000, "max_output_tokens": 8_192, "mode": "chat"}
+    info["litellm_provider"] = model.split("/", 1)[0]
+    write(metadata, json.dumps({model: info}, indent=2))
+    argv = [
+        str(venv_bin("aider", "aider")),
+        f"--model={model}",
+        *provider,
+        f"--model-metadata-file={metadata}",
+        "--edit-format=diff",
+        "--map-tokens=0",
+        "--yes-always",
+        "--no-git",
+        "--no-auto-commits",
+        "--no-pretty",
+        "--no-fancy-input",
+        "--no-detect-urls",
+        "--no-show-model-warnings",
+        "--no-check-update",
+        "--no-show-release-notes",
+        "--analytics-disable",
+        f"--message={box.prompt}",
+        FILE_NAME,
     ]
     return Launch(argv, env, box.workdir)
 

@@ -95,7 +95,14 @@ async def run_cell(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"compat-{cell.app}-") as tmp:
         box = Sandbox.create(Path(tmp))
-        model = CompatModel(dialect, box.workdir, FILE_NAME, box.file_text, model_name=dialect.model)
+        model = CompatModel(
+            dialect,
+            box.workdir,
+            FILE_NAME,
+            box.file_text,
+            model_name=dialect.model,
+            text_actions=app.acts_in_text,
+        )
         async with ScriptedServer(count_tokens=True) as server:
             model.attach(server)
             gateway: GatewayProcess | None = None

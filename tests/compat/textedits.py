@@ -25,8 +25,11 @@ def edit_anchor(nonce: str, number: int) -> str:
 
 
 def failed_edit(file_name: str, anchor: str) -> str:
-    """A SEARCH/REPLACE block for ``file_name`` whose SEARCH line (``anchor``) is not in the file."""
+    """A SEARCH/REPLACE block for ``file_name`` whose SEARCH line (``anchor``) is not in the file, after
+    the short explanation aider's prompt asks models for ("explain the needed changes in a few short
+    sentences", then the blocks)."""
     return (
+        f"I will change the line of {file_name} that the task names, and nothing else in the file.\n\n"
         f"{file_name}\n"
         "```text\n"
         "<<<<<<< SEARCH\n"
