@@ -30,6 +30,8 @@ LAYERS: dict[str, int] = {
     "interleaf.data": 4,
     "interleaf.view": 4,
     "interleaf.cli": 5,
+    # `python -m interleaf` is the command line by another name.
+    "interleaf.__main__": 5,
 }
 
 

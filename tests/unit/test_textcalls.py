@@ -302,7 +302,7 @@ def test_unclosed_wrappers_take_what_they_hold() -> None:
     assert calls(fence) == LS
 
 
-# ----------------------------------------------------------------- the local model (local-model.md §6)
+# ----------------------------------------------------------------- the local model (docs/architecture.md §4.5)
 
 
 def test_qwen_coder_15b_json_fence() -> None:
