@@ -38,15 +38,12 @@ test: install system-deps lint typecheck
 test-fast: install
 	$(BIN)/pytest -q -m "not slow" -x
 
-# Benchmarks write their sections of docs/benchmarks.md. The gateway and agent benchmarks build their
-# peers (LiteLLM, mini-swe-agent) in venvs of their own, never in .venv.
+# Benchmarks write their sections of docs/benchmarks.md; `python -m benchmarks` runs every
+# benchmarks/bench_*.py in turn and fails when a section was not regenerated. The gateway and agent
+# benchmarks build their peers (LiteLLM, mini-swe-agent) in venvs of their own, never in .venv.
 bench: install
 	@scripts/ensure-system-deps wrk
-	$(BIN)/python -m benchmarks.bench_codecs
-	$(BIN)/python -m benchmarks.bench_thinking_store
-	$(BIN)/python -m benchmarks.bench_agent
-	$(BIN)/python -m benchmarks.bench_sandbox
-	$(BIN)/python -m benchmarks.bench_gateway
+	$(BIN)/python -m benchmarks
 
 # Real agent apps (pinned, from npm and PyPI, installed into .cache/compat) through interleaf serve:
 # an app x dialect table, direct and through the gateway (docs/gateway.md, "Compatibility").

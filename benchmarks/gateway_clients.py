@@ -1,11 +1,11 @@
 """Load from the client stacks real apps use: N concurrent callers in one Python process, back to back.
 
-ecosystem.md §9 sets the gateway's concurrency-50 throughput target (>= 85 % of direct) with a Python
-``httpx`` load generator: there "the two cores are saturated by the load generator and the emulator
-(direct ≈ 346 req/s)". This module reproduces that method and adds the stacks apps are built on today,
-so the ratio is measured against the clients a gateway actually serves, not only against ``wrk``:
+The gateway's concurrency-50 throughput target (>= 85 % of direct) was first measured with a Python
+``httpx`` load generator. This module reproduces that method and adds the stacks apps are built on
+today, so the gateway's share of an app's throughput is measured with the clients it actually serves
+(:mod:`benchmarks.bench_gateway_clients`); its capacity is measured with ``wrk`` instead:
 
-* ``httpx``: ``httpx.AsyncClient`` 0.28, the reference's generator. It lives in a venv of its own
+* ``httpx``: ``httpx.AsyncClient`` 0.28, the original generator. It lives in a venv of its own
   (``.bench/httpx-venv``, built by :func:`httpx_python` when missing), never in the project's venv.
 * ``httpx2``: ``httpx2.AsyncClient``, the transport of the official ``anthropic`` and ``openai`` SDKs.
 * ``anthropic-sdk``: ``anthropic.AsyncAnthropic().messages.create``, an app on the official SDK (builds
@@ -54,7 +54,7 @@ def httpx_python(build: bool = True) -> Path | None:
         or subprocess.run([str(python), "-c", "import httpx"], capture_output=True).returncode
     ):
         print(
-            "httpx 0.28 is not available; the reference's generator is skipped. To include it, run:\n"
+            "httpx 0.28 is not available; its row is skipped. To include it, run:\n"
             f"    python3 -m venv {HTTPX_VENV} && {python} -m pip install '{HTTPX_SPEC}'"
         )
         return None
