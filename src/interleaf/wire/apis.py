@@ -146,9 +146,15 @@ def _hooked(payloads: list[JSONDict], hook: PayloadHook | None) -> list[JSONDict
     return payloads
 
 
-class _AnthropicEncoder:
-    def __init__(self, hook: PayloadHook | None) -> None:
-        self._encoder = anthropic.StreamEncoder()
+class _PayloadEncoder(Protocol):
+    def encode(self, event: StreamEvent) -> list[JSONDict]: ...
+
+
+class _NamedEventEncoder:
+    """SSE with an ``event:`` line per payload (Anthropic Messages, Responses): no end marker."""
+
+    def __init__(self, encoder: _PayloadEncoder, hook: PayloadHook | None) -> None:
+        self._encoder = encoder
         self._hook = hook
 
     def encode(self, events: Sequence[StreamEvent]) -> bytes:
@@ -184,7 +190,7 @@ class AnthropicApi:
         return _AnthropicAssembler()
 
     def encoder(self, dialect: ReasoningDialect | None, hook: PayloadHook | None = None) -> Encoder:
-        return _AnthropicEncoder(hook)
+        return _NamedEventEncoder(anthropic.StreamEncoder(), hook)
 
     def events(self, response: Response) -> list[StreamEvent]:
         return events_from_response(response)
@@ -292,20 +298,6 @@ class _ResponsesAssembler:
         return []
 
 
-class _ResponsesEncoder:
-    def __init__(self, hook: PayloadHook | None) -> None:
-        self._encoder = responses.StreamEncoder()
-        self._hook = hook
-
-    def encode(self, events: Sequence[StreamEvent]) -> bytes:
-        return "".join(
-            named_event(p) for e in events for p in _hooked(self._encoder.encode(e), self._hook)
-        ).encode()
-
-    def end(self) -> bytes:
-        return b""
-
-
 class ResponsesApi:
     name: ApiName = "openai-responses"
     path = "/responses"
@@ -330,7 +322,7 @@ class ResponsesApi:
         return _ResponsesAssembler()
 
     def encoder(self, dialect: ReasoningDialect | None, hook: PayloadHook | None = None) -> Encoder:
-        return _ResponsesEncoder(hook)
+        return _NamedEventEncoder(responses.StreamEncoder(), hook)
 
     def events(self, response: Response) -> list[StreamEvent]:
         # Item ids from the reply's own items: the SDK checks an item keeps its id from added to done.
