@@ -118,7 +118,12 @@ async def test_ctrl_c_stops_the_step_cleanly_and_the_session_resumes(tmp_path: P
                 break
         await asyncio.sleep(0.5)
         process.send_signal(signal.SIGINT)
-        out, err = await asyncio.wait_for(process.communicate(), 30)
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), 30)
+        except TimeoutError:
+            process.kill()  # never leave it running into the next tests
+            _, err = await process.communicate()
+            raise AssertionError(f"no exit 30 s after Ctrl-C; stderr:\n{err.decode()[-3000:]}") from None
         assert process.returncode == 130, err.decode()
         assert "--resume" in err.decode()
         events = [json.loads(x) for x in out.decode().splitlines()]

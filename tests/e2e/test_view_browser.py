@@ -307,6 +307,7 @@ async def test_long_thinking_opens_lazily_in_chunks(
     assert await details.locator(".body pre").count() == 0  # nothing laid out while folded
     await details.locator("summary").click()
     chunks = details.locator(".body pre .chunk")
+    await expect(chunks.nth(3)).to_be_attached()  # laid out on opening, in chunks
     assert await chunks.count() >= 4
     assert await details.locator(".body pre").evaluate("pre => pre.textContent") == LONG_THOUGHT
 

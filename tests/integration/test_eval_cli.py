@@ -17,8 +17,7 @@ from interleaf.eval.scripted import needle_policy
 from tests.fixtures.eval.endpoint import PROFILE, scripted_endpoint
 
 
-@pytest.fixture
-def server_url() -> Iterator[str]:
+def _serve(delay: float) -> Iterator[str]:
     """The scripted needle model on its own thread and loop (the CLI runs its own ``asyncio.run``)."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -26,7 +25,7 @@ def server_url() -> Iterator[str]:
     url: list[str] = []
 
     async def serve() -> None:
-        async with scripted_endpoint(needle_policy) as server:
+        async with scripted_endpoint(needle_policy, delay=delay) as server:
             url.append(server.base_url)
             ready.set()
             await stop.wait()
@@ -38,6 +37,17 @@ def server_url() -> Iterator[str]:
     loop.call_soon_threadsafe(stop.set)
     thread.join(30)
     loop.close()
+
+
+@pytest.fixture
+def server_url() -> Iterator[str]:
+    yield from _serve(0.0)
+
+
+@pytest.fixture
+def slow_server_url() -> Iterator[str]:
+    """Replies 50 ms late: 80 trials take many seconds, so a Ctrl-C always lands mid-run."""
+    yield from _serve(0.05)
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +150,7 @@ def test_help_teaches_the_conditions_and_listing_commands_work() -> None:
     assert [line.split("\t")[0] for line in output.splitlines()] == ["len1k-hop1-v0", "len2k-hop1-v0"]
 
 
-def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(server_url: str, tmp_path: Path) -> None:
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(slow_server_url: str, tmp_path: Path) -> None:
     import os
     import signal
     import subprocess
@@ -150,7 +160,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(server_url: str, tmp_
     out = tmp_path / "run"
     command = [
         sys.executable, "-m", "interleaf", "eval", "run", "--suite", "needle", "-p", PROFILE,
-        "--base-url", server_url, "-m", "scripted-model", "-O", "lengths=1k", "-O", "hops=4",
+        "--base-url", slow_server_url, "-m", "scripted-model", "-O", "lengths=1k", "-O", "hops=4",
         "-O", "per_cell=40", "-c", "keep,drop", "--concurrency", "1", "--out", str(out),
     ]  # fmt: skip
     process = subprocess.Popen(
