@@ -236,9 +236,9 @@ class BashSession:
         try:
             await asyncio.wait((run.done, exited), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            # Not awaited: awaiting it under suppress(CancelledError) would also swallow a Ctrl-C that
+            # cancels this task in that moment, and the command would run on as if never stopped.
             exited.cancel()
-            with suppress(asyncio.CancelledError):
-                await exited
 
     async def _stop(self, run: _Run) -> None:
         """Stop the command and every process it started; ``run.done`` is then set if the shell survived."""
