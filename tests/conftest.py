@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,6 +10,13 @@ import pytest
 
 from tests.support.redis_server import RedisServer
 from tests.support.scripted_server import ScriptedServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests send Ctrl-C to the CLIs they start. A suite started in the background (`make test &`)
+    # inherits SIGINT ignored, and so would every process it starts; give them the default action.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

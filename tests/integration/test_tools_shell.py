@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -134,6 +135,22 @@ async def test_timeout_stops_a_busy_builtin_loop(tools: Toolset, ctx: ToolContex
     text, _ = await sh(tools, ctx, "for i in 1 2 3; do sleep 10; done", timeout=0.5)
     assert "still alive" in text
     assert await sh(tools, ctx, "echo ok") == ("ok", False)
+
+
+async def test_timeout_keeps_the_shell_when_the_agent_runs_with_sigint_ignored(
+    ctx: ToolContext, workdir: Path
+) -> None:
+    """An agent started in the background has SIGINT ignored, and a shell started so cannot trap it:
+    without a reset, every timeout would replace the shell."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        async with Toolset([ShellTool(max_timeout=30)]) as tools:
+            await sh(tools, ctx, "cd sub")
+            text, is_error = await sh(tools, ctx, "while :; do :; done", timeout=0.5)
+            assert is_error
+            assert text.endswith(f"the shell session is still alive (cwd: {workdir / 'sub'})]")
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 async def test_timeout_is_lowered_to_the_maximum(ctx: ToolContext) -> None:

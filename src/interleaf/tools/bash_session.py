@@ -115,7 +115,7 @@ class BashSession:
     ) -> BashSession:
         """A new shell in ``workdir``; inside ``sandbox`` when it confines (see the module doc)."""
         session = cls(Path(tempfile.mkdtemp(prefix="interleaf-shell-")))
-        argv, environment = ["bash", "--noprofile", "--norc"], dict(env)
+        argv, environment = _default_sigint(["bash", "--noprofile", "--norc"]), dict(env)
         if sandbox is not None and sandbox.confines:
             try:
                 session.confinement = sandbox.confine(argv, env, chdir=workdir, read=(session._script_dir,))
@@ -410,6 +410,19 @@ def _session_processes(sid: int) -> frozenset[tuple[int, int]]:
         if len(fields) > 19 and int(fields[3]) == sid:
             found.add((int(name), int(fields[19])))
     return frozenset(found)
+
+
+def _default_sigint(argv: list[str]) -> list[str]:
+    """``argv`` started with SIGINT at its default action, when this process ignores it.
+
+    Timeouts stop a command by sending the shell SIGINT, which its trap turns into ``return``. A shell
+    cannot trap a signal that was ignored when it started (POSIX), and an agent started in the
+    background (``interleaf run ... &`` in a script, ``nohup``) has SIGINT ignored, which every child
+    inherits: each timeout would then replace the shell. coreutils' ``env --default-signal`` resets it.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and (env := shutil.which("env")) is not None:
+        return [env, "--default-signal=INT", *argv]
+    return argv
 
 
 def _sandboxed_bash(leader: int) -> int | None:
