@@ -80,6 +80,7 @@ MARKERS_PER_ROW = 4
 """Served markers kept per allowed turn row: they outlive the turns, and are small."""
 
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLite's limit
+_INSERT_CHUNK = 200  # rows per multi-row INSERT (5 parameters each, under SQLite's 32,766)
 _DELETE_BATCH = 2000  # rows per maintenance DELETE: a few ms of write lock each
 
 
@@ -277,19 +278,28 @@ class SQLiteThinkingStore:
         def write() -> bool:
             now = time.time()
             rows = [(tenant, fp, encode_message(message), now, now + ttl) for tenant, fp, message in items]
+            markers = [(tenant, fp, now + marker_ttl) for tenant, fp, _ in items]
             self._writer.execute("BEGIN IMMEDIATE")
             try:
-                self._writer.executemany(
-                    "INSERT INTO thinking (tenant, fingerprint, data, created, expires) VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (tenant, fingerprint) DO UPDATE SET"
-                    " data = excluded.data, created = excluded.created, expires = excluded.expires",
-                    rows,
-                )
-                self._writer.executemany(
-                    "INSERT INTO served (tenant, fingerprint, expires) VALUES (?, ?, ?)"
-                    " ON CONFLICT (tenant, fingerprint) DO UPDATE SET expires = excluded.expires",
-                    [(tenant, fp, now + marker_ttl) for tenant, fp, _ in items],
-                )
+                # One multi-row statement per chunk, not executemany: the sqlite3 module releases the
+                # GIL around every step, and a writer thread that has to win the GIL back from a busy
+                # event loop once per row fell seconds behind under load.
+                for start in range(0, len(rows), _INSERT_CHUNK):
+                    chunk = rows[start : start + _INSERT_CHUNK]
+                    self._writer.execute(
+                        "INSERT INTO thinking (tenant, fingerprint, data, created, expires) VALUES "
+                        + ",".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                        + " ON CONFLICT (tenant, fingerprint) DO UPDATE SET"
+                        " data = excluded.data, created = excluded.created, expires = excluded.expires",
+                        [value for row in chunk for value in row],
+                    )
+                    served = markers[start : start + _INSERT_CHUNK]
+                    self._writer.execute(
+                        "INSERT INTO served (tenant, fingerprint, expires) VALUES "
+                        + ",".join(["(?, ?, ?)"] * len(served))
+                        + " ON CONFLICT (tenant, fingerprint) DO UPDATE SET expires = excluded.expires",
+                        [value for row in served for value in row],
+                    )
                 self._writer.execute("COMMIT")
             except BaseException:
                 if self._writer.in_transaction:
