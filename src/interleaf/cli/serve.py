@@ -127,8 +127,8 @@ def serve(
         int,
         typer.Option(
             "--capture-backlog",
-            help="Replies held in memory until written; past half of it new requests get 503 until the "
-            "store catches up. Default: 8192.",
+            help="Replies held in memory until written; past half of it new requests wait up to 1 s for "
+            "the store to catch up, then get 503. Default: 8192.",
         ),
     ] = 8192,
     first_byte_timeout: Annotated[

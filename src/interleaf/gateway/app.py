@@ -424,12 +424,17 @@ class Gateway:
     async def responses(self, request: Request) -> Response:
         return await self._generate(request, "openai-responses", RESPONSES)
 
-    def _refusal(self) -> GatewayError | None:
-        """Why a new generation request must be refused now (explicit admission), or ``None``."""
+    async def _refusal(self) -> GatewayError | None:
+        """Why a new generation request must be refused now (explicit admission), or ``None``. A
+        backlog of replies to store is given a moment to shrink first (it slows requests down before
+        it refuses them)."""
         reason, why = "overloaded", None
         if self.inflight >= self.options.max_concurrency:
             why = f"{self.inflight} requests are in flight (the limit is --max-concurrency {self.options.max_concurrency})"
-        elif (backlog := self.captures.overloaded()) is not None:
+        elif (
+            self.captures.overloaded() is not None
+            and (backlog := await self.captures.wait_for_room()) is not None
+        ):
             reason, why = "capture_backlog", backlog
         if why is None:
             return None
@@ -444,7 +449,7 @@ class Gateway:
     async def _generate(self, request: Request, fmt: ClientFormat, endpoint: str) -> Response:
         started = time.perf_counter()
         call: Prepared | None = None
-        refusal = self._refusal()
+        refusal = await self._refusal()
         if refusal is not None:
             self._record(endpoint, refusal.status, time.perf_counter() - started, None)
             return self._error(fmt, refusal, None)

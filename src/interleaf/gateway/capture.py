@@ -28,9 +28,10 @@ Failures are never silent and never stop capture:
   (``store_unavailable``) and remembered as lost, so their turns count as missing, not foreign;
 * the writer task is supervised: if it ever dies it is logged, counted (``worker``) and restarted.
 
-:meth:`CaptureQueue.health` says what is wrong for ``/healthz``. :meth:`CaptureQueue.overloaded` tells
-the gateway to refuse new work while writes fall behind a healthy store (pending past half of
-``max_pending``): load is shed loudly, with a 503, rather than replies dropped.
+:meth:`CaptureQueue.health` says what is wrong for ``/healthz``. :meth:`CaptureQueue.wait_for_room`
+tells the gateway to refuse new work while writes fall behind a healthy store (pending past half of
+``max_pending``) for longer than :data:`ROOM_WAIT`: load is shed loudly, with a 503, rather than
+replies dropped, and a writer held up for a moment only slows new requests down.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import traceback
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
@@ -67,6 +69,8 @@ BATCH_WINDOW = 0.01
 """Seconds the writer collects replies before writing them in one batch (a store private to this process)."""
 _BATCH = 256
 _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between write attempts while the store fails
+ROOM_WAIT = 1.0
+"""Seconds a new request waits for a backlog of writes to shrink before it is refused with a 503."""
 WRITE_THROUGH_WAIT = 5.0
 """Seconds a reply that must be written first waits for its write (retried meanwhile)."""
 _LOST_REMEMBERED = 100_000
@@ -76,9 +80,9 @@ _INPUT_REASONS = frozenset({"unreadable", "limits", "too_deep"})  # the reply's 
 
 @dataclass(slots=True)
 class CaptureJob:
-    """One reply to store: ``reply``, or ``reply_raw`` (the upstream's JSON bytes, decoded here); the
-    request as ``conversation``, or as the client's raw ``request`` bytes, decoded only when the key
-    needs the context."""
+    """One reply to store: ``reply``, or ``reply_data`` (the upstream's JSON, already parsed by the
+    forwarder, decoded into a reply here); the request as ``conversation``, or as the client's raw
+    ``request`` bytes, decoded only when the key needs the context."""
 
     tenant: str
     fmt: ClientFormat
@@ -86,7 +90,7 @@ class CaptureJob:
     request: bytes
     conversation: Conversation | None = None
     reply: Response | None = None
-    reply_raw: bytes | None = None
+    reply_data: Any = None
 
 
 @dataclass(slots=True)
@@ -234,6 +238,20 @@ class CaptureQueue:
             return f"{len(self._pending)} replies are waiting to be stored"
         return None
 
+    async def wait_for_room(self, timeout: float = ROOM_WAIT) -> str | None:
+        """:meth:`overloaded` after waiting up to ``timeout`` seconds for the writer to bring the
+        backlog back under the limit: a writer held up for a moment (a slow checkpoint on a busy disk)
+        slows new requests down instead of refusing them; one that stays behind still gets them
+        refused."""
+        if self.overloaded() is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.overloaded() is not None:
+                    self._progress.clear()
+                    await self._progress.wait()
+        return self.overloaded()
+
     def health(self) -> list[str]:
         """What is wrong with capture now (empty when nothing is)."""
         problems: list[str] = []
@@ -370,7 +388,7 @@ def keyed_reply(job: CaptureJob, *, text_keys: bool = True) -> tuple[Message, tu
     and a long text-only reply, its text key)."""
     reply = job.reply
     if reply is None:
-        reply = decode_response(job.upstream_api, json.loads(job.reply_raw or b"null"))
+        reply = decode_response(job.upstream_api, job.reply_data)
     message = reply.message
     if has_distinctive_ids(message):
         return message, (fingerprint(message),)

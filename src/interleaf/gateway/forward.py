@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.responses import Response
 
@@ -71,9 +72,9 @@ class Prepared:
             "x-interleaf-foreign": str(self.foreign),
         }
 
-    def capture(
-        self, upstream_api: str, reply: Reply | None = None, raw: bytes | None = None
-    ) -> CaptureJob | None:
+    def capture(self, upstream_api: str, reply: Reply | None = None, data: Any = None) -> CaptureJob | None:
+        """The capture job of the reply to this request (``reply``, or the upstream's parsed JSON
+        ``data``: parsed once, decoded only by capture); None without a tenant (nothing is stored)."""
         if self.tenant is None:
             return None
         return CaptureJob(
@@ -83,7 +84,7 @@ class Prepared:
             request=self.raw,
             conversation=self.conversation,
             reply=reply,
-            reply_raw=raw,
+            reply_data=data,
         )
 
 
@@ -113,7 +114,7 @@ class Forwarder:
         if job is None:
             return True
         if self._log_content and log.isEnabledFor(logging.DEBUG):
-            reply = job.reply if job.reply is not None else job.reply_raw
+            reply = job.reply if job.reply is not None else job.reply_data
             log.debug("upstream reply (--log-content): %r", reply)
         return await self._captures.capture(job)
 
@@ -142,7 +143,7 @@ class Forwarder:
             raise self._failed(exc) from None
         headers = {**passed_headers(answer.headers), **call.interleaf_headers()}
         if call.fmt == upstream.api:
-            if not await self._capture(call.capture(upstream.api, raw=answer.content)):
+            if not await self._capture(call.capture(upstream.api, data=data)):
                 raise unstored_reply()
             return Response(answer.content, answer.status, headers, media_type="application/json")
         try:
