@@ -248,6 +248,11 @@ def main() -> None:
     parser.add_argument("--no-build", action="store_true", help="do not build LiteLLM's venv if missing")
     parser.add_argument("--streams", type=int, default=None, help="slow streams at once (default 1000)")
     parser.add_argument(
+        "--litellm-streams",
+        action="store_true",
+        help="also hold the slow streams open through LiteLLM (about 100 s more; off by default)",
+    )
+    parser.add_argument(
         "--rows", type=int, default=None, help="stored turns for the store-size run (default 1M)"
     )
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")

@@ -21,7 +21,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.gateway_load import Load, median_load, python_client, require_wrk, wrk, wrk_with_cpu
+from benchmarks.gateway_load import (
+    Load,
+    error_note,
+    median_load,
+    python_client,
+    require_wrk,
+    wrk,
+    wrk_with_cpu,
+)
 from benchmarks.gateway_processes import Party, interleaf_serve, load_average, start_emulator, start_redis
 from benchmarks.gateway_upstream import kept_turn_body
 
@@ -154,8 +162,7 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
             if base is not None
             else "—"
         )
-        errors = one.errors + stream.errors + fifty.errors
-        flag = f" ({errors:,} errors)" if errors else ""
+        flag = error_note((one, stream, fifty))
         lines.append(
             f"| {config.label}{flag} | {one.p50_ms:.2f} ms | {added(loads, 'c1', config.name)} "
             f"| {paced.p50_ms:.2f} ms | {added(loads, 'paced', config.name)} "

@@ -22,7 +22,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,45 @@ class Load:
     errors: int
     cpu_us: float | None = None
     """CPU time the serving process (and its children) spent per request, µs."""
+    answers: dict[str, int] = field(default_factory=dict)
+    """What an interleaf gateway answered instead of 200 meanwhile, from its ``/metrics``: HTTP
+    statuses (``503``) and refusal reasons (``refused capture_backlog``), with counts."""
+
+
+def error_note(loads: Iterable[Load]) -> str:
+    """`` (N errors: what they were)`` for a table row, or ``""`` when there were none."""
+    runs = list(loads)
+    errors = sum(r.errors for r in runs)
+    if not errors:
+        return ""
+    answers: dict[str, int] = {}
+    for run in runs:
+        for what, count in run.answers.items():
+            answers[what] = answers.get(what, 0) + count
+    known = sum(count for what, count in answers.items() if not what.startswith("refused"))
+    parts = [f"{what} ×{count:,}" for what, count in sorted(answers.items())]
+    if errors > known:  # wrk also counts sockets it could not use: connect, read, write, timeout
+        parts.append(f"socket errors or other ×{errors - known:,}")
+    return f" ({errors:,} errors: {', '.join(parts)})"
+
+
+def _answers(url: str) -> dict[str, int] | None:
+    """Non-200 statuses and refusal reasons counted by an interleaf gateway so far; None for a party
+    without interleaf's ``/metrics``."""
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except (OSError, ValueError):
+        return None
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("interleaf_requests_total{") and 'status="200"' not in line:
+            status = line.split('status="', 1)[1].split('"', 1)[0]
+            out[status] = out.get(status, 0) + int(float(line.split()[-1]))
+        elif line.startswith("interleaf_requests_rejected_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            out[f"refused {reason}"] = int(float(line.split()[-1]))
+    return out
 
 
 def wrk(url: str, body: Path, *, connections: int, seconds: float, key: str, workdir: Path) -> Load:
@@ -74,9 +114,11 @@ def wrk(url: str, body: Path, *, connections: int, seconds: float, key: str, wor
     threads = 1 if connections == 1 else 2
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script)]
     env = {**os.environ, "BENCH_BODY": str(body), "BENCH_KEY": key}
+    before = _answers(url)
     out = subprocess.run(
         [*command, url + "/v1/messages"], capture_output=True, text=True, env=env, check=True
     )
+    after = _answers(url) if before is not None else None
     line = next((line for line in out.stdout.splitlines() if line.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result for {url}: {out.stdout[-500:]} {out.stderr[-500:]}")
@@ -86,6 +128,11 @@ def wrk(url: str, body: Path, *, connections: int, seconds: float, key: str, wor
         p99_ms=data["p99"] / 1000,
         rps=data["requests"] / (data["duration_us"] / 1e6),
         errors=data["errors"] + data["non2xx"],
+        answers={
+            what: count - (before or {}).get(what, 0)
+            for what, count in (after or {}).items()
+            if count > (before or {}).get(what, 0)
+        },
     )
 
 
@@ -135,6 +182,7 @@ def median_load(runs: list[Load]) -> Load:
         rps=statistics.median(r.rps for r in runs),
         errors=sum(r.errors for r in runs),
         cpu_us=statistics.median(cpus) if len(cpus) == len(runs) else None,
+        answers={what: sum(r.answers.get(what, 0) for r in runs) for r0 in runs for what in r0.answers},
     )
 
 

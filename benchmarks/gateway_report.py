@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from benchmarks.gateway_load import error_note
+
 if TYPE_CHECKING:
     from benchmarks.bench_gateway import Results
 
@@ -54,8 +56,7 @@ def load_table(results: Results) -> list[str]:
     for name in results.parties:
         one, fifty = results.loads[(1, name)], results.loads[(50, name)]
         added = "—" if name == "direct" else f"+{ms(one.p50_ms - direct1.p50_ms)}"
-        errors = one.errors + fifty.errors
-        flag = f" ({errors:,} errors)" if errors else ""
+        flag = error_note((one, fifty))
         cpu = f"{fifty.cpu_us:,.0f} µs" if fifty.cpu_us else "–"
         times = f"{fifty.cpu_us / bare_cpu:.2f}×" if fifty.cpu_us and bare_cpu and name != "direct" else ""
         lines.append(

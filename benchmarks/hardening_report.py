@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.gateway_load import Load
+from benchmarks.gateway_load import Load, error_note
 
 
 @dataclass
@@ -75,8 +75,9 @@ def cpu_lines(args: argparse.Namespace, m: Measured) -> list[str]:
     for name, load in m.cpu.items():
         label = "bare Starlette + aiohttp proxy" if name == "bare" else m.names[name]
         cpu = load.cpu_us or 0.0
-        flag = f" ({load.errors:,} errors)" if load.errors else ""
-        lines.append(f"| {label}{flag} | {load.rps:,.0f} | {cpu:,.0f} µs | {cpu / bare:.2f}× |")
+        lines.append(
+            f"| {label}{error_note((load,))} | {load.rps:,.0f} | {cpu:,.0f} µs | {cpu / bare:.2f}× |"
+        )
     return lines
 
 
