@@ -20,6 +20,7 @@ from interleaf.backends.client import ModelClient
 from interleaf.backends.errors import BackendHTTPError
 from interleaf.backends.profiles import get_profile
 from interleaf.transcript import Conversation, Message, ReasoningDialect, Text, Thinking, ToolCall, ToolResult
+from interleaf.wire.errors import Losses
 from tests.support.gateway_server import GatewayServer, gateway_options
 from tests.support.scripted_server import ScriptedServer, Step
 
@@ -102,6 +103,41 @@ def test_agent_replays_as_arrived_gateway_as_the_profile_says() -> None:
     # Usage in the stream: the agent always asks; the gateway leaves an OpenAI Chat app's request alone.
     assert agent["stream_options"] == {"include_usage": True}
     assert "stream_options" not in gateway
+
+
+def test_a_signature_checking_server_never_gets_another_apis_unsigned_thinking() -> None:
+    """A DeepSeek session resumed on Claude: its reasoning_content has no signature, and Anthropic
+    refuses a thinking block without one; signed blocks, and unsigned ones in Anthropic's own format
+    (the client's business), go as they are."""
+    call = ToolCall(id="toolu_01", name="shell", arguments={"command": "ls"})
+    foreign = Thinking(text="DeepSeek thought this.", dialect=ReasoningDialect.REASONING_CONTENT)
+    signed = Thinking(text="Claude thought this.", signature="c2lnbmVk", dialect=ReasoningDialect.ANTHROPIC)
+    conversation = Conversation(
+        messages=(
+            Message(role="user", blocks=(Text(text="list the files"),)),
+            Message(role="assistant", blocks=(foreign, call)),
+            Message(role="tool", blocks=(ToolResult(call_id="toolu_01", content="a.txt"),)),
+            Message(role="assistant", blocks=(signed, Text(text="One file."))),
+            Message(role="user", blocks=(Text(text="and now?"),)),
+        ),
+        params={"model": "claude-sonnet-4-6"},
+    )
+    losses = Losses()
+    body = Backend(get_profile("anthropic")).encode(
+        conversation, stream=False, replay="profile", defaults="required", losses=losses
+    )
+    assert [b["type"] for b in body["messages"][1]["content"]] == ["tool_use"]
+    assert body["messages"][3]["content"][0] == {
+        "type": "thinking",
+        "thinking": "Claude thought this.",
+        "signature": "c2lnbmVk",
+    }
+    assert [item.split(":")[0] for item in losses] == ["messages[1]"]
+    # MiniMax's Anthropic API does not check signatures: another model's thinking still goes there.
+    lenient = Backend(get_profile("minimax")).encode(
+        conversation, stream=False, replay="profile", defaults="required"
+    )
+    assert lenient["messages"][1]["content"][0]["type"] == "thinking"
 
 
 async def test_an_explicit_thinking_dialect_decides_for_every_block() -> None:

@@ -29,7 +29,15 @@ from typing import Any, Literal
 
 from interleaf.backends.errors import BackendHTTPError
 from interleaf.backends.profiles import Profile, ReplyError
-from interleaf.transcript import THINKING_BLOCKS, Block, Conversation, JSONDict, ReasoningDialect, Response
+from interleaf.transcript import (
+    THINKING_BLOCKS,
+    Block,
+    Conversation,
+    JSONDict,
+    ReasoningDialect,
+    Response,
+    Thinking,
+)
 from interleaf.wire.apis import Assembler, WireApi, api
 from interleaf.wire.errors import Losses
 from interleaf.wire.openai_messages import OPENAI_DIALECTS
@@ -100,12 +108,41 @@ class Backend:
         dialect: ReasoningDialect | None = self.dialect
         if self.profile.api == "openai-chat":
             prepared, dialect = self._place_thinking(prepared, replay, losses)
+        elif self.profile.verifies_signatures:
+            prepared = self._drop_unsigned(prepared, losses)
         body = self.wire.encode_request(prepared, dialect=dialect, losses=losses)
         if self.profile.api == "openai-chat" and stream and self._wants_usage(conversation, defaults):
             body.setdefault("stream_options", {"include_usage": True})
         for key, value in self.profile.extra_body.items():
             body.setdefault(key, value)
         return body
+
+    @staticmethod
+    def _drop_unsigned(conversation: Conversation, losses: Losses) -> Conversation:
+        """Thinking from another API with no signature left out, each recorded: a server that
+        verifies signatures refuses such a block (Anthropic: ``thinking.signature`` is required), and
+        a signature is never made up (docs/architecture.md, rule 4). Such thinking is another model's
+        (a history from a DeepSeek or gpt-oss session, say): this model never wrote it."""
+        messages = list(conversation.messages)
+        changed = False
+        for index, message in enumerate(messages):
+            kept = tuple(
+                block
+                for block in message.blocks
+                if not (
+                    isinstance(block, Thinking)
+                    and not block.signature
+                    and block.dialect not in (None, ReasoningDialect.ANTHROPIC)
+                )
+            )
+            if len(kept) != len(message.blocks):
+                losses.add(
+                    f"messages[{index}]",
+                    "thinking from another API has no signature, which this server requires: left out",
+                )
+                messages[index] = replace(message, blocks=kept)
+                changed = True
+        return replace(conversation, messages=tuple(messages)) if changed else conversation
 
     def passthrough_changes(self, body: Mapping[str, Any], model: str | None) -> dict[str, Any]:
         """What a request body in this server's own format needs changed to go to it as the client
