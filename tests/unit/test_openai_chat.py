@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from interleaf.transcript import (
@@ -1473,6 +1473,28 @@ def test_stream_assembles_to_the_non_streamed_response(body: JSON, rnd: random.R
 
 
 @given(body=wire_response(), dialect=st.sampled_from([None, *OPENAI_DIALECTS]))
+@example(  # an unclosed <think> before tool calls: the stream must not close it either
+    body={
+        "id": "0",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "A",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "<think>",
+                    "tool_calls": [
+                        {"id": "0", "type": "function", "function": {"name": "A", "arguments": "{}"}}
+                    ],
+                },
+                "finish_reason": "stop",
+            }
+        ],
+    },
+    dialect=None,
+)
 @FAST
 def test_stream_payloads_give_what_encode_response_gives(
     body: JSON, dialect: ReasoningDialect | None

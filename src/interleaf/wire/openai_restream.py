@@ -200,6 +200,8 @@ class StreamEncoder:
             out.append(self._chunk({"reasoning_details": [msgs.encode_detail(block)]}))
         elif isinstance(block, Thinking | Text):
             out.extend(self._delta(index, block.text[self._sent.get(index, 0) :]))
+            if self._open_tag == index and block.extra.get("close_tag") is False:
+                self._open_tag = None  # the content never closed this section: no </think> goes out
         elif isinstance(block, ToolCall):
             out.extend(self._delta(index, block.arguments_json[self._sent.get(index, 0) :]))
         return out
