@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import traceback
@@ -50,6 +49,7 @@ from typing import Any
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
 from interleaf.gateway.formats import decode_request, decode_response, system_text
+from interleaf.gateway.jsonio import loads
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics
 from interleaf.store.fingerprint import (
@@ -394,7 +394,7 @@ def keyed_reply(job: CaptureJob, *, text_keys: bool = True) -> tuple[Message, tu
         return message, (fingerprint(message),)
     conversation = job.conversation
     if conversation is None:
-        conversation = decode_request(job.fmt, json.loads(job.request))
+        conversation = decode_request(job.fmt, loads(job.request))
         check_conversation(conversation)
     messages = [*conversation.messages, message]
     system = system_text(conversation)

@@ -10,7 +10,6 @@ replicas, written first (:meth:`~interleaf.gateway.capture.CaptureQueue.capture`
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from interleaf.gateway.capture import CaptureJob, CaptureQueue
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError, from_backend, passed_headers, unstored_reply
 from interleaf.gateway.formats import decode_response, encode_response
-from interleaf.gateway.jsonio import json_bytes
+from interleaf.gateway.jsonio import json_bytes, loads
 from interleaf.gateway.metrics import Metrics
 from interleaf.gateway.relay import StreamRelay
 from interleaf.gateway.upstream import Upstream
@@ -126,7 +125,7 @@ class Forwarder:
         except BackendError as exc:
             raise self._failed(exc) from None
         try:
-            data = json.loads(answer.content)
+            data = loads(answer.content)
         except ValueError as exc:
             self._metrics.upstream_errors.inc("protocol")
             snippet = answer.content[:120].decode("utf-8", errors="replace")
@@ -186,7 +185,7 @@ class Forwarder:
             try:
                 json_body = b"".join([chunk async for chunk in response.iter_bytes()])
                 with contextlib.suppress(ValueError):
-                    self._upstream.backend.check_reply(json.loads(json_body), call.url)
+                    self._upstream.backend.check_reply(loads(json_body), call.url)
             except BackendError as exc:
                 await stack.aclose()
                 raise self._failed(exc) from None

@@ -17,7 +17,6 @@ stops the relay at once, closes the upstream connection, and stores nothing.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,7 @@ from interleaf.backends.http import StreamResponse
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError, from_backend, stream_error_event, unstored_reply
 from interleaf.gateway.formats import client_encoder, decode_response, upstream_assembler
+from interleaf.gateway.jsonio import loads
 from interleaf.gateway.metrics import Metrics
 from interleaf.transcript import Message, ReasoningDialect
 from interleaf.transcript import Response as Reply
@@ -304,7 +304,7 @@ class StreamRelay(Response):
         if raw is None:
             raw = b"".join([chunk async for chunk in self._upstream.iter_bytes()])
         try:
-            reply = decode_response(self._upstream_format, json.loads(raw))
+            reply = decode_response(self._upstream_format, loads(raw))
         except (ValueError, WireError) as exc:
             self._metrics.upstream_errors.inc("protocol")
             error = GatewayError(502, f"the upstream answered a stream request with unreadable JSON ({exc})")
