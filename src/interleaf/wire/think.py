@@ -318,6 +318,8 @@ def visible_text(text: str, rules: ThinkRules = CONTENT_RULES) -> str:
 
     The text sections of :func:`split`, read straight off the segments (the gateway keys every turn).
     """
+    if "think>" not in text and rules.starts_inside is not True:
+        return text  # no tag, and it does not begin inside thinking: all of it is visible (most replies)
     splitter = ThinkSplitter(rules)
     segments = [*splitter.feed(text), *splitter.flush()]
     first = 0
