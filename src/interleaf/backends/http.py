@@ -395,15 +395,16 @@ class HttpClient:
         sent_at: float,
     ) -> aiohttp.ClientResponse:
         when, phase = clock.first_byte(sent_at)
+        # Our session's own timeout unless this call's connect limit differs: the same object for every
+        # request (a gateway sends thousands a second). A session passed in keeps its own defaults, so
+        # each request says what it needs.
+        session = self.session
         try:
             async with asyncio.timeout_at(when) as scope:
-                return await self.session.request(
-                    method,
-                    url,
-                    data=data,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=clock.timeouts.connect),
-                )
+                if self._owns_session and clock.timeouts.connect == self.timeouts.connect:
+                    return await session.request(method, url, data=data, headers=headers)
+                timeout = aiohttp.ClientTimeout(total=None, sock_connect=clock.timeouts.connect)
+                return await session.request(method, url, data=data, headers=headers, timeout=timeout)
         except BaseException as exc:
             if isinstance(exc, TimeoutError) and scope.expired():
                 raise BackendTimeout(url, phase, clock.seconds(phase)) from None
