@@ -21,7 +21,6 @@ from interleaf.transcript import (
     Conversation,
     JSONDict,
     Message,
-    ReasoningDialect,
     RedactedThinking,
     Text,
     Thinking,
@@ -30,8 +29,7 @@ from interleaf.transcript import (
     ToolSpec,
 )
 from interleaf.wire.errors import Losses, WireFormatError
-
-_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+from interleaf.wire.think import split_think_tags
 
 
 def encode_sharegpt(conversation: Conversation, losses: Losses | None = None) -> JSONDict:
@@ -152,16 +150,9 @@ def decode_sharegpt(record: Mapping[str, Any]) -> Conversation:
 
 
 def _inline_blocks(value: str) -> list[Block]:
-    blocks: list[Block] = []
-    position = 0
-    for match in _THINK.finditer(value):
-        if match.start() > position:
-            blocks.append(Text(text=value[position : match.start()]))
-        blocks.append(Thinking(text=match.group(1), dialect=ReasoningDialect.THINK_TAGS))
-        position = match.end()
-    if position < len(value):
-        blocks.append(Text(text=value[position:]))
-    return blocks
+    # The one <think> splitter (interleaf.wire.think), so an exported record reads back as the codecs
+    # and the gateway read the same text.
+    return list(split_think_tags(value))
 
 
 def _split_calls(value: str, path: str) -> tuple[str, list[JSONDict]]:
