@@ -79,3 +79,16 @@ def test_update_rejects_unknown_fields(tmp_path: Path) -> None:
     assert store.info(sid).status == "done"
     with pytest.raises(ValueError, match="cannot update"):
         store.update(sid, id="x")
+
+
+def test_a_colliding_session_id_is_drawn_again_longer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A random source that repeats itself: the second session's short ids are all taken.
+    monkeypatch.setattr("interleaf.store.sessions.secrets.token_hex", lambda size: "ab" * size)
+    store = _store(tmp_path)
+    first = store.create(title="a", workdir="", profile="", model="", mode="")
+    second = store.create(title="b", workdir="", profile="", model="", mode="")
+    assert first.endswith("-ababab") and second.endswith("-abababab")
+    assert {s.id for s in store.recent()} == {first, second}
+    assert store.info(second).title == "b"

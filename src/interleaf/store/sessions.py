@@ -20,6 +20,9 @@ from typing import Any
 from interleaf.paths import data_dir
 from interleaf.transcript import Message, message_from_json, message_to_json
 
+_ID_DIGITS = (6, 6, 8, 8, 12, 16, 32)
+"""Hex digits of each try at a new session id (after the day): short first, longer after collisions."""
+
 # Append-only list of migrations (SQL scripts); ``PRAGMA user_version`` counts how many have run.
 # Never edit one that has shipped: add another.
 MIGRATIONS: list[str] = [
@@ -148,14 +151,22 @@ class SessionStore:
     # ---------------------------------------------------------------------------------- sessions
 
     def create(self, *, title: str, workdir: str, profile: str, model: str, mode: str) -> str:
-        session_id = time.strftime("%Y%m%d") + "-" + secrets.token_hex(3)
+        """A new session; its id is the day and six hex digits (short enough to type), longer after
+        a collision: with thousands of sessions a day, two would otherwise share an id."""
+        day = time.strftime("%Y%m%d")
         now = time.time()
-        self._db.execute(
-            "INSERT INTO sessions (id, created, updated, title, workdir, profile, model, mode)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (session_id, now, now, title[:200], workdir, profile, model, mode),
-        )
-        return session_id
+        for digits in _ID_DIGITS:
+            session_id = f"{day}-{secrets.token_hex(digits // 2)}"
+            try:
+                self._db.execute(
+                    "INSERT INTO sessions (id, created, updated, title, workdir, profile, model, mode)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (session_id, now, now, title[:200], workdir, profile, model, mode),
+                )
+            except sqlite3.IntegrityError:  # the id is taken: draw again, longer
+                continue
+            return session_id
+        raise RuntimeError(f"could not find a free session id in {self.path} (the id generator is broken)")
 
     def resolve(self, prefix: str) -> str:
         """The full id for an id or a unique prefix of one; ``last`` is the most recent session."""
