@@ -1,7 +1,7 @@
 """Imports in src/ point one way and form no cycle (docs/architecture.md, "Layers").
 
 ``cli -> eval | data | view -> agent | gateway | probe -> backends | tools | store -> wire -> transcript``,
-with the small leaf modules (``transcript``, ``paths``, ``config``) at the bottom and ``convert`` beside
+with the small leaf modules (``transcript``, ``paths``, ``config``, ``serving``) at the bottom and ``convert`` beside
 ``wire``. Every import counts, also one inside a function or under ``TYPE_CHECKING``: a cycle that only
 type checkers see is still two modules that cannot be understood apart.
 """
@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "interleaf.transcript": 0,
     "interleaf.paths": 0,
     "interleaf.config": 0,
+    "interleaf.serving": 0,
     "interleaf.wire": 1,
     "interleaf.convert": 1,
     "interleaf.backends": 2,

@@ -4,13 +4,11 @@ about 1 MiB of a 42 MiB process, so it went)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
 import resource
 import signal
-import socket
 from types import FrameType
 from typing import Any
 
@@ -20,6 +18,7 @@ from interleaf.backends.errors import redact_url
 from interleaf.gateway.app import create_app
 from interleaf.gateway.config import ServeOptions
 from interleaf.gateway.protocol import guarded_protocol
+from interleaf.serving import ServerInLoop, listening_socket
 
 log = logging.getLogger("interleaf.gateway")
 
@@ -115,8 +114,7 @@ class InProcessServer:
         self.app = app
         self.host = host
         self.port = port
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: ServerInLoop | None = None
 
     @property
     def base_url(self) -> str:
@@ -136,35 +134,13 @@ class InProcessServer:
             log_level="warning",
             timeout_graceful_shutdown=1,
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                f"cannot listen on {self.host}:{self.port}: {exc.strerror}; choose another port"
-            ) from None
+        sock = listening_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._serve(self._server, sock))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("the gateway stopped during start-up")
-            await asyncio.sleep(0.005)
+        self._server = ServerInLoop(config, sock, name="gateway")
+        await self._server.start()
         return self
 
-    @staticmethod
-    async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
-        try:
-            await server.serve(sockets=[sock])
-        finally:
-            sock.close()
-
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        if self._server is not None:
+            await self._server.stop()
         self._server = None
-        self._task = None

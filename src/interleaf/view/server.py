@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import socket
@@ -11,6 +10,7 @@ from types import FrameType
 
 import uvicorn
 
+from interleaf.serving import ServerInLoop, listening_socket
 from interleaf.view.app import ViewOptions, create_app
 
 
@@ -31,17 +31,7 @@ def _config(options: ViewOptions, *, log_level: str = "warning") -> uvicorn.Conf
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket, or an OSError whose message says what to do."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
+    return listening_socket(host, port, hint="choose another --port")
 
 
 def run(options: ViewOptions, sock: socket.socket) -> None:
@@ -65,8 +55,7 @@ class ViewServer:
     def __init__(self, options: ViewOptions) -> None:
         self.options = options
         self.port = options.port
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: ServerInLoop | None = None
 
     @property
     def url(self) -> str:
@@ -76,28 +65,14 @@ class ViewServer:
     async def __aenter__(self) -> ViewServer:
         sock = bind(self.options.host, self.options.port)
         self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(_config(self.options))
-        self._task = asyncio.create_task(self._serve(self._server, sock))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("the viewer stopped while starting")
-            await asyncio.sleep(0.005)
+        self._server = ServerInLoop(_config(self.options), sock, name="viewer")
+        await self._server.start()
         return self
 
-    @staticmethod
-    async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
-        try:
-            await server.serve(sockets=[sock])
-        finally:
-            sock.close()
-
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        if self._server is not None:
+            await self._server.stop()
         self._server = None
-        self._task = None
 
 
 __all__ = ["ViewServer", "bind", "run"]
