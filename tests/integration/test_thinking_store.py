@@ -392,6 +392,28 @@ async def test_sqlite_markers_are_bounded_too(tmp_path: Path) -> None:
         )
         assert count <= 10 * 4
         assert await store.served(TENANT, ["f1:079"]) == {"f1:079"}  # the newest are kept
+        # An evicted turn is gone, and its marker stayed behind in `served`.
+        assert await store.get(TENANT, "f1:060") is None
+        assert await store.served(TENANT, ["f1:060"]) == {"f1:060"}
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite_a_purged_turn_leaves_its_marker(tmp_path: Path) -> None:
+    """A turn's row is its own served marker; maintenance that deletes the row copies the marker into
+    `served` in the same transaction, so the turn still counts as served (missing, not foreign)."""
+    store = SQLiteThinkingStore(tmp_path / "p.db")
+    try:
+        await store.put(TENANT, "f1:short", turn(), ttl_seconds=0.2)
+        await store.put(TENANT, "f1:long", turn())
+        markers = "SELECT count(*) FROM served"
+        assert await store._run(store._reader_pool, lambda: store._reader.execute(markers).fetchone()[0]) == 0
+        await asyncio.sleep(0.4)
+        assert await store.purge() == 1
+        assert await store.count() == 1
+        assert await store._run(store._reader_pool, lambda: store._reader.execute(markers).fetchone()[0]) == 1
+        assert await store.served(TENANT, ["f1:short", "f1:long", "f1:never"]) == {"f1:short", "f1:long"}
+        assert await store.served(OTHER_TENANT, ["f1:short"]) == set()
     finally:
         await store.aclose()
 

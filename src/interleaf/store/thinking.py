@@ -41,9 +41,13 @@ SERVED_MARKER_MIN_SECONDS = 30 * 24 * 3600.0
 turn lost to expiry still counts as missing rather than foreign."""
 
 
+SERVED_MARKER_TTLS = 4
+"""... and at least this many of the turn's TTLs."""
+
+
 def served_marker_ttl(ttl: float) -> float:
     """How long the served marker of a turn stored for ``ttl`` seconds lives."""
-    return max(SERVED_MARKER_MIN_SECONDS, 4 * ttl)
+    return max(SERVED_MARKER_MIN_SECONDS, SERVED_MARKER_TTLS * ttl)
 
 
 COMPRESS_ABOVE = 512

@@ -7,9 +7,12 @@ waiting out another process's write lock (``busy_timeout``), and one thread per 
 sqlite3 module wants. A lookup costs one thread hop (tens of microseconds, measured in
 benchmarks/bench_thinking_store.py) on top of one index seek.
 
-Served markers (see :mod:`interleaf.store.thinking`) are rows of a second table, ``served``, written in
-the same transaction as the turns and purged by the same maintenance pass (bounded at
-:data:`MARKERS_PER_ROW` times ``max_rows``).
+Served markers (see :mod:`interleaf.store.thinking`): while a turn's row is in ``thinking`` (expired or
+not), the row is its marker, valid until ``created + max(SERVED_MARKER_MIN_SECONDS, 4 * ttl)``; when
+maintenance deletes the row (expired, or evicted by the size bound) it copies that marker into a second
+table, ``served``, in the same transaction. So a reply costs one row written, not two: the gateway writes
+every reply it sends, and the second insert was a third of its writer's CPU. ``served`` is purged by the
+same pass and bounded at :data:`MARKERS_PER_ROW` times ``max_rows``.
 
 The file and a directory it creates are private to the user (0600 / 0700): they hold users' thinking.
 ``durable`` makes each commit wait for the disk (``synchronous=FULL``), so a reply the gateway wrote
@@ -38,6 +41,8 @@ from typing import TypeVar
 
 from interleaf.store.thinking import (
     DEFAULT_TTL_SECONDS,
+    SERVED_MARKER_MIN_SECONDS,
+    SERVED_MARKER_TTLS,
     StoreError,
     StoreStats,
     StoreTimeoutError,
@@ -45,7 +50,6 @@ from interleaf.store.thinking import (
     decode_message,
     encode_message,
     env_tenant_secret,
-    served_marker_ttl,
 )
 from interleaf.transcript import Message
 
@@ -77,6 +81,9 @@ MIGRATIONS: list[str] = [
     """,
 ]
 MARKERS_PER_ROW = 4
+_MARKER_EXPIRES = f"created + max(?, {SERVED_MARKER_TTLS} * (expires - created))"
+"""When the served marker of a ``thinking`` row expires (SQL; the parameter is SERVED_MARKER_MIN_SECONDS):
+:func:`~interleaf.store.thinking.served_marker_ttl` of the row's TTL, from when it was written."""
 """Served markers kept per allowed turn row: they outlive the turns, and are small."""
 
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLite's limit
@@ -220,9 +227,12 @@ class SQLiteThinkingStore:
                 found.update(
                     row[0]
                     for row in self._reader.execute(
-                        f"SELECT fingerprint FROM served WHERE tenant = ? AND fingerprint IN ({marks})"
+                        # A row still in `thinking` is its own marker; a deleted one left it in `served`.
+                        f"SELECT fingerprint FROM thinking WHERE tenant = ? AND fingerprint IN ({marks})"
+                        f" AND {_MARKER_EXPIRES} > ?"
+                        f" UNION SELECT fingerprint FROM served WHERE tenant = ? AND fingerprint IN ({marks})"
                         " AND expires > ?",
-                        (tenant, *chunk, now),
+                        (tenant, *chunk, SERVED_MARKER_MIN_SECONDS, now, tenant, *chunk, now),
                     )
                 )
             return found
@@ -273,12 +283,10 @@ class SQLiteThinkingStore:
         if not items:
             return
         ttl = self.default_ttl if ttl_seconds is None else ttl_seconds
-        marker_ttl = served_marker_ttl(ttl)
 
         def write() -> bool:
             now = time.time()
             rows = [(tenant, fp, encode_message(message), now, now + ttl) for tenant, fp, message in items]
-            markers = [(tenant, fp, now + marker_ttl) for tenant, fp, _ in items]
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 # One multi-row statement per chunk, not executemany: the sqlite3 module releases the
@@ -292,13 +300,6 @@ class SQLiteThinkingStore:
                         + " ON CONFLICT (tenant, fingerprint) DO UPDATE SET"
                         " data = excluded.data, created = excluded.created, expires = excluded.expires",
                         [value for row in chunk for value in row],
-                    )
-                    served = markers[start : start + _INSERT_CHUNK]
-                    self._writer.execute(
-                        "INSERT INTO served (tenant, fingerprint, expires) VALUES "
-                        + ",".join(["(?, ?, ?)"] * len(served))
-                        + " ON CONFLICT (tenant, fingerprint) DO UPDATE SET expires = excluded.expires",
-                        [value for row in served for value in row],
                     )
                 self._writer.execute("COMMIT")
             except BaseException:
@@ -326,26 +327,49 @@ class SQLiteThinkingStore:
     def _delete_batches(
         self, where: str, args: tuple[float, ...], limit: int | None, table: str = "thinking"
     ) -> int:
+        """Delete rows of ``table`` matching ``where`` in ``expires`` order, in batches of one short
+        transaction each; a turn deleted from ``thinking`` leaves its served marker in ``served``."""
         deleted = 0
         while limit is None or deleted < limit:
             batch = _DELETE_BATCH if limit is None else min(_DELETE_BATCH, limit - deleted)
-            cursor = self._writer.execute(
-                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} {where} ORDER BY expires LIMIT ?)",
-                (*args, batch),
-            )
-            deleted += cursor.rowcount
-            if cursor.rowcount < batch:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                rowids = [
+                    row[0]
+                    for row in self._writer.execute(
+                        f"SELECT rowid FROM {table} {where} ORDER BY expires LIMIT ?", (*args, batch)
+                    )
+                ]
+                marks = ",".join("?" * len(rowids))
+                if rowids and table == "thinking":
+                    self._writer.execute(
+                        "INSERT INTO served (tenant, fingerprint, expires)"
+                        f" SELECT tenant, fingerprint, {_MARKER_EXPIRES} FROM thinking WHERE rowid IN ({marks})"
+                        " ON CONFLICT (tenant, fingerprint) DO UPDATE"
+                        " SET expires = max(served.expires, excluded.expires)",
+                        (SERVED_MARKER_MIN_SECONDS, *rowids),
+                    )
+                if rowids:
+                    self._writer.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", rowids)
+                self._writer.execute("COMMIT")
+            except BaseException:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise
+            deleted += len(rowids)
+            if len(rowids) < batch:
                 break
         return deleted
 
     def _maintain(self, now: float, budget: int | None) -> int:
         """Purge expired rows, then enforce ``max_rows``, deleting at most ``budget`` rows (``None``: all
-        that are due). Deleting costs ~50 µs a row at a million rows (three b-trees to update), so
+        that are due). Deleting costs ~50 µs a row at a million rows (three b-trees to update, and the marker it leaves), so
         background passes are capped at twice the writes since the last pass: eviction keeps up with
         inserts without stalling the writer thread for seconds. Runs on the writer thread.
         """
+        deleted = self._bound("thinking", self.max_rows, now, budget)  # leaves markers in `served`
         self._bound("served", self.max_rows * MARKERS_PER_ROW, now, budget)
-        return self._bound("thinking", self.max_rows, now, budget)
+        return deleted
 
     def _bound(self, table: str, max_rows: int, now: float, budget: int | None) -> int:
         """Expired rows of ``table`` go, then the ones closest to expiry beyond ``max_rows``."""
