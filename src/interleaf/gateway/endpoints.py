@@ -177,23 +177,26 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
         raise _too_large(int(length), limit)
     chunks: list[bytes] = []
     size = 0
-    stream = request.stream().__aiter__()
-    while True:
-        try:
-            async with asyncio.timeout(timeout):
-                chunk = await stream.__anext__()
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise GatewayError(
-                408,
-                f"the request body stalled: nothing arrived for {timeout:g} s (--header-timeout)",
-                code="request_timeout",
-            ) from None
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
+    loop = asyncio.get_running_loop()
+    try:
+        # One deadline for the whole body, moved on after every chunk (a scope per read cost a timer
+        # each, and most bodies arrive in one).
+        async with asyncio.timeout(timeout) as deadline:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(size, limit)
+                chunks.append(chunk)
+                if chunk and timeout is not None:
+                    deadline.reschedule(loop.time() + timeout)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise GatewayError(
+            408,
+            f"the request body stalled: nothing arrived for {timeout:g} s (--header-timeout)",
+            code="request_timeout",
+        ) from None
     return b"".join(chunks)
 
 
