@@ -390,19 +390,33 @@ def _value_to_json(value: Any) -> Any:
     return value
 
 
+_JSON_FIELDS: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
+
+
+def _json_fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
+    """Each field of a transcript dataclass but ``kind``, with its default (a factory's value made once:
+    the gateway's store writes every reply it sends, and ``fields()`` plus a fresh default per field of
+    every block was most of the encoding)."""
+    found = _JSON_FIELDS.get(cls)
+    if found is None:
+        found = _JSON_FIELDS[cls] = tuple(
+            (f.name, f.default_factory() if callable(f.default_factory) else f.default)
+            for f in fields(cls)
+            if f.name != "kind"
+        )
+    return found
+
+
 def _dataclass_to_json(obj: Any) -> JSONDict:
     out: JSONDict = {}
     kind = getattr(obj, "kind", None)
     if kind is not None:
         out["type"] = kind
-    for f in fields(obj):
-        if f.name == "kind":
-            continue
-        value = getattr(obj, f.name)
-        default = f.default_factory() if callable(f.default_factory) else f.default
+    for name, default in _json_fields(type(obj)):
+        value = getattr(obj, name)
         if value == default:
             continue
-        out[f.name] = _value_to_json(value)
+        out[name] = _value_to_json(value)
     return out
 
 
