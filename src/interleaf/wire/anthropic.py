@@ -83,6 +83,8 @@ def _require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], p
 
 
 def _as_object(value: Any, path: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # parsed JSON: skip the ABC check (every block of every reply comes here)
+        return value
     if not isinstance(value, Mapping):
         raise WireFormatError(path, f"expected an object, got {type(value).__name__}")
     return value
