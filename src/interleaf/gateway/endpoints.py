@@ -9,7 +9,7 @@ import ipaddress
 import math
 from typing import Protocol
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from interleaf.backends.errors import BackendError
@@ -178,16 +178,23 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
     chunks: list[bytes] = []
     size = 0
     loop = asyncio.get_running_loop()
+    receive = request.receive  # the ASGI messages themselves: Request.stream() is an async generator
     try:
         # One deadline for the whole body, moved on after every chunk (a scope per read cost a timer
         # each, and most bodies arrive in one).
         async with asyncio.timeout(timeout) as deadline:
-            async for chunk in request.stream():
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(size, limit)
                 chunks.append(chunk)
-                if chunk and timeout is not None:
+                if not message.get("more_body", False):
+                    break
+                if timeout is not None:
                     deadline.reschedule(loop.time() + timeout)
     except TimeoutError:
         if not deadline.expired():
