@@ -45,6 +45,7 @@ from benchmarks.gateway_processes import (
     start_litellm,
     start_redis,
 )
+from benchmarks.gateway_report import IDLE_SETTLE_SECONDS
 from benchmarks.gateway_upstream import (
     MODEL,
     SLOW_MODEL,
@@ -66,6 +67,9 @@ class Results:
     restore: dict[str, Load] = field(default_factory=dict)
     slow: dict[str, dict[str, Any]] = field(default_factory=dict)
     rss: dict[str, float] = field(default_factory=dict)
+    """Resident memory when the last slow stream closed, MiB."""
+    rss_idle: dict[str, float] = field(default_factory=dict)
+    """The same, IDLE_SETTLE_SECONDS later (every party idle)."""
     notes: list[str] = field(default_factory=list)
     load: tuple[float, float] = (0.0, 0.0)
     """The machine's load average before and after."""
@@ -124,6 +128,9 @@ def run(args: argparse.Namespace, workdir: Path) -> Results:
         for party in parties[1:]:
             results.rss[party.name] = rss_mib(party.pid)
         results.rss["emulator"] = rss_mib(emulator.pid)
+        # interleaf hands freed heap back once it has been idle a moment: memory again, every party idle.
+        time.sleep(IDLE_SETTLE_SECONDS)
+        results.rss_idle = {party.name: rss_mib(party.pid) for party in parties[1:]}
 
     print(f"{args.rows:,} stored turns ...", flush=True)
     results.restore.update(million_rows(args, workdir))

@@ -18,6 +18,9 @@ NAMES = {
     "litellm": "LiteLLM proxy",
 }
 CPU_TARGET = 1.5
+IDLE_SETTLE_SECONDS = 5.0
+"""Memory is measured when the last slow stream closes and again this much later, every party idle
+(interleaf hands freed heap back after IDLE_TIDY_SECONDS of idleness)."""
 """interleaf's CPU time per request, at most this many times the bare proxy's."""
 
 
@@ -110,8 +113,17 @@ def report(results: Results, args: argparse.Namespace) -> str:
         lines.append(f"| {NAMES[name]} | {ms(ttfb['p50'])} | {ms(ttfb['p99'])} | {added} |")
     lines += restore_lines(results, args)
     lines += slow_lines(results, args)
-    rss = ", ".join(f"{NAMES.get(k, k)} {v:.0f} MiB" for k, v in results.rss.items())
-    lines += ["", f"RSS after the run: {rss}.", "", *targets(results, args)]
+    rss = ", ".join(
+        f"{NAMES.get(k, k)} {v:.0f} MiB"
+        + (f" / {results.rss_idle[k]:.0f} MiB" if k in results.rss_idle else "")
+        for k, v in results.rss.items()
+    )
+    lines += [
+        "",
+        f"RSS after the run (when the last slow stream closed / {IDLE_SETTLE_SECONDS:g} s later, idle): {rss}.",
+        "",
+        *targets(results, args),
+    ]
     lines += ["", *results.notes] if results.notes else []
     lines += [
         "",
@@ -207,8 +219,11 @@ def targets(results: Results, args: argparse.Namespace) -> list[str]:
         lines.append(f"- throughput ≥ 4× LiteLLM's: {times:.0f}× (wrk) — {mark(times >= 4)}.")
     ttfb = results.ttfb["interleaf"]["p50"] - results.ttfb["direct"]["p50"]
     lines.append(f"- added time to first byte ≤ 1 ms: +{ms(ttfb)} — {mark(ttfb <= 1.0)}.")
-    rss = results.rss["interleaf"]
-    lines.append(f"- RSS ≤ 100 MiB after the run: {rss:.0f} MiB — {mark(rss <= 100)}.")
+    rss, idle = results.rss["interleaf"], results.rss_idle.get("interleaf", results.rss["interleaf"])
+    lines.append(
+        f"- RSS ≤ 100 MiB after the run: {rss:.0f} MiB when the last stream closed, {idle:.0f} MiB idle "
+        f"{IDLE_SETTLE_SECONDS:g} s later — {mark(max(rss, idle) <= 100)}."
+    )
     held = results.slow.get("interleaf", {}).get("completed", 0)
     lines.append(
         f"- {args.streams:,} slow streams at once: {held:,} completed whole — {mark(held >= args.streams)}."
