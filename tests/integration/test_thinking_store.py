@@ -20,6 +20,7 @@ from interleaf.store.fingerprint import (
     has_distinctive_ids,
     needs_restore,
     tenant_id,
+    text_fingerprint,
     turn_fingerprint,
     visible_text,
 )
@@ -127,6 +128,46 @@ async def store_pair(
 
 
 # ---------------------------------------------------------------------------------------- fingerprints
+
+
+def test_keys_are_pinned_to_their_version() -> None:
+    """The keys of fixed turns, as written since the f1/c1/x1/t1 formats shipped: stored turns are found
+    by them, so any change of normalisation must come with a new prefix (and this test then grows a
+    case for it), never as a new value under an old one."""
+    call = ToolCall(
+        id="toolu_01A09q90qw90lq917835lq9",
+        name="read_file",
+        arguments={"path": "src/é.py", "limit": 2.0, "opts": {"z": [1, 0.5, {"b": True, "a": None}]}},
+    )
+    tools = Message(
+        role="assistant",
+        blocks=(
+            Thinking(text="plan", signature="SIG", dialect=ReasoningDialect.ANTHROPIC),
+            Text(text="  Reading <think>aside</think> the file.\n"),
+            call,
+        ),
+    )
+    reply = Message(role="assistant", blocks=(Text(text="Done: the file defines 𝄞 three functions, " * 4),))
+    messages = [
+        Message(role="user", blocks=(Text(text="Read src/é.py"),)),
+        tools,
+        Message(role="user", blocks=(ToolResult(call_id=call.id, content="def f(): ..."),)),
+        reply,
+    ]
+    strict = "f1:7449431a3bc4e5e219131fbedf2812968cc8e7f2f22fd40134543513a48b4407"
+    bound = "f1:f5f5ba73d574f34c6d3d7dac901b3b6e3d74d694b0dafee32816e64bddef1b37"
+    assert fingerprint(tools) == strict
+    assert fingerprint_variants(tools) == (
+        strict,
+        "f1n:e0dcd678b9018a3c0d3f82bc5b366d938471d44cc95522e547c4658c54b6cc1c",
+    )
+    assert turn_fingerprint(messages, 3, system="You are careful.") == bound
+    assert conversation_fingerprints(messages, system="You are careful.") == {1: strict, 3: bound}
+    assert (
+        text_fingerprint(reply, system="You are careful.")
+        == "x1:86781b8b3a1f32ec309710a3c362d15ce6f2eef141251bf11404d38aff9c7e2b"
+    )
+    assert tenant_id("sk-key", b"secret", scope="anthropic") == "t1:839d2ef754ccb1eebd72664e16f3e93c"
 
 
 def test_fingerprint_ignores_thinking_and_signatures() -> None:
