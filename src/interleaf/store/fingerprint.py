@@ -98,9 +98,13 @@ def _canonical_value(value: Any) -> Any:
     return value
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# json.dumps with these options builds a new encoder per call; one shared encoder writes the same text.
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, compact separators and UTF-8 kept: one text for one value."""
-    return json.dumps(_canonical_value(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(_canonical_value(value))
 
 
 def canonical_arguments(call: ToolCall) -> str:
@@ -117,8 +121,10 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _sha256(payload: Any) -> str:
-    return hashlib.sha256(_utf8(canonical_json(payload))).hexdigest()
+def _sha256(payload: list[Any]) -> str:
+    """The digest of a key's payload: lists of strings built here (no numbers, no objects), so their
+    canonical JSON is their plain compact JSON, without another walk through :func:`_canonical_value`."""
+    return hashlib.sha256(_utf8(_CANONICAL.encode(payload))).hexdigest()
 
 
 def _visible(message: Message, *, with_ids: bool) -> list[Any]:
