@@ -21,22 +21,27 @@ _DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x2E for byte in range
 _LONG_DIGITS = b"0" * 19
 
 
+# json.dumps with options builds an encoder per call; these are shared (encoding keeps no state in them).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
 def json_bytes(value: Any) -> bytes:
     """``value`` as compact JSON bytes (UTF-8; ASCII escapes when it holds a lone surrogate)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(value)
     try:
         return text.encode()
     except UnicodeEncodeError:
-        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
+        return _COMPACT_ASCII.encode(value).encode()
 
 
 def json_text(value: Any) -> str:
     """``value`` as compact JSON text that is always encodable as UTF-8 (see :func:`json_bytes`)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(value)
     try:
         text.encode()
     except UnicodeEncodeError:
-        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+        return _COMPACT_ASCII.encode(value)
     return text
 
 

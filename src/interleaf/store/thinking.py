@@ -55,6 +55,7 @@ COMPRESS_ABOVE = 512
 2x; below ~0.5 KB the saving is a few bytes (benchmarks/bench_thinking_store.py measures both)."""
 
 _ZLIB_LEVEL = 6
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps makes one per call
 
 
 class StoreError(Exception):
@@ -166,7 +167,7 @@ def encode_message(message: Message) -> bytes:
     """
     # surrogatepass: a lone surrogate from a "\ud83d" escape on the wire survives (json.loads of bytes
     # decodes with surrogatepass too).
-    text = json.dumps(message_to_json(message), ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(message_to_json(message))
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > COMPRESS_ABOVE:
         return zlib.compress(data, _ZLIB_LEVEL)
