@@ -12,7 +12,7 @@ Completions and Responses references (platform.openai.com/docs/api-reference).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 REASONING_FIELDS = ("reasoning_content", "reasoning", "reasoning_details")
@@ -33,6 +33,19 @@ _CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
 _CHAT_PARTS = ("text", "image_url", "input_audio", "file", "refusal")
 _RESPONSES_ROLES = ("system", "developer", "user", "assistant")
 _RESPONSES_PARTS = ("input_text", "input_image", "input_file", "output_text", "refusal", "input_audio")
+
+
+def _objects(
+    name: str, items: list[Any], problems: list[str]
+) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
+    """Each item of the list ``name`` that is a JSON object, with its index and where it is; the others
+    are problems."""
+    for index, item in enumerate(items):
+        where = f"{name}[{index}]"
+        if isinstance(item, Mapping):
+            yield index, where, item
+        else:
+            problems.append(f"{where}: not an object")
 
 
 def request_problems(api: str, body: Any, *, thinking_in: str | None = None) -> list[str]:
@@ -73,11 +86,7 @@ def _anthropic(body: Mapping[str, Any]) -> list[str]:
     if not isinstance(messages, list) or not messages:
         return [*problems, "messages: missing, empty or not a list"]
     calls_before: set[str] = set()
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, Mapping):
-            problems.append(f"{where}: not an object")
-            continue
+    for index, where, message in _objects("messages", messages, problems):
         role = message.get("role")
         if role not in ("user", "assistant"):
             problems.append(f"{where}: role {role!r} is not user or assistant")
@@ -129,11 +138,7 @@ def _chat(body: Mapping[str, Any], thinking_in: str | None) -> list[str]:
         return ["messages: missing, empty or not a list"]
     problems: list[str] = []
     open_calls: set[str] = set()
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, Mapping):
-            problems.append(f"{where}: not an object")
-            continue
+    for _, where, message in _objects("messages", messages, problems):
         role = message.get("role")
         if role not in _CHAT_ROLES:
             problems.append(f"{where}: role {role!r} is not one of {', '.join(_CHAT_ROLES)}")
@@ -210,11 +215,7 @@ def _responses(body: Mapping[str, Any]) -> list[str]:
         return ["input: missing, empty, or neither a string nor a list of items"]
     problems: list[str] = []
     calls: set[str] = set()
-    for index, item in enumerate(items):
-        where = f"input[{index}]"
-        if not isinstance(item, Mapping):
-            problems.append(f"{where}: not an object")
-            continue
+    for _, where, item in _objects("input", items, problems):
         kind = item.get("type", "message" if "role" in item else None)
         if kind == "message":
             problems.extend(_responses_message(where, item))
