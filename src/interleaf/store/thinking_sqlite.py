@@ -8,9 +8,10 @@ sqlite3 module wants. A lookup costs one thread hop (tens of microseconds, measu
 benchmarks/bench_thinking_store.py) on top of one index seek.
 
 Served markers (see :mod:`interleaf.store.thinking`): while a turn's row is in ``thinking`` (expired or
-not), the row is its marker, valid until ``created + max(SERVED_MARKER_MIN_SECONDS, 4 * ttl)``; when
-maintenance deletes the row (expired, or evicted by the size bound) it copies that marker into a second
-table, ``served``, in the same transaction. So a reply costs one row written, not two: the gateway writes
+not), the row is its marker, valid until ``created`` plus
+:func:`~interleaf.store.thinking.served_marker_ttl` of its TTL; when maintenance deletes the row
+(expired, or evicted by the size bound) it copies that marker into a second table, ``served``, in the
+same transaction. So a reply costs one row written, not two: the gateway writes
 every reply it sends, and the second insert was a third of its writer's CPU. ``served`` is purged by the
 same pass and bounded at :data:`MARKERS_PER_ROW` times ``max_rows``.
 
@@ -81,10 +82,10 @@ MIGRATIONS: list[str] = [
     """,
 ]
 MARKERS_PER_ROW = 4
+"""Served markers kept per allowed turn row: they outlive the turns, and are small."""
 _MARKER_EXPIRES = f"created + max(?, {SERVED_MARKER_TTLS} * (expires - created))"
 """When the served marker of a ``thinking`` row expires (SQL; the parameter is SERVED_MARKER_MIN_SECONDS):
 :func:`~interleaf.store.thinking.served_marker_ttl` of the row's TTL, from when it was written."""
-"""Served markers kept per allowed turn row: they outlive the turns, and are small."""
 
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLite's limit
 _INSERT_CHUNK = 200  # rows per multi-row INSERT (5 parameters each, under SQLite's 32,766)
@@ -363,9 +364,10 @@ class SQLiteThinkingStore:
 
     def _maintain(self, now: float, budget: int | None) -> int:
         """Purge expired rows, then enforce ``max_rows``, deleting at most ``budget`` rows (``None``: all
-        that are due). Deleting costs ~50 µs a row at a million rows (three b-trees to update, and the marker it leaves), so
-        background passes are capped at twice the writes since the last pass: eviction keeps up with
-        inserts without stalling the writer thread for seconds. Runs on the writer thread.
+        that are due). Deleting costs ~50 µs a row at a million rows (three b-trees to update, and the
+        marker it leaves), so background passes are capped at twice the writes since the last pass:
+        eviction keeps up with inserts without stalling the writer thread for seconds. Runs on the
+        writer thread. Turns go first, so the markers they leave are bounded in the same pass.
         """
         deleted = self._bound("thinking", self.max_rows, now, budget)  # leaves markers in `served`
         self._bound("served", self.max_rows * MARKERS_PER_ROW, now, budget)
