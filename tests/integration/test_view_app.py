@@ -143,6 +143,14 @@ class World:
         self.traffic = root / "home" / "traffic.db"
         record_traffic(self.traffic, formats=len(RECORDED))
 
+    def unique_prefix(self) -> str:
+        """The shortest prefix of ``sid`` past the day that ``other`` does not share. A fixed
+        length would be ambiguous whenever the two random ids start alike (1 run in 256 at 11)."""
+        length = len("YYYYMMDD-") + 1
+        while self.other.startswith(self.sid[:length]):
+            length += 1
+        return self.sid[:length]
+
     def options(self, **changes: object) -> ViewOptions:
         values: dict[str, object] = {
             "sessions": self.sessions,
@@ -208,7 +216,7 @@ async def test_every_page_answers_and_the_store_is_never_written(
         assert status == 200 and headers["Content-Type"] == "image/png"
         status, _, headers = await fetch(http, f"{base}/evals/needle-run/trials/0")
         assert status == 307 and headers["Location"] == f"/evals/needle-run/sessions/{trial_session}"
-        status, _, headers = await fetch(http, f"{base}/sessions/{world.sid[:11]}")
+        status, _, headers = await fetch(http, f"{base}/sessions/{world.unique_prefix()}")
         assert status == 307 and headers["Location"] == f"/sessions/{world.sid}"
         status, text, _ = await fetch(http, base + "/sessions?q=README&fragment=1")
         assert (
@@ -273,6 +281,7 @@ async def test_unknown_things_get_a_clear_page(world: World, http: aiohttp.Clien
     async with ViewServer(world.options()) as server:
         cases = {
             "/sessions/20990101-ffffff": (404, "no session '20990101-ffffff'"),
+            f"/sessions/{world.sid[:9]}": (404, "is ambiguous; give more characters"),
             f"/sessions/{world.sid}/subagents/7": (404, "has no sub-agent 7"),
             f"/sessions/{world.sid}/images/1-0-0": (404, "has no image"),
             f"/sessions/{world.sid}/entries?start=nonsense": (200, "Task"),
