@@ -427,6 +427,49 @@ def test_error_event_mid_stream_raises() -> None:
         assembler.feed({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
 
 
+def _block_stream(deltas: list[dict[str, Any]], start: dict[str, Any]) -> anthropic.StreamAssembler:
+    assembler = anthropic.StreamAssembler()
+    assembler.feed({"type": "message_start", "message": {"id": "m", "content": []}})
+    assembler.feed({"type": "content_block_start", "index": 0, "content_block": start})
+    for delta in deltas:
+        assembler.feed({"type": "content_block_delta", "index": 0, "delta": delta})
+    return assembler
+
+
+def test_a_long_block_keeps_its_start_text_and_every_delta_in_order() -> None:
+    pieces = [f"step {n}; " for n in range(20_000)]
+    deltas: list[dict[str, Any]] = [{"type": "thinking_delta", "thinking": p} for p in pieces]
+    deltas += [
+        {"type": "signature_delta", "signature": "c2ln"},
+        {"type": "signature_delta", "signature": "Zw=="},
+    ]
+    assembler = _block_stream(deltas, {"type": "thinking", "thinking": "Plan: ", "signature": None})
+    (end,) = assembler.feed({"type": "content_block_stop", "index": 0})
+    assert isinstance(end, BlockEnd)
+    assert end.block == Thinking(
+        text="Plan: " + "".join(pieces), signature="c2lnZw==", dialect=ReasoningDialect.ANTHROPIC
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "delta", "where"),
+    [
+        ({"type": "text", "text": ""}, {"type": "text_delta", "text": None}, "delta.text"),
+        ({"type": "thinking", "thinking": ""}, {"type": "thinking_delta", "thinking": 7}, "delta.thinking"),
+        (
+            {"type": "thinking", "thinking": ["x"]},
+            {"type": "thinking_delta", "thinking": "a"},
+            "content_block.thinking",
+        ),
+    ],
+)
+def test_a_delta_that_is_not_text_is_a_format_error_naming_the_field(
+    start: dict[str, Any], delta: dict[str, Any], where: str
+) -> None:
+    with pytest.raises(WireFormatError, match=where):
+        _block_stream([delta], start)
+
+
 def _without_block_extras(response: Response) -> Response:
     blocks = tuple(replace(b, extra={}) if not isinstance(b, Opaque) else b for b in response.message.blocks)
     return replace(response, message=response.message.with_blocks(blocks))

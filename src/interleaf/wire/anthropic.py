@@ -572,6 +572,9 @@ class StreamAssembler:
         self._message: JSONDict = {}
         self._blocks: dict[int, JSONDict] = {}
         self._partial_json: dict[int, list[str]] = {}
+        self._pieces: dict[int, dict[str, list[str]]] = {}
+        """A block's text, thinking and signature as their deltas arrived, joined at its stop: adding
+        each delta to the string would copy the text so far every time (quadratic in long thinking)."""
         self._done = False
 
     @property
@@ -644,14 +647,14 @@ class StreamAssembler:
         kind = delta.get("type")
         if kind == "text_delta":
             text = delta.get("text", "")
-            block["text"] = block.get("text", "") + text
+            self._piece(index, block, "text", text)
             return [BlockDelta(index, text)]
         if kind == "thinking_delta":
             text = delta.get("thinking", "")
-            block["thinking"] = block.get("thinking", "") + text
+            self._piece(index, block, "thinking", text)
             return [BlockDelta(index, text)]
         if kind == "signature_delta":
-            block["signature"] = (block.get("signature") or "") + delta.get("signature", "")
+            self._piece(index, block, "signature", delta.get("signature", ""))
             return []
         if kind == "input_json_delta":
             fragment = delta.get("partial_json", "")
@@ -662,10 +665,26 @@ class StreamAssembler:
             return []
         return []
 
+    def _piece(self, index: int, block: JSONDict, field: str, text: Any) -> None:
+        if not isinstance(text, str):
+            raise WireFormatError(f"content_block_delta.delta.{field}", f"expected a string, got {text!r}")
+        fields = self._pieces.setdefault(index, {})
+        pieces = fields.get(field)
+        if pieces is None:
+            start = block.get(field)
+            if start is not None and not isinstance(start, str):
+                raise WireFormatError(
+                    f"content_block_start.content_block.{field}", f"expected a string, got {start!r}"
+                )
+            pieces = fields[field] = [start or ""]
+        pieces.append(text)
+
     def _complete_block(self, index: int) -> Block:
         block = self._blocks.get(index)
         if block is None:
             raise WireFormatError("content_block_stop.index", f"stop for block {index}, which never started")
+        for field, pieces in self._pieces.pop(index, {}).items():
+            block[field] = "".join(pieces)
         fragments = self._partial_json.pop(index, None)
         if fragments:
             text = "".join(fragments)
