@@ -661,6 +661,55 @@ async def test_total_timeout(scripted_server: ScriptedServer) -> None:
     assert caught.value.phase == "total"
 
 
+async def test_a_stream_longer_than_many_idle_limits_is_read_whole(scripted_server: ScriptedServer) -> None:
+    # One timer serves the whole body: each chunk moves the deadline on instead of arming a new one.
+    events = anthropic_events(FINAL_REPLY, piece=2)
+    scripted_server.enqueue(Step.sse(events, chunk_delay=0.04))
+    async with (
+        HttpClient(timeouts=Timeouts(first_byte=5, idle=0.15), retry=FAST_RETRY) as http,
+        http.stream(scripted_server.url("/v1/messages"), {}) as stream,
+    ):
+        started = asyncio.get_running_loop().time()
+        chunks = [chunk async for chunk in stream.iter_bytes()]
+        took = asyncio.get_running_loop().time() - started
+    assert stream.finished and b"message_stop" in b"".join(chunks)
+    assert took > 3 * 0.15  # the body outlasted several idle limits
+
+
+async def test_a_slow_reader_is_not_an_idle_upstream(scripted_server: ScriptedServer) -> None:
+    # The idle limit runs while waiting for the upstream, not while the caller handles a chunk.
+    scripted_server.enqueue(Step.sse(anthropic_events(FINAL_REPLY)))
+    async with (
+        HttpClient(timeouts=Timeouts(first_byte=5, idle=0.1), retry=FAST_RETRY) as http,
+        http.stream(scripted_server.url("/v1/messages"), {}) as stream,
+    ):
+        chunks = []
+        async for chunk in stream.iter_bytes():
+            chunks.append(chunk)
+            await asyncio.sleep(0.25)
+    assert stream.finished and b"message_stop" in b"".join(chunks)
+
+
+async def test_cancelling_a_waiting_reader_is_a_cancellation_not_a_timeout(
+    scripted_server: ScriptedServer,
+) -> None:
+    scripted_server.enqueue(Step.sse(anthropic_events(FINAL_REPLY), stall_after=2))
+    async with HttpClient(timeouts=Timeouts(first_byte=5, idle=0.3), retry=FAST_RETRY) as http:
+
+        async def read() -> None:
+            async with http.stream(scripted_server.url("/v1/messages"), {}) as stream:
+                async for _ in stream.iter_bytes():
+                    pass
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.1)  # the reader now waits on the stalled stream
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+        # The reader's timer went with it: nothing fires at the idle limit into another task.
+        await asyncio.sleep(0.4)
+
+
 @contextlib.asynccontextmanager
 async def split_body_server(pause: float, *, finish: bool = True) -> AsyncIterator[str]:
     """A raw HTTP server whose JSON reply comes in two writes ``pause`` seconds apart (or never

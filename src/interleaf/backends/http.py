@@ -443,13 +443,15 @@ class StreamResponse:
         """True once the whole body was read (the server ended the response cleanly)."""
         return self._finished
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
+    def iter_bytes(self) -> AsyncIterator[bytes]:
         """Body chunks as they arrive. Raises StreamCutError if the connection breaks mid-body."""
         if self._started:
             raise RuntimeError("a StreamResponse can be iterated only once")
         self._started = True
-        async for chunk in _read_chunks(self._response, self.url, self._clock, self._sent_at):
-            yield chunk
+        # The reader itself, not a generator around it: one layer less for every chunk of a stream.
+        return _read_chunks(self._response, self.url, self._clock, self._sent_at, on_end=self._ended)
+
+    def _ended(self) -> None:
         self._finished = True
 
     async def iter_sse(self) -> AsyncIterator[SSEEvent]:
@@ -469,26 +471,108 @@ class StreamResponse:
             self._response.close()
 
 
-async def _read_chunks(
-    response: aiohttp.ClientResponse, url: str, clock: _Clock, sent_at: float, *, first: bool = True
-) -> AsyncIterator[bytes]:
-    """The body in chunks: the first one within the first-byte limit, later ones within ``idle``."""
-    while True:
-        when, phase = clock.first_byte(sent_at) if first else clock.idle()
-        try:
-            async with asyncio.timeout_at(when) as scope:
-                chunk = await response.content.readany()
-        except BaseException as exc:
-            if isinstance(exc, TimeoutError) and scope.expired():
-                raise BackendTimeout(url, phase, clock.seconds(phase)) from None
-            mapped = map_client_error(exc, url=url, phase="body", timeouts=clock.timeouts)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        if not chunk:
+class _Watchdog:
+    """The deadline of each wait for a body chunk, with one timer for the whole body instead of one per
+    chunk (a timer per chunk was a sixth of a streamed chunk's cost in the gateway).
+
+    A wait sets its deadline (:meth:`begin`) and clears ``waiting`` when it ends. The timer is armed at
+    the earliest deadline; when it fires it cancels the reading task only if a wait is still on and its
+    deadline has passed, and otherwise re-arms itself at the current deadline (or at the next wait). As
+    deadlines move forward with each chunk, it fires about once per idle limit, not once per chunk.
+    Cancelling follows :class:`asyncio.Timeout`: the reader turns that cancellation, and only that one,
+    into a timeout (:meth:`timed_out`).
+    """
+
+    __slots__ = ("_armed", "_cancelling", "_handle", "_loop", "_task", "deadline", "expired", "waiting")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a body is read inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed = 0.0
+        self.deadline: float | None = None
+        self.waiting = False
+        self.expired = False
+
+    def begin(self, when: float | None) -> None:
+        self.deadline = when
+        self.waiting = True
+        if when is None:
             return
-        first = False
-        yield chunk
+        if self._handle is not None:
+            if self._armed <= when:
+                return
+            self._handle.cancel()  # an earlier deadline than the armed one (first byte, then idle)
+        self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        self._armed = when
+        self._handle = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        deadline = self.deadline
+        if not self.waiting or deadline is None:
+            return  # armed again by the next wait
+        if deadline <= self._armed:
+            self.expired = True
+            self._task.cancel()
+        else:
+            self._arm(deadline)
+
+    def timed_out(self, exc: BaseException) -> bool:
+        """True when ``exc`` is this watchdog's cancellation (then it is consumed), not another one."""
+        if not (self.expired and isinstance(exc, asyncio.CancelledError)):
+            return False
+        self.expired = False
+        return self._task.uncancel() <= self._cancelling
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+async def _read_chunks(
+    response: aiohttp.ClientResponse,
+    url: str,
+    clock: _Clock,
+    sent_at: float,
+    *,
+    first: bool = True,
+    on_end: Callable[[], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """The body in chunks: the first one within the first-byte limit, later ones within ``idle``;
+    ``on_end`` is called once the body was read to its end."""
+    content = response.content
+    watchdog = _Watchdog()
+    try:
+        while True:
+            when, phase = clock.first_byte(sent_at) if first else clock.idle()
+            watchdog.begin(when)
+            try:
+                chunk = await content.readany()
+            except BaseException as exc:
+                if watchdog.timed_out(exc):
+                    raise BackendTimeout(url, phase, clock.seconds(phase)) from None
+                mapped = map_client_error(exc, url=url, phase="body", timeouts=clock.timeouts)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            finally:
+                watchdog.waiting = False
+            if not chunk:
+                if on_end is not None:
+                    on_end()
+                return
+            first = False
+            yield chunk
+    finally:
+        watchdog.close()
 
 
 async def _read_all(response: aiohttp.ClientResponse, url: str, clock: _Clock, sent_at: float) -> bytes:
