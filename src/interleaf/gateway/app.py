@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from interleaf.backends.http import HttpClient, RetryPolicy
 from interleaf.gateway import endpoints
@@ -40,6 +41,7 @@ from interleaf.gateway.forward import Forwarder, Prepared
 from interleaf.gateway.jsonio import BodyError, json_text, loads_body
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics, user_agent_label
+from interleaf.gateway.relay import SERVER_SEND
 from interleaf.gateway.restore import RestoreOutcome, candidates, moves_thinking, raw_needs_check, restore
 from interleaf.gateway.signing import ThinkingSigner
 from interleaf.gateway.upstream import Upstream
@@ -598,6 +600,20 @@ def _path_label(path: str) -> str:
     return "/" + "/".join(part[:32] for part in path.strip("/").split("/")[:3])
 
 
+class _GatewayApp(Starlette):
+    """Starlette, with the server's ``send`` kept in the scope for streams' body chunks
+    (:data:`~interleaf.gateway.relay.SERVER_SEND`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SERVER_SEND] = send
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # The server's send is bound to the connection, which holds the scope: left in, the two
+            # would form a cycle that only the garbage collector frees (memory grew under load).
+            scope.pop(SERVER_SEND, None)
+
+
 def create_app(options: ServeOptions, *, gateway: Gateway | None = None) -> Starlette:
     """The Starlette app for ``options`` (or around an existing ``gateway``)."""
     gw = gateway if gateway is not None else Gateway(options)
@@ -633,7 +649,7 @@ def create_app(options: ServeOptions, *, gateway: Gateway | None = None) -> Star
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    app = Starlette(
+    app = _GatewayApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},

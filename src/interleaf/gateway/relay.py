@@ -41,6 +41,12 @@ from interleaf.wire.stream import SSEDecoder
 
 log = logging.getLogger("interleaf.gateway")
 
+SERVER_SEND = "interleaf.server_send"
+"""Scope key of the server's own ``send``, set by the gateway's app: a stream's body chunks go to it
+directly, past the wrappers Starlette's middleware put around ``send``. Those only watch for the
+response's start, which still goes through them (so an error after it never gets a second start);
+passing every chunk through them cost a few µs a chunk."""
+
 _BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
 
@@ -112,6 +118,7 @@ class StreamRelay(Response):
             await send(
                 {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             )
+            send = scope.get(SERVER_SEND, send)
             await self._relay(send)
             self._finished = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
