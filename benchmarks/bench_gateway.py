@@ -35,6 +35,7 @@ from benchmarks.gateway_processes import (
     PYTHON,
     ROOT,
     Party,
+    cpu_seconds,
     interleaf_serve,
     litellm_binary,
     litellm_version,
@@ -48,6 +49,7 @@ from benchmarks.gateway_processes import (
 from benchmarks.gateway_report import IDLE_SETTLE_SECONDS
 from benchmarks.gateway_upstream import (
     MODEL,
+    SLOW_CHUNKS,
     SLOW_MODEL,
     drive_conversation,
     kept_turn_body,
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Results:
         slow_body = workdir / "slow.json"
         slow_body.write_bytes(request_body([], stream=True, model=SLOW_MODEL))
         for party in parties:
-            if party.name == "interleaf" or (party.name == "litellm" and args.litellm_streams):
+            if party.name in ("bare", "interleaf") or (party.name == "litellm" and args.litellm_streams):
                 results.slow[party.name] = slow_streams(party, keys[party.name], slow_body, args.streams)
         for party in parties[1:]:
             results.rss[party.name] = rss_mib(party.pid)
@@ -193,8 +195,10 @@ def measure_restore(
 
 
 def slow_streams(party: Party, key: str, body: Path, count: int) -> dict[str, Any]:
-    """Open ``count`` slow streams at once through ``party``, sampling its RSS while they run."""
+    """Open ``count`` slow streams at once through ``party``, sampling its RSS while they run; its CPU
+    time per relayed chunk."""
     command = [PYTHON, "-m", "benchmarks.gateway_load", "slow", party.url, key, str(body), str(count)]
+    cpu_before = cpu_seconds(party.pid)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     peak = 0.0
     while process.poll() is None:
@@ -205,6 +209,7 @@ def slow_streams(party: Party, key: str, body: Path, count: int) -> dict[str, An
         return {"error": err.decode()[-300:], "rss_peak": peak}
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     result["rss_peak"] = peak
+    result["cpu_per_chunk_us"] = (cpu_seconds(party.pid) - cpu_before) * 1e6 / (count * SLOW_CHUNKS)
     return result
 
 
