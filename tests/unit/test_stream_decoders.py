@@ -5,6 +5,7 @@ The ``<think>`` splitter's properties are tests/unit/test_think_splitter.py.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,8 @@ RAW = (
     "\r"
     "data: [DONE]"
 ).encode()
+RAW_LF = RAW.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+"""The same stream with \\n line ends only, as nearly every server sends it (the decoder's fast path)."""
 
 
 def test_sse_fields_multiline_data_and_line_ends() -> None:
@@ -43,15 +46,20 @@ def test_sse_fields_multiline_data_and_line_ends() -> None:
     ]
 
 
-def test_sse_every_split_point_gives_the_same_events() -> None:
+def test_line_ends_do_not_change_the_events() -> None:
+    assert _decode_all([RAW_LF]) == _decode_all([RAW])
+
+
+@pytest.mark.parametrize("raw", [RAW, RAW_LF], ids=["mixed line ends", "LF only"])
+def test_sse_every_split_point_gives_the_same_events(raw: bytes) -> None:
     expected = _decode_all([RAW])
-    for split in range(len(RAW) + 1):
-        assert _decode_all([RAW[:split], RAW[split:]]) == expected, split
+    for split in range(len(raw) + 1):
+        assert _decode_all([raw[:split], raw[split:]]) == expected, split
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, len(RAW)), max_size=10))
-def test_sse_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
-    points = sorted(set(cuts))
-    chunks = [RAW[a:b] for a, b in zip([0, *points], [*points, len(RAW)], strict=True)]
+@given(st.lists(st.integers(0, len(RAW)), max_size=10), st.sampled_from([RAW, RAW_LF]))
+def test_sse_any_chunking_gives_the_same_events(cuts: list[int], raw: bytes) -> None:
+    points = sorted({min(c, len(raw)) for c in cuts})
+    chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
     assert _decode_all(chunks) == _decode_all([RAW])
