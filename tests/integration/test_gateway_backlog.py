@@ -16,6 +16,7 @@ from typing import Any
 
 from interleaf.gateway.capture import CaptureJob, CaptureQueue
 from interleaf.gateway.metrics import Metrics
+from interleaf.store.thinking import Stored
 from interleaf.store.thinking_sqlite import SQLiteThinkingStore
 from interleaf.transcript import Message, Text, Thinking
 
@@ -28,7 +29,7 @@ class HeldStore(SQLiteThinkingStore):
         self.release = asyncio.Event()
 
     async def put_groups(
-        self, groups: Mapping[str, Mapping[str, Message]], *, ttl_seconds: float | None = None
+        self, groups: Mapping[str, Mapping[str, Stored]], *, ttl_seconds: float | None = None
     ) -> None:
         await self.release.wait()
         await super().put_groups(groups, ttl_seconds=ttl_seconds)

@@ -10,8 +10,10 @@ block byte-exact, in its own dialect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,12 @@ def make_strict(server: ScriptedServer, api: str, field: str) -> None:
         server.validators.append(StrictAnthropic(server))
     else:
         server.validators.append(StrictOpenAIReasoning(server, field))
+
+
+def stored_kinds(store_url: str) -> set[bytes]:
+    """The first byte of every value in the gateway's SQLite store: how each turn was stored."""
+    with contextlib.closing(sqlite3.connect(store_url.removeprefix("sqlite:///"))) as db:
+        return {bytes(data[:1]) for (data,) in db.execute("SELECT data FROM thinking")}
 
 
 async def run_client(client: str, mode: str, base_url: str, key: str = "key-a") -> Any:
@@ -105,6 +113,11 @@ async def test_every_client_and_upstream_pair_gets_its_thinking_back(
     if client == "anthropic" and upstream_api == "anthropic":
         assert run.signatures == list(SIGNATURES)
     assert run.final_text == "It is a small demo project."
+    # A reply relayed whole in the client's own format is stored as the upstream's body (r/R), every
+    # other one as its transcript message (JSON or zlib); both came back above.
+    kinds = stored_kinds(store_url)
+    raw = client == upstream_api and "stream" not in mode
+    assert kinds and kinds <= ({b"r", b"R"} if raw else {b"{", b"x"}), kinds
 
 
 @pytest.mark.parametrize("stream", [False, True])

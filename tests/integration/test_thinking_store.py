@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +28,7 @@ from interleaf.store.fingerprint import (
 from interleaf.store.open import open_store
 from interleaf.store.thinking import (
     COMPRESS_ABOVE,
+    RawReply,
     StoreConfigError,
     StoreError,
     StoreUnavailableError,
@@ -41,12 +43,14 @@ from interleaf.transcript import (
     Message,
     ReasoningDialect,
     RedactedThinking,
+    Response,
     Text,
     Thinking,
     ToolCall,
     ToolResult,
     message_to_json,
 )
+from interleaf.wire.apis import API_NAMES, api
 from tests.support.redis_server import RedisServer
 
 TENANT = "t1:" + "a" * 32
@@ -344,6 +348,43 @@ def test_codec_compresses_only_large_messages() -> None:
     assert len(encode_message(large)) < len(dump(large)) / 2
     for message in (small, large):
         assert dump(decode_message(encode_message(message))) == dump(message)
+
+
+@pytest.mark.parametrize("api_name", API_NAMES)
+@pytest.mark.parametrize("size", [1, 60])
+def test_a_raw_reply_is_stored_as_its_body_and_read_back_as_its_message(api_name: str, size: int) -> None:
+    wire = api(api_name)
+    reply = wire.encode_response(Response(message=turn(size=size), id="r-1", model="m"), dialect=None)
+    body = json.dumps(reply, ensure_ascii=False).encode()
+    expected = wire.decode_response(json.loads(body)).message
+    assert dump(wire.decode_reply_message(json.loads(body))) == dump(expected)
+
+    encoded = encode_message(RawReply(api_name, body))
+    if len(body) > COMPRESS_ABOVE:  # compressed behind its header
+        assert encoded.startswith(b"R" + api_name.encode() + b"\n") and len(encoded) < len(body)
+        assert size == 1 or len(encoded) < len(body) / 4
+    else:
+        assert encoded == b"r" + api_name.encode() + b"\n" + body
+    assert dump(decode_message(encoded)) == dump(expected)
+    assert dump(RawReply(api_name, body).message()) == dump(expected)
+
+
+def test_a_bad_stored_raw_reply_is_a_value_error() -> None:
+    body = json.dumps(api("anthropic").encode_response(Response(message=turn()), dialect=None)).encode()
+    for bad, says in (
+        (b"ranthropic", "without its API name"),
+        (b"rno-such-api\n" + body, "unknown API 'no-such-api'"),
+        (b"ranthropic\n{not json", "Expecting property name"),
+        (b"Ranthropic\n" + body, "does not decompress"),  # flagged compressed, but is not
+        (b"\x78\x9cdamaged", "does not decompress"),  # a damaged compressed message
+        (
+            b"ranthropic\n" + json.dumps({"type": "error", "error": {"type": "overloaded_error"}}).encode(),
+            "overloaded_error",
+        ),
+        (b"ranthropic\n" + json.dumps({"type": "message", "content": "not a list"}).encode(), "content"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(says)):
+            decode_message(bad)
 
 
 # ------------------------------------------------------------------------------------- both backends

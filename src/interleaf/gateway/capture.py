@@ -48,7 +48,7 @@ from typing import Any
 
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
-from interleaf.gateway.formats import decode_request, decode_response, system_text
+from interleaf.gateway.formats import decode_reply_message, decode_request, system_text
 from interleaf.gateway.jsonio import loads
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics
@@ -59,7 +59,14 @@ from interleaf.store.fingerprint import (
     text_fingerprint,
     turn_fingerprint,
 )
-from interleaf.store.thinking import StoreError, StoreTimeoutError, ThinkingStore
+from interleaf.store.thinking import (
+    RawReply,
+    Stored,
+    StoreError,
+    StoreTimeoutError,
+    ThinkingStore,
+    as_message,
+)
 from interleaf.transcript import Conversation, Message, Response
 from interleaf.wire.errors import WireError
 
@@ -91,13 +98,16 @@ class CaptureJob:
     conversation: Conversation | None = None
     reply: Response | None = None
     reply_data: Any = None
+    reply_body: bytes | None = None
+    """The upstream's body that ``reply_data`` was parsed from, when it is the whole reply: stored as it
+    came (:class:`~interleaf.store.thinking.RawReply`), which spares re-encoding its message."""
 
 
 @dataclass(slots=True)
 class _Pending:
     tenant: str
     key: str
-    message: Message
+    message: Stored
     number: int
     """Capture order: :meth:`CaptureQueue.drain` waits for every number up to the last one captured."""
     written: asyncio.Future[bool] | None = None
@@ -130,7 +140,7 @@ class CaptureQueue:
         self._window = 0.0 if self.write_through else window
         self.max_pending = max_pending
         self._pending: deque[_Pending] = deque()
-        self._recent: dict[tuple[str, str], Message] = {}
+        self._recent: dict[tuple[str, str], Stored] = {}
         self._lost: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
@@ -185,15 +195,18 @@ class CaptureQueue:
         except Exception as exc:  # one bad reply must never stop capture of the next
             self.error(_reason(exc), exc)
             return True
+        stored: Stored = message
+        if job.reply_body is not None:
+            stored = RawReply(job.upstream_api, job.reply_body)
         entry: _Pending | None = None
         for key in keys:  # the main key first: a response waiting for the write waits for that one
             self._captured += 1
-            held = _Pending(job.tenant, key, message, self._captured)
+            held = _Pending(job.tenant, key, stored, self._captured)
             if entry is None:
                 entry = held
                 if self.write_through:
                     entry.written = asyncio.get_running_loop().create_future()
-            self._recent[(job.tenant, key)] = message
+            self._recent[(job.tenant, key)] = stored
             self._lost.pop((job.tenant, key), None)
             self._pending.append(held)
         self._wake.set()
@@ -217,7 +230,9 @@ class CaptureQueue:
         """Replies of ``tenant`` captured by this process and not yet written, among ``keys``."""
         if not self._recent:
             return {}
-        return {key: message for key in keys if (message := self._recent.get((tenant, key))) is not None}
+        return {
+            key: as_message(stored) for key in keys if (stored := self._recent.get((tenant, key))) is not None
+        }
 
     def lost(self, tenant: str, keys: Iterable[str]) -> set[str]:
         """Among ``keys``, replies this process captured but could not write (dropped while the store
@@ -326,7 +341,7 @@ class CaptureQueue:
 
     async def _write(self, batch: list[_Pending]) -> list[_Pending]:
         """Write ``batch`` in one round trip (``put_groups``); returns it when the write failed."""
-        groups: dict[str, dict[str, Message]] = {}
+        groups: dict[str, dict[str, Stored]] = {}
         for entry in batch:  # a key captured twice: the later reply
             groups.setdefault(entry.tenant, {})[entry.key] = entry.message
         try:
@@ -386,10 +401,10 @@ def keyed_reply(job: CaptureJob, *, text_keys: bool = True) -> tuple[Message, tu
     """The message to store and its keys: what the client will send back, as
     :func:`~interleaf.gateway.restore.restore` will look it up (the main key, then, with ``text_keys``
     and a long text-only reply, its text key)."""
-    reply = job.reply
-    if reply is None:
-        reply = decode_response(job.upstream_api, job.reply_data)
-    message = reply.message
+    if job.reply is not None:
+        message = job.reply.message
+    else:
+        message = decode_reply_message(job.upstream_api, job.reply_data)
     if has_distinctive_ids(message):
         return message, (fingerprint(message),)
     conversation = job.conversation

@@ -13,7 +13,7 @@ from typing import Any
 
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
-from interleaf.transcript import Conversation, JSONDict, Response
+from interleaf.transcript import Conversation, JSONDict, Message, Response
 from interleaf.wire.apis import Assembler, Encoder, PayloadHook, StreamDataError, api
 from interleaf.wire.errors import WireError
 from interleaf.wire.responses.messages import message_starts
@@ -21,6 +21,7 @@ from interleaf.wire.responses.messages import message_starts
 __all__ = [
     "StreamDataError",
     "client_encoder",
+    "decode_reply_message",
     "decode_request",
     "decode_response",
     "encode_response",
@@ -78,6 +79,11 @@ def system_text(conversation: Conversation) -> str:
 def decode_response(upstream_api: str, body: Any) -> Response:
     """An upstream reply (parsed JSON) as a response; raises WireError when it is not one."""
     return api(upstream_api).decode_response(body)
+
+
+def decode_reply_message(upstream_api: str, body: Any) -> Message:
+    """Only the message of an upstream reply (parsed JSON); raises WireError when it is not a reply."""
+    return api(upstream_api).decode_reply_message(body)
 
 
 def encode_response(fmt: ClientFormat, response: Response, profile_dialect: Any) -> JSONDict:

@@ -71,9 +71,12 @@ class Prepared:
             "x-interleaf-foreign": str(self.foreign),
         }
 
-    def capture(self, upstream_api: str, reply: Reply | None = None, data: Any = None) -> CaptureJob | None:
+    def capture(
+        self, upstream_api: str, reply: Reply | None = None, data: Any = None, body: bytes | None = None
+    ) -> CaptureJob | None:
         """The capture job of the reply to this request (``reply``, or the upstream's parsed JSON
-        ``data``: parsed once, decoded only by capture); None without a tenant (nothing is stored)."""
+        ``data``: parsed once, decoded only by capture, and stored as the ``body`` it was parsed
+        from); None without a tenant (nothing is stored)."""
         if self.tenant is None:
             return None
         return CaptureJob(
@@ -84,6 +87,7 @@ class Prepared:
             conversation=self.conversation,
             reply=reply,
             reply_data=data,
+            reply_body=body,
         )
 
 
@@ -142,7 +146,7 @@ class Forwarder:
             raise self._failed(exc) from None
         headers = {**passed_headers(answer.headers), **call.interleaf_headers()}
         if call.fmt == upstream.api:
-            if not await self._capture(call.capture(upstream.api, data=data)):
+            if not await self._capture(call.capture(upstream.api, data=data, body=answer.content)):
                 raise unstored_reply()
             return Response(answer.content, answer.status, headers, media_type="application/json")
         try:

@@ -16,7 +16,9 @@ came through it (an app's own synthetic message, history from before the gateway
 
 Both raise :class:`StoreUnavailableError` when the backend cannot be reached; the gateway keeps serving
 (a miss) and the next call tries again. Messages are stored in the transcript JSON form
-(:func:`interleaf.transcript.message_to_json`), zlib-compressed when large.
+(:func:`interleaf.transcript.message_to_json`), or, for a reply the gateway relayed whole, as the
+upstream's reply body itself (:class:`RawReply`: no re-encoding on the request path, decoded only when
+read); either zlib-compressed when large.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Protocol, runtime_checkable
 
 from interleaf.store.fingerprint import tenant_id
 from interleaf.transcript import Message, message_from_json, message_to_json
+from interleaf.wire.apis import api
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600.0
 """A week: long enough for a resumed coding session, short enough that abandoned turns go."""
@@ -105,19 +108,19 @@ class ThinkingStore(Protocol):
     reach another replica at once. A store private to one process (SQLite) is written behind."""
 
     async def put(
-        self, tenant: str, fingerprint: str, message: Message, *, ttl_seconds: float | None = None
+        self, tenant: str, fingerprint: str, message: Stored, *, ttl_seconds: float | None = None
     ) -> None:
         """Store ``message`` under ``(tenant, fingerprint)``, replacing what was there."""
         ...
 
     async def put_many(
-        self, tenant: str, messages: Mapping[str, Message], *, ttl_seconds: float | None = None
+        self, tenant: str, messages: Mapping[str, Stored], *, ttl_seconds: float | None = None
     ) -> None:
         """Store several fingerprints in one round trip (e.g. a turn under each of its variants)."""
         ...
 
     async def put_groups(
-        self, groups: Mapping[str, Mapping[str, Message]], *, ttl_seconds: float | None = None
+        self, groups: Mapping[str, Mapping[str, Stored]], *, ttl_seconds: float | None = None
     ) -> None:
         """Store the turns of several tenants (``{tenant: {fingerprint: message}}``) in one round trip
         and, where the backend has them, one transaction: the gateway's writer batches this way."""
@@ -159,15 +162,42 @@ def env_tenant_secret() -> bytes | None:
 # --------------------------------------------------------------------------------------------- codec
 
 
-def encode_message(message: Message) -> bytes:
-    """Compact transcript JSON, zlib-compressed when longer than :data:`COMPRESS_ABOVE` bytes.
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """A whole reply as the upstream sent it: the API it speaks and its body (JSON bytes, already
+    checked to parse). Stored as it came, which costs no re-encoding when the reply is relayed, and
+    decoded to its message only when someone reads it back (a restore, ``interleaf view``)."""
 
-    JSON always starts with ``{`` and a zlib stream never does (its first byte is ``0x78``), so the
-    reader needs no flag.
+    api: str
+    body: bytes
+
+    def message(self) -> Message:
+        """The reply's message, as :func:`decode_message` gives it back. Raises ``ValueError``."""
+        return api(self.api).decode_reply_message(json.loads(self.body))
+
+
+Stored = Message | RawReply
+"""What a store keeps for a turn: the message, or the reply body it came in."""
+
+
+def as_message(stored: Stored) -> Message:
+    return stored.message() if isinstance(stored, RawReply) else stored
+
+
+def encode_message(stored: Stored) -> bytes:
+    """Compact transcript JSON, zlib-compressed when longer than :data:`COMPRESS_ABOVE` bytes; a
+    :class:`RawReply` as ``r<api>\n<body>``, or ``R<api>\n<zlib of body>`` when the body is long.
+
+    JSON always starts with ``{``, a zlib stream never does (its first byte is ``0x78``), nor ``r`` or
+    ``R``, so the reader needs no other flag.
     """
+    if isinstance(stored, RawReply):
+        if len(stored.body) > COMPRESS_ABOVE:
+            return b"R" + stored.api.encode() + b"\n" + zlib.compress(stored.body, _ZLIB_LEVEL)
+        return b"r" + stored.api.encode() + b"\n" + stored.body
     # surrogatepass: a lone surrogate from a "\ud83d" escape on the wire survives (json.loads of bytes
     # decodes with surrogatepass too).
-    text = _COMPACT.encode(message_to_json(message))
+    text = _COMPACT.encode(message_to_json(stored))
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > COMPRESS_ABOVE:
         return zlib.compress(data, _ZLIB_LEVEL)
@@ -176,6 +206,19 @@ def encode_message(message: Message) -> bytes:
 
 def decode_message(data: bytes) -> Message:
     """The inverse of :func:`encode_message`. Raises ``ValueError`` (or a subclass) on a bad value."""
-    if data[:1] != b"{":
-        data = zlib.decompress(data)
+    kind = data[:1]
+    if kind in (b"r", b"R"):
+        name, newline, body = data[1:].partition(b"\n")
+        if not newline:
+            raise ValueError("a stored reply without its API name")
+        return RawReply(name.decode("ascii"), _decompressed(body) if kind == b"R" else body).message()
+    if kind != b"{":
+        data = _decompressed(data)
     return message_from_json(json.loads(data))
+
+
+def _decompressed(data: bytes) -> bytes:
+    try:
+        return zlib.decompress(data)
+    except zlib.error as exc:  # damaged: a ValueError like every other bad value
+        raise ValueError(f"a stored value does not decompress: {exc}") from None

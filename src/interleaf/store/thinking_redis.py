@@ -40,6 +40,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from interleaf.store.thinking import (
     DEFAULT_TTL_SECONDS,
     StoreConfigError,
+    Stored,
     StoreError,
     StoreStats,
     StoreTimeoutError,
@@ -178,17 +179,17 @@ class RedisThinkingStore:
     # ----------------------------------------------------------------------------------- writes
 
     async def put(
-        self, tenant: str, fingerprint: str, message: Message, *, ttl_seconds: float | None = None
+        self, tenant: str, fingerprint: str, message: Stored, *, ttl_seconds: float | None = None
     ) -> None:
         await self.put_many(tenant, {fingerprint: message}, ttl_seconds=ttl_seconds)
 
     async def put_many(
-        self, tenant: str, messages: Mapping[str, Message], *, ttl_seconds: float | None = None
+        self, tenant: str, messages: Mapping[str, Stored], *, ttl_seconds: float | None = None
     ) -> None:
         await self.put_groups({tenant: messages}, ttl_seconds=ttl_seconds)
 
     async def put_groups(
-        self, groups: Mapping[str, Mapping[str, Message]], *, ttl_seconds: float | None = None
+        self, groups: Mapping[str, Mapping[str, Stored]], *, ttl_seconds: float | None = None
     ) -> None:
         if not any(groups.values()):
             return

@@ -44,6 +44,7 @@ from interleaf.store.thinking import (
     DEFAULT_TTL_SECONDS,
     SERVED_MARKER_MIN_SECONDS,
     SERVED_MARKER_TTLS,
+    Stored,
     StoreError,
     StoreStats,
     StoreTimeoutError,
@@ -266,17 +267,17 @@ class SQLiteThinkingStore:
     # ----------------------------------------------------------------------------------- writes
 
     async def put(
-        self, tenant: str, fingerprint: str, message: Message, *, ttl_seconds: float | None = None
+        self, tenant: str, fingerprint: str, message: Stored, *, ttl_seconds: float | None = None
     ) -> None:
         await self.put_many(tenant, {fingerprint: message}, ttl_seconds=ttl_seconds)
 
     async def put_many(
-        self, tenant: str, messages: Mapping[str, Message], *, ttl_seconds: float | None = None
+        self, tenant: str, messages: Mapping[str, Stored], *, ttl_seconds: float | None = None
     ) -> None:
         await self.put_groups({tenant: messages}, ttl_seconds=ttl_seconds)
 
     async def put_groups(
-        self, groups: Mapping[str, Mapping[str, Message]], *, ttl_seconds: float | None = None
+        self, groups: Mapping[str, Mapping[str, Stored]], *, ttl_seconds: float | None = None
     ) -> None:
         items = [
             (tenant, fp, message) for tenant, messages in groups.items() for fp, message in messages.items()

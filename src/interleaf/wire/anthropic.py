@@ -500,14 +500,7 @@ def encode_usage(usage: Usage) -> JSONDict:
 def decode_response(body: Any) -> Response:
     """A non-streamed ``/v1/messages`` response body to a response."""
     body = _as_object(body, "response")
-    if body.get("type") == "error":
-        error = _as_object(body.get("error", {}), "error")
-        raise StreamServerError(str(error.get("type", "error")), str(error.get("message", "")))
-    content = _require(body, "content", list, "")
-    message = Message(
-        role="assistant",
-        blocks=tuple(decode_block(b, f"content[{i}]") for i, b in enumerate(content)),
-    )
+    message = _reply_message(body)
     usage = body.get("usage")
     known = ("id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage")
     extra = _rest(body, *known)
@@ -523,6 +516,24 @@ def decode_response(body: Any) -> Response:
         usage=None if usage is None else decode_usage(usage),
         extra=extra,
         source=FORMAT,
+    )
+
+
+def decode_reply_message(body: Any) -> Message:
+    """The message of a non-streamed response body alone: ``decode_response(body).message``, without
+    decoding the id, usage and stop reason around it (the gateway keys and stores replies by their
+    message, once per reply)."""
+    return _reply_message(_as_object(body, "response"))
+
+
+def _reply_message(body: Mapping[str, Any]) -> Message:
+    if body.get("type") == "error":
+        error = _as_object(body.get("error", {}), "error")
+        raise StreamServerError(str(error.get("type", "error")), str(error.get("message", "")))
+    content = _require(body, "content", list, "")
+    return Message(
+        role="assistant",
+        blocks=tuple(decode_block(b, f"content[{i}]") for i, b in enumerate(content)),
     )
 
 

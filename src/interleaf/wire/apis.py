@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
-from interleaf.transcript import Conversation, JSONDict, ReasoningDialect, Response
+from interleaf.transcript import Conversation, JSONDict, Message, ReasoningDialect, Response
 from interleaf.wire import anthropic, openai_chat, responses
 from interleaf.wire.errors import Losses, StreamIncompleteError, WireError
 from interleaf.wire.events import StreamEvent, events_from_response
@@ -102,6 +102,11 @@ class WireApi(Protocol):
 
     def decode_response(self, body: Any) -> Response: ...
 
+    def decode_reply_message(self, body: Any) -> Message:
+        """``decode_response(body).message``, as cheaply as the API allows (what the gateway keys and
+        stores a reply by)."""
+        ...
+
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict: ...
 
     def assembler(self) -> Assembler: ...
@@ -183,6 +188,9 @@ class AnthropicApi:
     def decode_response(self, body: Any) -> Response:
         return anthropic.decode_response(body)
 
+    def decode_reply_message(self, body: Any) -> Message:
+        return anthropic.decode_reply_message(body)
+
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
         return anthropic.encode_response(response)
 
@@ -259,6 +267,9 @@ class ChatApi:
         decoded: Response = openai_chat.decode_response(body)
         return decoded
 
+    def decode_reply_message(self, body: Any) -> Message:
+        return self.decode_response(body).message
+
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
         return openai_chat.encode_response(response, dialect=dialect)
 
@@ -314,6 +325,9 @@ class ResponsesApi:
 
     def decode_response(self, body: Any) -> Response:
         return responses.decode_response(body)
+
+    def decode_reply_message(self, body: Any) -> Message:
+        return self.decode_response(body).message
 
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
         return responses.encode_response(response)
