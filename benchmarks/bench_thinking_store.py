@@ -34,7 +34,7 @@ from tests.support.redis_server import RedisServer
 from benchmarks.report import write_section
 from interleaf.store.thinking import ThinkingStore, decode_message, encode_message
 from interleaf.store.thinking_redis import RedisThinkingStore, redis_key
-from interleaf.store.thinking_sqlite import SQLiteThinkingStore
+from interleaf.store.thinking_sqlite import SQLiteThinkingStore, row_key
 from interleaf.transcript import Message, ReasoningDialect, Text, Thinking, ToolCall, message_to_json
 
 TENANTS = [f"t1:{i:032x}" for i in range(10)]
@@ -135,7 +135,8 @@ def sql_only(path: Path, rows: int, rng: random.Random) -> float:
             tenant, fp = key(rng.randrange(rows))
             started = time.perf_counter()
             row = db.execute(
-                "SELECT data FROM thinking WHERE tenant = ? AND fingerprint = ?", (tenant, fp)
+                "SELECT data FROM thinking WHERE k = ? AND tenant = ? AND fingerprint = ?",
+                (row_key(tenant, fp), tenant, fp),
             ).fetchone()
             samples.append((time.perf_counter() - started) * 1e6)
             assert row is not None
@@ -154,11 +155,11 @@ def fill_sqlite(path: Path, start: int, stop: int, payloads: list[bytes]) -> Non
     try:
         for low in range(start, stop, BATCH):
             rows = [
-                (*key(i), payloads[i % len(payloads)], now, now + TTL)
+                (row_key(*key(i)), *key(i), payloads[i % len(payloads)], now, now + TTL)
                 for i in range(low, min(stop, low + BATCH))
             ]
             db.execute("BEGIN")
-            db.executemany("INSERT INTO thinking VALUES (?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO thinking VALUES (?, ?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
     finally:
         db.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sqlite3
@@ -38,7 +39,7 @@ from interleaf.store.thinking import (
     tenant_for,
 )
 from interleaf.store.thinking_redis import RedisThinkingStore, redis_key
-from interleaf.store.thinking_sqlite import SQLiteThinkingStore
+from interleaf.store.thinking_sqlite import MIGRATIONS, SQLiteThinkingStore, row_key
 from interleaf.transcript import (
     Message,
     ReasoningDialect,
@@ -642,6 +643,52 @@ async def test_sqlite_damaged_row_is_a_miss(tmp_path: Path) -> None:
         assert (await store.stats()).errors == 1
     finally:
         await store.aclose()
+
+
+async def test_sqlite_a_row_whose_key_digest_collides_is_a_miss_not_another_turn(tmp_path: Path) -> None:
+    """Rows are found by a 64-bit digest of (tenant, fingerprint); a row under the digest of the key
+    asked for but holding another tenant or fingerprint (a collision) is a miss, never a hit."""
+    path = tmp_path / "t.db"
+    async with SQLiteThinkingStore(path) as store:
+        await store.put(TENANT, "f1:x", turn())
+        await store.put(TENANT, "f1:y", turn(size=2))
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+            # f1:x's row now sits under the digest of (OTHER_TENANT, f1:x), f1:y's under (TENANT, f1:z).
+            db.execute(
+                "UPDATE thinking SET k = ? WHERE fingerprint = 'f1:x'", (row_key(OTHER_TENANT, "f1:x"),)
+            )
+            db.execute("UPDATE thinking SET k = ? WHERE fingerprint = 'f1:y'", (row_key(TENANT, "f1:z"),))
+        assert await store.get_many(OTHER_TENANT, ["f1:x"]) == {}
+        assert await store.get_many(TENANT, ["f1:z"]) == {}
+        assert await store.served(OTHER_TENANT, ["f1:x"]) == set()
+        assert await store.served(TENANT, ["f1:z"]) == set()
+
+
+async def test_sqlite_a_store_of_the_previous_schema_is_migrated_whole(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    now = time.time()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for script in MIGRATIONS[:2]:  # the schema before turns were keyed by a digest
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute("PRAGMA user_version = 2")
+        db.execute(
+            "INSERT INTO thinking VALUES (?, ?, ?, ?, ?)",
+            (TENANT, "f1:old", encode_message(turn()), now, now + 3600),
+        )
+        db.execute("INSERT INTO served VALUES (?, ?, ?)", (TENANT, "f1:gone", now + 3600))
+    async with SQLiteThinkingStore(path) as store:
+        got = await store.get(TENANT, "f1:old")
+        assert got is not None and dump(got) == dump(turn())
+        assert await store.get(OTHER_TENANT, "f1:old") is None
+        assert await store.served(TENANT, ["f1:old", "f1:gone", "f1:never"]) == {"f1:old", "f1:gone"}
+        await store.put(TENANT, "f1:old", turn(size=3))  # the migrated row is the one replaced
+        replaced = await store.get(TENANT, "f1:old")
+        assert replaced is not None and dump(replaced) == dump(turn(size=3))
+        assert await store.count() == 1
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 async def test_sqlite_unopenable_file_is_unavailable(tmp_path: Path) -> None:
