@@ -8,13 +8,14 @@ back once per row) and the gateway refused thousands of requests with 503 ``capt
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from interleaf.gateway.capture import CaptureJob, CaptureQueue
+from interleaf.gateway.capture import CaptureJob, CaptureQueue, _Pending
 from interleaf.gateway.metrics import Metrics
 from interleaf.store.thinking import Stored
 from interleaf.store.thinking_sqlite import SQLiteThinkingStore
@@ -113,4 +114,23 @@ async def test_a_batch_larger_than_one_statement_is_stored_whole(tmp_path: Path)
         await store.put_groups({"t1:a": {"f1:7": messages["f1:8"]}})
         assert await store.get("t1:a", "f1:7") == messages["f1:8"]
     finally:
+        await store.aclose()
+
+
+async def test_an_idle_writer_holds_nothing_it_has_written(tmp_path: Path) -> None:
+    """Once written, a reply is referenced by nothing in the capture queue: an idle writer keeping its
+    last batch alive would pin up to 256 replies, and the memory around them, until the next one."""
+    store = SQLiteThinkingStore(tmp_path / "thinking.db")
+    queue = CaptureQueue(store, Metrics(), max_pending=100, ttl=60)
+    queue.start()
+    try:
+        for number in range(5):
+            await _capture(queue, number)
+        await queue.drain(5.0, written=True)
+        await asyncio.sleep(0)  # the writer is back waiting for the next reply
+        gc.collect()
+        assert [o for o in gc.get_objects() if isinstance(o, _Pending)] == []
+        assert await store.count() == 5
+    finally:
+        await queue.aclose()
         await store.aclose()

@@ -331,6 +331,9 @@ class CaptureQueue:
                 self._writing = False
                 self._attempted = max(self._attempted, max(e.number for e in batch))
                 self._progress.set()
+            # Dropped before the next wait: an idle writer must not hold its last batch (up to 256
+            # replies) alive, nor keep the memory they sit in from being handed back.
+            del batch
             if not failed:
                 delay = _RETRY_FIRST
                 continue
