@@ -68,6 +68,8 @@ class Results:
     ttfb: dict[str, dict[str, float]] = field(default_factory=dict)
     restore: dict[str, Load] = field(default_factory=dict)
     slow: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rss_start: dict[str, float] = field(default_factory=dict)
+    """Resident memory once started, before any load, MiB."""
     rss: dict[str, float] = field(default_factory=dict)
     """Resident memory when the last slow stream closed, MiB."""
     rss_idle: dict[str, float] = field(default_factory=dict)
@@ -117,6 +119,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Results:
                 f"LiteLLM {litellm_version()} proxy, one worker, `anthropic/` provider, no database."
             )
         results.parties = [p.name for p in parties]
+        results.rss_start = {party.name: rss_mib(party.pid) for party in parties[1:]}
         keys = {p.name: LITELLM_KEY if p.name == "litellm" else KEY for p in parties}
         measure_load(args, workdir, parties, keys, results)
         measure_restore(args, workdir, direct, gateway, results)

@@ -114,14 +114,17 @@ def report(results: Results, args: argparse.Namespace) -> str:
     lines += restore_lines(results, args)
     lines += slow_lines(results, args)
     rss = ", ".join(
-        f"{NAMES.get(k, k)} {v:.0f} MiB"
+        f"{NAMES.get(k, k)} "
+        + (f"{results.rss_start[k]:.0f} → " if k in results.rss_start else "")
+        + f"{v:.0f} MiB"
         + (f" / {results.rss_idle[k]:.0f} MiB" if k in results.rss_idle else "")
         for k, v in results.rss.items()
     )
     lines += [
         "",
-        f"RSS after the run (when the last slow stream closed / {IDLE_SETTLE_SECONDS:g} s later, idle): {rss}. "
-        f"Of these, {' and '.join(NAMES[k] for k in results.slow)} relayed the slow streams.",
+        f"RSS (once started, before any load → when the last slow stream closed / {IDLE_SETTLE_SECONDS:g} s "
+        f"later, idle): {rss}. Of these, {' and '.join(NAMES[k] for k in results.slow)} relayed the slow "
+        "streams.",
         "",
         *targets(results, args),
     ]
@@ -231,9 +234,17 @@ def targets(results: Results, args: argparse.Namespace) -> list[str]:
     ttfb = results.ttfb["interleaf"]["p50"] - results.ttfb["direct"]["p50"]
     lines.append(f"- added time to first byte ≤ 1 ms: +{ms(ttfb)} — {mark(ttfb <= 1.0)}.")
     rss, idle = results.rss["interleaf"], results.rss_idle.get("interleaf", results.rss["interleaf"])
+    memory = ""
+    if "interleaf" in results.rss_start and "bare" in results.rss_start and "bare" in results.rss:
+        grew = rss - results.rss_start["interleaf"]
+        bare_grew = results.rss["bare"] - results.rss_start["bare"]
+        memory = (
+            f" It started at {results.rss_start['interleaf']:.0f} MiB and grew {grew:.0f} MiB over the run; "
+            f"the bare proxy started at {results.rss_start['bare']:.0f} MiB and grew {bare_grew:.0f} MiB."
+        )
     lines.append(
         f"- RSS ≤ 100 MiB after the run: {rss:.0f} MiB when the last stream closed, {idle:.0f} MiB idle "
-        f"{IDLE_SETTLE_SECONDS:g} s later — {mark(max(rss, idle) <= 100)}."
+        f"{IDLE_SETTLE_SECONDS:g} s later — {mark(max(rss, idle) <= 100)}.{memory}"
     )
     held = results.slow.get("interleaf", {}).get("completed", 0)
     lines.append(
