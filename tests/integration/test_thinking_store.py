@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import sqlite3
 import time
@@ -664,7 +665,9 @@ async def test_sqlite_a_row_whose_key_digest_collides_is_a_miss_not_another_turn
         assert await store.served(TENANT, ["f1:z"]) == set()
 
 
-async def test_sqlite_a_store_of_the_previous_schema_is_migrated_whole(tmp_path: Path) -> None:
+async def test_sqlite_a_store_of_the_previous_schema_is_migrated_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "t.db"
     now = time.time()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
@@ -678,7 +681,10 @@ async def test_sqlite_a_store_of_the_previous_schema_is_migrated_whole(tmp_path:
             (TENANT, "f1:old", encode_message(turn()), now, now + 3600),
         )
         db.execute("INSERT INTO served VALUES (?, ?, ?)", (TENANT, "f1:gone", now + 3600))
-    async with SQLiteThinkingStore(path) as store:
+    with caplog.at_level(logging.WARNING, logger="interleaf.store"):
+        store = SQLiteThinkingStore(path)
+    assert f"upgrading the thinking store {path} from schema 2 to {len(MIGRATIONS)}" in caplog.text
+    async with store:
         got = await store.get(TENANT, "f1:old")
         assert got is not None and dump(got) == dump(turn())
         assert await store.get(OTHER_TENANT, "f1:old") is None

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import random
 import secrets
@@ -57,6 +58,8 @@ from interleaf.store.thinking import (
 from interleaf.transcript import Message
 
 T = TypeVar("T")
+
+log = logging.getLogger("interleaf.store")
 
 # Append-only: ``PRAGMA user_version`` counts the scripts that have run. Never edit a shipped one.
 # Statements are split on ';', so no triggers and no ';' inside literals.
@@ -205,6 +208,14 @@ class SQLiteThinkingStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            if 0 < version < len(MIGRATIONS):  # an existing store: may copy every row (schema 3 does)
+                log.warning(
+                    "upgrading the thinking store %s from schema %d to %d, once: every stored turn is "
+                    "copied (about 30 s for a million turns)",
+                    self.path,
+                    version,
+                    len(MIGRATIONS),
+                )
             for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):
                     if statement.strip():
