@@ -48,11 +48,17 @@ from typing import Any
 
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
-from interleaf.gateway.formats import decode_reply_message, decode_request, system_text
+from interleaf.gateway.formats import (
+    decode_reply_message,
+    decode_request,
+    reply_visible_parts,
+    system_text,
+)
 from interleaf.gateway.jsonio import loads
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics
 from interleaf.store.fingerprint import (
+    distinct_fingerprint,
     fingerprint,
     first_system_text,
     has_distinctive_ids,
@@ -191,13 +197,10 @@ class CaptureQueue:
         written: the caller must not hand it out as durable. Never raises: a reply that cannot be keyed
         is counted (and True: there is nothing to restore)."""
         try:
-            message, keys = keyed_reply(job, text_keys=self.text_keys)
+            stored, keys = keyed_reply(job, text_keys=self.text_keys)
         except Exception as exc:  # one bad reply must never stop capture of the next
             self.error(_reason(exc), exc)
             return True
-        stored: Stored = message
-        if job.reply_body is not None:
-            stored = RawReply(job.upstream_api, job.reply_body)
         entry: _Pending | None = None
         for key in keys:  # the main key first: a response waiting for the write waits for that one
             self._captured += 1
@@ -400,16 +403,23 @@ def _reason(exc: BaseException) -> str:
     return "internal"
 
 
-def keyed_reply(job: CaptureJob, *, text_keys: bool = True) -> tuple[Message, tuple[str, ...]]:
-    """The message to store and its keys: what the client will send back, as
-    :func:`~interleaf.gateway.restore.restore` will look it up (the main key, then, with ``text_keys``
-    and a long text-only reply, its text key)."""
+def keyed_reply(job: CaptureJob, *, text_keys: bool = True) -> tuple[Stored, tuple[str, ...]]:
+    """What to store of the reply (its body as it came, or its message) and its keys: what the client
+    will send back, as :func:`~interleaf.gateway.restore.restore` will look it up (the main key, then,
+    with ``text_keys`` and a long text-only reply, its text key)."""
     if job.reply is not None:
         message = job.reply.message
     else:
+        if job.reply_body is not None:
+            # A reply relayed whole is stored as its body: a turn with distinctive ids needs no
+            # message at all, only its calls and text read off the wire.
+            parts = reply_visible_parts(job.upstream_api, job.reply_data)
+            if parts is not None and (key := distinct_fingerprint(*parts)) is not None:
+                return RawReply(job.upstream_api, job.reply_body), (key,)
         message = decode_reply_message(job.upstream_api, job.reply_data)
+    stored: Stored = message if job.reply_body is None else RawReply(job.upstream_api, job.reply_body)
     if has_distinctive_ids(message):
-        return message, (fingerprint(message),)
+        return stored, (fingerprint(message),)
     conversation = job.conversation
     if conversation is None:
         conversation = decode_request(job.fmt, loads(job.request))
@@ -418,4 +428,4 @@ def keyed_reply(job: CaptureJob, *, text_keys: bool = True) -> tuple[Message, tu
     system = system_text(conversation)
     key = turn_fingerprint(messages, len(messages) - 1, system=system)
     text_key = text_fingerprint(message, system=first_system_text(system, messages)) if text_keys else None
-    return message, (key,) if text_key is None else (key, text_key)
+    return stored, (key,) if text_key is None else (key, text_key)

@@ -25,6 +25,7 @@ __all__ = [
     "decode_request",
     "decode_response",
     "encode_response",
+    "reply_visible_parts",
     "system_text",
     "upstream_assembler",
     "wire_index",
@@ -84,6 +85,13 @@ def decode_response(upstream_api: str, body: Any) -> Response:
 def decode_reply_message(upstream_api: str, body: Any) -> Message:
     """Only the message of an upstream reply (parsed JSON); raises WireError when it is not a reply."""
     return api(upstream_api).decode_reply_message(body)
+
+
+def reply_visible_parts(
+    upstream_api: str, body: Any
+) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+    """An upstream reply's tool calls and text parts read off the wire, or None (decode it instead)."""
+    return api(upstream_api).reply_visible_parts(body)
 
 
 def encode_response(fmt: ClientFormat, response: Response, profile_dialect: Any) -> JSONDict:

@@ -47,7 +47,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from interleaf.transcript import (
@@ -128,12 +128,16 @@ def _sha256(payload: list[Any]) -> str:
 
 
 def _visible(message: Message, *, with_ids: bool) -> list[Any]:
-    calls = sorted(
+    return _visible_payload(
         ([c.id if with_ids else "", c.name, canonical_arguments(c)] for c in message.tool_calls),
-        key=lambda call: (call[0], call[1], call[2]),
+        "".join(b.text for b in message.blocks if isinstance(b, Text)),
     )
-    text = visible_text("".join(b.text for b in message.blocks if isinstance(b, Text)))
-    return [calls, text]
+
+
+def _visible_payload(calls: Iterable[list[str]], text: str) -> list[Any]:
+    """What a key hashes of a turn: its calls ([id, name, canonical arguments]) in order, and its text
+    as a key sees it. The one place both the message path and the wire path build it."""
+    return [sorted(calls), visible_text(text)]
 
 
 # ---------------------------------------------------------------------------------------------- keys
@@ -146,6 +150,19 @@ def fingerprint(message: Message, *, context: str = "") -> str:
     on its own content.
     """
     return FINGERPRINT_PREFIX + _sha256(["f1", context, *_visible(message, with_ids=True)])
+
+
+def distinct_fingerprint(calls: Sequence[tuple[str, str, Any]], texts: Sequence[str]) -> str | None:
+    """:func:`fingerprint` of a turn given by its tool calls (id, name, parsed arguments) and text parts
+    when its ids are distinctive (:func:`has_distinctive_ids`), else ``None`` (its key then binds the
+    conversation: :func:`turn_fingerprint`). For a reply read straight off the wire, without building
+    its message (``wire.anthropic.reply_visible_parts``); the same key as its decoded message gets."""
+    if not calls or not all(looks_random(call_id) for call_id, _, _ in calls):
+        return None
+    payload = _visible_payload(
+        ([call_id, name, canonical_json(arguments)] for call_id, name, arguments in calls), "".join(texts)
+    )
+    return FINGERPRINT_PREFIX + _sha256(["f1", "", *payload])
 
 
 def fingerprint_variants(message: Message, *, context: str = "") -> tuple[str, ...]:

@@ -526,6 +526,42 @@ def decode_reply_message(body: Any) -> Message:
     return _reply_message(_as_object(body, "response"))
 
 
+def reply_visible_parts(body: Any) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+    """A response body's tool calls (id, name, input) and text parts, read straight off the wire: what
+    a key needs, without building the message. ``None`` when the body holds anything but text, tool
+    use and thinking blocks, or a field :func:`decode_reply_message` would refuse: the caller then
+    decodes it whole. Where both answer, the parts are those of the decoded message."""
+    if not isinstance(body, Mapping) or body.get("type") == "error":
+        return None
+    content = body.get("content")
+    if not isinstance(content, list):
+        return None
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+    texts: list[str] = []
+    for block in content:
+        if not isinstance(block, Mapping):
+            return None
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text")
+            if not isinstance(text, str):
+                return None
+            texts.append(text)
+        elif kind == "tool_use":
+            call_id, name, arguments = block.get("id"), block.get("name"), block.get("input")
+            if not (isinstance(call_id, str) and isinstance(name, str) and isinstance(arguments, dict)):
+                return None
+            calls.append((call_id, name, arguments))
+        elif kind == "thinking":
+            if not isinstance(block.get("thinking"), str) or not isinstance(
+                block.get("signature"), str | None
+            ):
+                return None
+        elif kind != "redacted_thinking" or not isinstance(block.get("data"), str):
+            return None
+    return calls, texts
+
+
 def _reply_message(body: Mapping[str, Any]) -> Message:
     if body.get("type") == "error":
         error = _as_object(body.get("error", {}), "error")

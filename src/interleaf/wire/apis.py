@@ -107,6 +107,13 @@ class WireApi(Protocol):
         stores a reply by)."""
         ...
 
+    def reply_visible_parts(
+        self, body: Any
+    ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+        """A plain reply's tool calls (id, name, arguments) and text parts without decoding it, or
+        ``None`` (then decode it: :meth:`decode_reply_message`)."""
+        ...
+
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict: ...
 
     def assembler(self) -> Assembler: ...
@@ -191,6 +198,11 @@ class AnthropicApi:
     def decode_reply_message(self, body: Any) -> Message:
         return anthropic.decode_reply_message(body)
 
+    def reply_visible_parts(
+        self, body: Any
+    ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+        return anthropic.reply_visible_parts(body)
+
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
         return anthropic.encode_response(response)
 
@@ -270,6 +282,11 @@ class ChatApi:
     def decode_reply_message(self, body: Any) -> Message:
         return self.decode_response(body).message
 
+    def reply_visible_parts(
+        self, body: Any
+    ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+        return None  # no shortcut: a Chat message's arguments are text to parse, a Responses reply is items
+
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
         return openai_chat.encode_response(response, dialect=dialect)
 
@@ -328,6 +345,11 @@ class ResponsesApi:
 
     def decode_reply_message(self, body: Any) -> Message:
         return self.decode_response(body).message
+
+    def reply_visible_parts(
+        self, body: Any
+    ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+        return None  # no shortcut: a Chat message's arguments are text to parse, a Responses reply is items
 
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
         return responses.encode_response(response)
