@@ -14,6 +14,7 @@ from typing import Any
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
 from interleaf.transcript import Conversation, JSONDict, Message, Response
+from interleaf.wire.anthropic import ReplyParts
 from interleaf.wire.apis import Assembler, Encoder, PayloadHook, StreamDataError, api
 from interleaf.wire.errors import WireError
 from interleaf.wire.responses.messages import message_starts
@@ -87,9 +88,7 @@ def decode_reply_message(upstream_api: str, body: Any) -> Message:
     return api(upstream_api).decode_reply_message(body)
 
 
-def reply_visible_parts(
-    upstream_api: str, body: Any
-) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+def reply_visible_parts(upstream_api: str, body: Any) -> ReplyParts | None:
     """An upstream reply's tool calls and text parts read off the wire, or None (decode it instead)."""
     return api(upstream_api).reply_visible_parts(body)
 

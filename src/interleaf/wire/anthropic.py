@@ -526,7 +526,11 @@ def decode_reply_message(body: Any) -> Message:
     return _reply_message(_as_object(body, "response"))
 
 
-def reply_visible_parts(body: Any) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+ReplyParts = tuple[list[tuple[str, str, dict[str, Any]]], list[str]]
+"""A reply's tool calls (id, name, arguments) and its text parts, in order."""
+
+
+def reply_visible_parts(body: Any) -> ReplyParts | None:
     """A response body's tool calls (id, name, input) and text parts, read straight off the wire: what
     a key needs, without building the message. ``None`` when the body holds anything but text, tool
     use and thinking blocks, or a field :func:`decode_reply_message` would refuse: the caller then

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from interleaf.transcript import Conversation, JSONDict, Message, ReasoningDialect, Response
 from interleaf.wire import anthropic, openai_chat, responses
+from interleaf.wire.anthropic import ReplyParts
 from interleaf.wire.errors import Losses, StreamIncompleteError, WireError
 from interleaf.wire.events import StreamEvent, events_from_response
 
@@ -107,9 +108,7 @@ class WireApi(Protocol):
         stores a reply by)."""
         ...
 
-    def reply_visible_parts(
-        self, body: Any
-    ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+    def reply_visible_parts(self, body: Any) -> ReplyParts | None:
         """A plain reply's tool calls (id, name, arguments) and text parts without decoding it, or
         ``None`` (then decode it: :meth:`decode_reply_message`)."""
         ...
@@ -198,9 +197,7 @@ class AnthropicApi:
     def decode_reply_message(self, body: Any) -> Message:
         return anthropic.decode_reply_message(body)
 
-    def reply_visible_parts(
-        self, body: Any
-    ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
+    def reply_visible_parts(self, body: Any) -> ReplyParts | None:
         return anthropic.reply_visible_parts(body)
 
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
@@ -261,7 +258,21 @@ class _ChatEncoder:
         return b"data: [DONE]\n\n"
 
 
-class ChatApi:
+class _DecodedReplies:
+    """For an API whose reply has no shortcut to its message or its key parts (a Chat message's
+    arguments are text to parse, a Responses reply is a list of items): decode it whole."""
+
+    def decode_response(self, body: Any) -> Response:
+        raise NotImplementedError
+
+    def decode_reply_message(self, body: Any) -> Message:
+        return self.decode_response(body).message
+
+    def reply_visible_parts(self, body: Any) -> ReplyParts | None:
+        return None
+
+
+class ChatApi(_DecodedReplies):
     name: ApiName = "openai-chat"
     path = "/chat/completions"
     codec_format = openai_chat.FORMAT
@@ -278,14 +289,6 @@ class ChatApi:
     def decode_response(self, body: Any) -> Response:
         decoded: Response = openai_chat.decode_response(body)
         return decoded
-
-    def decode_reply_message(self, body: Any) -> Message:
-        return self.decode_response(body).message
-
-    def reply_visible_parts(
-        self, body: Any
-    ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
-        return None  # no shortcut: a Chat message's arguments are text to parse, a Responses reply is items
 
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
         return openai_chat.encode_response(response, dialect=dialect)
@@ -326,7 +329,7 @@ class _ResponsesAssembler:
         return []
 
 
-class ResponsesApi:
+class ResponsesApi(_DecodedReplies):
     name: ApiName = "openai-responses"
     path = "/responses"
     codec_format = responses.FORMAT
@@ -342,14 +345,6 @@ class ResponsesApi:
 
     def decode_response(self, body: Any) -> Response:
         return responses.decode_response(body)
-
-    def decode_reply_message(self, body: Any) -> Message:
-        return self.decode_response(body).message
-
-    def reply_visible_parts(
-        self, body: Any
-    ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]] | None:
-        return None  # no shortcut: a Chat message's arguments are text to parse, a Responses reply is items
 
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
         return responses.encode_response(response)
