@@ -665,22 +665,33 @@ async def test_sqlite_a_row_whose_key_digest_collides_is_a_miss_not_another_turn
         assert await store.served(TENANT, ["f1:z"]) == set()
 
 
-async def test_sqlite_a_store_of_the_previous_schema_is_migrated_whole(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    path = tmp_path / "t.db"
+def run_migrations(db: sqlite3.Connection, scripts: list[str]) -> None:
+    db.create_function("interleaf_row_key", 2, row_key, deterministic=True)
+    for script in scripts:
+        for statement in script.split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+
+def store_of_schema_2(path: Path) -> None:
+    """A store as the schema before turns were keyed by a digest left it: one turn, one marker."""
     now = time.time()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
-        for script in MIGRATIONS[:2]:  # the schema before turns were keyed by a digest
-            for statement in script.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+        db.execute("PRAGMA journal_mode=WAL")
+        run_migrations(db, MIGRATIONS[:2])
         db.execute("PRAGMA user_version = 2")
         db.execute(
             "INSERT INTO thinking VALUES (?, ?, ?, ?, ?)",
             (TENANT, "f1:old", encode_message(turn()), now, now + 3600),
         )
         db.execute("INSERT INTO served VALUES (?, ?, ?)", (TENANT, "f1:gone", now + 3600))
+
+
+async def test_sqlite_a_store_of_the_previous_schema_is_migrated_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "t.db"
+    store_of_schema_2(path)
     with caplog.at_level(logging.WARNING, logger="interleaf.store"):
         store = SQLiteThinkingStore(path)
     assert f"upgrading the thinking store {path} from schema 2 to {len(MIGRATIONS)}" in caplog.text
@@ -695,6 +706,49 @@ async def test_sqlite_a_store_of_the_previous_schema_is_migrated_whole(
         assert await store.count() == 1
     with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+async def test_sqlite_opening_waits_while_another_process_upgrades_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two gateway processes start on a store of an older schema: the second waits for the first's
+    upgrade (which holds the write lock far longer than ``busy_timeout``), then opens the upgraded
+    store without upgrading it again."""
+    path = tmp_path / "t.db"
+    store_of_schema_2(path)
+    upgrading = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    upgrading.execute("BEGIN IMMEDIATE")  # the first process, mid-upgrade
+    with caplog.at_level(logging.WARNING, logger="interleaf.store"):
+        opening = asyncio.create_task(asyncio.to_thread(SQLiteThinkingStore, path, busy_timeout=0.2))
+        await asyncio.sleep(1.0)  # five busy timeouts
+        assert not opening.done()
+        run_migrations(upgrading, MIGRATIONS[2:])
+        upgrading.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        upgrading.execute("COMMIT")
+        upgrading.close()
+        store = await asyncio.wait_for(opening, 5)
+    assert f"the thinking store {path} needs an upgrade and another process holds its write lock" in (
+        caplog.text
+    )
+    assert "upgrading the thinking store" not in caplog.text  # the first process did it
+    async with store:
+        got = await store.get(TENANT, "f1:old")
+        assert got is not None and dump(got) == dump(turn())
+        assert await store.served(TENANT, ["f1:old", "f1:gone"]) == {"f1:old", "f1:gone"}
+
+
+async def test_sqlite_opening_gives_up_on_an_upgrade_lock_held_too_long(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store_of_schema_2(path)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match=r"cannot open the thinking store .* locked"):
+            await asyncio.to_thread(SQLiteThinkingStore, path, busy_timeout=0.2, upgrade_wait=0.6)
+        assert 0.6 < time.monotonic() - started < 3
+        holder.execute("ROLLBACK")
+    async with SQLiteThinkingStore(path, busy_timeout=0.2) as store:  # the lock gone: upgraded now
+        assert await store.get(TENANT, "f1:old") is not None
 
 
 async def test_sqlite_unopenable_file_is_unavailable(tmp_path: Path) -> None:

@@ -122,6 +122,8 @@ _MARKER_EXPIRES = f"created + max(?, {SERVED_MARKER_TTLS} * (expires - created))
 """When the served marker of a ``thinking`` row expires (SQL; the parameter is SERVED_MARKER_MIN_SECONDS):
 :func:`~interleaf.store.thinking.served_marker_ttl` of the row's TTL, from when it was written."""
 
+UPGRADE_WAIT = 600.0
+"""Seconds opening a store of an older schema waits for another process holding its write lock."""
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLite's limit
 _INSERT_CHUNK = 200  # rows per multi-row INSERT (6 parameters each, under SQLite's 32,766)
 _DELETE_BATCH = 2000  # rows per maintenance DELETE: a few ms of write lock each
@@ -132,7 +134,10 @@ class SQLiteThinkingStore:
 
     ``max_rows`` bounds the table; eviction brings it back to 90% of that so it does not run on every
     maintenance pass. ``busy_timeout`` is how long a write waits for another process's lock before
-    raising :class:`StoreUnavailableError`.
+    raising :class:`StoreUnavailableError`. ``upgrade_wait`` is how long opening a store of an older
+    schema waits for the write lock it upgrades under: another gateway process started at the same
+    time may hold it for the whole upgrade (about 30 s for a million turns), and this one then finds
+    the store upgraded.
     """
 
     backend = "sqlite"
@@ -147,6 +152,7 @@ class SQLiteThinkingStore:
         purge_every: int = 1000,
         busy_timeout: float = 2.0,
         durable: bool = False,
+        upgrade_wait: float = UPGRADE_WAIT,
     ) -> None:
         if max_rows < 1 or purge_every < 1:
             raise ValueError("max_rows and purge_every must be at least 1")
@@ -155,6 +161,7 @@ class SQLiteThinkingStore:
         self.max_rows = max_rows
         self.purge_every = purge_every
         self._busy_timeout = busy_timeout
+        self._upgrade_wait = upgrade_wait
         self.durable = durable
         self._writes_since_purge = 0
         self._secret: bytes | None = env_tenant_secret()
@@ -205,7 +212,7 @@ class SQLiteThinkingStore:
         db.create_function("interleaf_row_key", 2, row_key, deterministic=True)
         # Gateway processes may start together: read the version again under the write lock, so only
         # one of them migrates. (executescript would commit first, so statements run one by one.)
-        db.execute("BEGIN IMMEDIATE")
+        self._lock_for_upgrade(db)
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if 0 < version < len(MIGRATIONS):  # an existing store: may copy every row (schema 3 does)
@@ -225,6 +232,27 @@ class SQLiteThinkingStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _lock_for_upgrade(self, db: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, waiting up to ``upgrade_wait`` seconds for the write lock: another
+        process may be upgrading this store under it (each attempt waits ``busy_timeout``)."""
+        deadline = time.monotonic() + self._upgrade_wait
+        told = False
+        while True:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+            if not told:
+                told = True
+                log.warning(
+                    "the thinking store %s needs an upgrade and another process holds its write lock"
+                    " (it may be upgrading it); waiting up to %g s",
+                    self.path,
+                    self._upgrade_wait,
+                )
 
     # ------------------------------------------------------------------------------------ plumbing
 
