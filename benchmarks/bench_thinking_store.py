@@ -1,10 +1,18 @@
-"""Thinking-store lookups stay flat as the store grows: SQLite and Redis at 1k, 100k and 1M stored turns.
+"""Thinking-store lookups stay flat as the store grows: SQLite and Redis at 1k, 100k and 1M stored turns;
+and what storing a turn costs as the store grows and once it is full.
 
 The stores are filled with realistic ~2 KB assistant turns (signed thinking, text, a tool call) in big
 batches, bypassing the store API (the fill is setup, not the measured operation), then measured through
 the public API: ``get`` (hit and miss) and ``get_many`` of 40 turns, the lookup a request with a 40-turn
 history makes. "SQL only" is the bare index lookup on a plain connection, without the store's thread hop
 and decoding, to show where the time goes. Latencies are per call, in microseconds, warm page cache.
+
+Writes: at each size, :data:`WRITES` new turns go in through ``put_groups`` in batches of
+:data:`WRITE_BATCH`, the shape of the gateway's capture batches, each turn a reply body as the upstream
+sent it (:class:`~interleaf.store.thinking.RawReply`, what the gateway stores for a reply relayed whole).
+The figure is CPU time per turn (this process's threads; on Redis, plus the server's own), every write
+and every maintenance pass it queued finished. SQLite at its bound (``max_rows`` equal to the rows it
+holds) evicts as it writes.
 
     .venv/bin/python -m benchmarks.bench_thinking_store            # 1M SQLite rows and 1M Redis keys
     .venv/bin/python -m benchmarks.bench_thinking_store --rows 100000 --no-write
@@ -32,15 +40,31 @@ import redis.asyncio as aioredis
 from tests.support.redis_server import RedisServer
 
 from benchmarks.report import write_section
-from interleaf.store.thinking import ThinkingStore, decode_message, encode_message
+from interleaf.store.thinking import RawReply, Stored, ThinkingStore, decode_message, encode_message
 from interleaf.store.thinking_redis import RedisThinkingStore, redis_key
 from interleaf.store.thinking_sqlite import SQLiteThinkingStore, row_key
-from interleaf.transcript import Message, ReasoningDialect, Text, Thinking, ToolCall, message_to_json
+from interleaf.transcript import (
+    Message,
+    ReasoningDialect,
+    Response,
+    Text,
+    Thinking,
+    ToolCall,
+    dumps_compact,
+    message_to_json,
+)
+from interleaf.wire import anthropic
 
 TENANTS = [f"t1:{i:032x}" for i in range(10)]
 TTL = 7 * 24 * 3600.0
 LEVELS = (1_000, 100_000, 1_000_000)
 BATCH = 20_000
+WRITES = 10_000
+"""New turns stored at each size for the write figures."""
+WRITE_BATCH = 32
+"""Turns per ``put_groups``: a capture batch of the gateway at about 3,000 replies a second."""
+_WRITE_BASE = 10**12
+"""Indices of the written turns start here: never one of the filled turns, at any size."""
 
 
 def _english_corpus() -> str:
@@ -145,6 +169,41 @@ def sql_only(path: Path, rows: int, rng: random.Random) -> float:
         db.close()
 
 
+def reply_bodies(rng: random.Random, count: int = 256) -> list[RawReply]:
+    """Whole Anthropic replies carrying a realistic turn, as an upstream sends them."""
+    return [
+        RawReply(
+            "anthropic",
+            dumps_compact(anthropic.encode_response(Response(message=realistic_turn(rng)))).encode(),
+        )
+        for _ in range(count)
+    ]
+
+
+async def write_cost(
+    store: ThinkingStore,
+    first: int,
+    replies: list[RawReply],
+    server_cpu: Callable[[], Awaitable[float]] | None = None,
+) -> float:
+    """CPU µs per new turn stored: :data:`WRITES` turns from index ``first``, in batches of
+    :data:`WRITE_BATCH`, until every write and queued maintenance pass is done."""
+    before = time.process_time()
+    server_before = await server_cpu() if server_cpu is not None else 0.0
+    for low in range(first, first + WRITES, WRITE_BATCH):
+        groups: dict[str, dict[str, Stored]] = {}
+        for i in range(low, min(first + WRITES, low + WRITE_BATCH)):
+            tenant, fingerprint = key(i)
+            groups.setdefault(tenant, {})[fingerprint] = replies[i % len(replies)]
+        await store.put_groups(groups, ttl_seconds=TTL)  # after the filled turns: those go first
+    if isinstance(store, SQLiteThinkingStore):
+        await store.wait_idle()
+    spent = time.process_time() - before
+    if server_cpu is not None:
+        spent += await server_cpu() - server_before
+    return spent * 1e6 / WRITES
+
+
 # ---------------------------------------------------------------------------------------------- fills
 
 
@@ -197,11 +256,16 @@ def codec_line(rng: random.Random) -> str:
     )
 
 
-async def run_sqlite(workdir: Path, levels: list[int], payloads: list[bytes]) -> list[str]:
+async def run_sqlite(
+    workdir: Path, levels: list[int], payloads: list[bytes], replies: list[RawReply]
+) -> tuple[list[str], list[str]]:
+    """Lookup rows and write rows of the report, one size after the other."""
     path = workdir / "thinking.db"
     await SQLiteThinkingStore(path).aclose()  # creates the schema
-    lines = []
+    lines: list[str] = []
+    writes: list[str] = []
     filled = 0
+    written = 0
     for level in levels:
         started = time.perf_counter()
         fill_sqlite(path, filled, level, payloads)
@@ -217,34 +281,65 @@ async def run_sqlite(workdir: Path, levels: list[int], payloads: list[bytes]) ->
             _row("SQLite", level, m, f"{sql_only(path, level, rng):.0f}", f"{size:,.0f} MiB file", fill_s)
         )
         print(lines[-1], flush=True)
-    return lines
+        async with SQLiteThinkingStore(path, max_rows=10 * max(level, WRITES)) as store:  # room to grow
+            growing = await write_cost(store, _WRITE_BASE + written, replies)
+            written += WRITES
+        writes.append(f"| SQLite | {level:,} | {growing:.0f} µs |")
+        print(writes[-1], flush=True)
+        if level == levels[-1]:
+            async with SQLiteThinkingStore(path, max_rows=level) as store:  # full: evicts as it writes
+                rows_before = await store.count()
+                bound = await write_cost(store, _WRITE_BASE + written, replies)
+                evicted = rows_before + WRITES - await store.count()
+            writes.append(
+                f"| SQLite | {level:,}, at its bound (`max_rows` {level:,}): {evicted / WRITES:.1f} old "
+                f"turns evicted per new one | {bound:.0f} µs |"
+            )
+            writes.append(
+                f"| SQLite | {level:,}, at its bound, one eviction per new turn (over time, evictions "
+                f"match writes; derived from the two rows above) | "
+                f"{growing + (bound - growing) / max(evicted / WRITES, 1.0):.0f} µs |"
+            )
+            print(*writes[-2:], sep="\n", flush=True)
+    return lines, writes
 
 
 def _sqlite_mib(workdir: Path) -> float:
     return sum(p.stat().st_size for p in workdir.glob("thinking.db*")) / 2**20
 
 
-async def run_redis(workdir: Path, levels: list[int], payloads: list[bytes]) -> list[str]:
-    lines = []
+async def run_redis(
+    workdir: Path, levels: list[int], payloads: list[bytes], replies: list[RawReply]
+) -> tuple[list[str], list[str]]:
+    lines: list[str] = []
+    writes: list[str] = []
     with RedisServer(workdir / "redis") as server:
-        filled = 0
-        for level in levels:
-            started = time.perf_counter()
-            await fill_redis(server.url, filled, level, payloads)
-            fill_s, filled = time.perf_counter() - started, level
-            store = RedisThinkingStore(server.url)
-            try:
-                m = await measure(store, level, random.Random(level))
-            finally:
-                await store.aclose()
-            client = aioredis.Redis.from_url(server.url)
-            try:
+        client = aioredis.Redis.from_url(server.url)
+
+        async def server_cpu() -> float:
+            info = await client.info("cpu")
+            return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+        try:
+            filled = written = 0
+            for level in levels:
+                started = time.perf_counter()
+                await fill_redis(server.url, filled, level, payloads)
+                fill_s, filled = time.perf_counter() - started, level
+                store = RedisThinkingStore(server.url)
+                try:
+                    m = await measure(store, level, random.Random(level))
+                    cost = await write_cost(store, _WRITE_BASE + written, replies, server_cpu)
+                    written += WRITES
+                finally:
+                    await store.aclose()
                 memory = (await client.info("memory"))["used_memory"] / 2**20
-            finally:
-                await client.aclose()
-            lines.append(_row("Redis", level, m, "–", f"{memory:,.0f} MiB used_memory", fill_s))
-            print(lines[-1], flush=True)
-    return lines
+                lines.append(_row("Redis", level, m, "–", f"{memory:,.0f} MiB used_memory", fill_s))
+                writes.append(f"| Redis (this process and redis-server) | {level:,} | {cost:.0f} µs |")
+                print(lines[-1], writes[-1], sep="\n", flush=True)
+        finally:
+            await client.aclose()
+    return lines, writes
 
 
 def _row(backend: str, rows: int, m: dict[str, float], sql: str, size: str, fill_s: float) -> str:
@@ -267,7 +362,7 @@ async def main() -> None:
     rng = random.Random(0)
     payloads = [encode_message(realistic_turn(rng)) for _ in range(256)]
     header = [
-        "## Thinking store lookups",
+        "## Thinking store: lookups and writes",
         "",
         "`benchmarks/bench_thinking_store.py`: stores filled with realistic ~2 KB assistant turns, then "
         "looked up through the store API (µs per call; p50 / p99). `get_many` fetches 40 turns, what one "
@@ -277,14 +372,38 @@ async def main() -> None:
         "| backend | stored turns | get hit p50 / p99 | get miss p50 | get_many(40) p50 / p99 | SQL only p50 | size |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
+    replies = reply_bodies(random.Random(1))
     with tempfile.TemporaryDirectory(prefix="interleaf-bench-") as tmp:
         workdir = Path(tmp)
-        lines = await run_sqlite(workdir, [n for n in LEVELS if n < args.rows] + [args.rows], payloads)
-        (workdir / "thinking.db").unlink()
-        lines += await run_redis(
-            workdir, [n for n in LEVELS if n < args.redis_rows] + [args.redis_rows], payloads
+        lines, writes = await run_sqlite(
+            workdir, [n for n in LEVELS if n < args.rows] + [args.rows], payloads, replies
         )
-    body = "\n".join([*header, *lines, "", codec_line(rng)])
+        (workdir / "thinking.db").unlink()
+        redis_lines, redis_writes = await run_redis(
+            workdir, [n for n in LEVELS if n < args.redis_rows] + [args.redis_rows], payloads, replies
+        )
+    body = "\n".join(
+        [
+            *header,
+            *lines,
+            *redis_lines,
+            "",
+            codec_line(rng),
+            "",
+            f"Storing a turn: {WRITES:,} new turns at each size through `put_groups`, {WRITE_BATCH} a "
+            "call (the gateway's capture batches), each a whole Anthropic reply of about "
+            f"{statistics.mean(len(r.body) for r in replies) / 1000:.1f} KB stored as it came; CPU time per "
+            "turn until every write and every maintenance pass it queued is done. A SQLite turn is a row "
+            "in a table and a key in a unique index of 64-bit digests: the digests are random, so each "
+            "new key lands on its own index page, and the index grows with the store. A store at its "
+            "bound also evicts the turns closest to expiry, each leaving its served marker.",
+            "",
+            "| backend | stored turns | CPU per turn stored |",
+            "|---|---|---:|",
+            *writes,
+            *redis_writes,
+        ]
+    )
     print(body)
     if not args.no_write:
         write_section("thinking-store", body)

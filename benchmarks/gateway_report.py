@@ -45,7 +45,10 @@ def headline(results: Results) -> str:
     return (
         f"**Headline: CPU time per request {ratio:.2f}× the bare proxy's** (target ≤ {CPU_TARGET}×: "
         f"{mark(ratio <= CPU_TARGET)}): `interleaf serve` spent {mine:.0f} µs per request, the bare Starlette + "
-        f"aiohttp proxy {floor:.0f} µs, under the same wrk load at concurrency 50 in the same run."
+        f"aiohttp proxy {floor:.0f} µs, under the same wrk load at concurrency 50 in the same run. "
+        "Every reply is a new turn to store, into a store that starts empty: what storing a turn costs "
+        "as the store grows to a million turns and once it is full (evicting as it writes) is in the "
+        "thinking-store section."
     )
 
 
