@@ -30,6 +30,7 @@ from interleaf.store.fingerprint import (
 from interleaf.store.open import open_store
 from interleaf.store.thinking import (
     COMPRESS_ABOVE,
+    SERVED_MARKER_MIN_SECONDS,
     RawReply,
     StoreConfigError,
     StoreError,
@@ -685,6 +686,20 @@ def store_of_schema_2(path: Path) -> None:
             (TENANT, "f1:old", encode_message(turn()), now, now + 3600),
         )
         db.execute("INSERT INTO served VALUES (?, ?, ?)", (TENANT, "f1:gone", now + 3600))
+
+
+async def test_sqlite_a_turn_purged_twice_keeps_the_later_marker(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    async with SQLiteThinkingStore(path) as store:
+        for ttl in (0.2, 0.3):  # stored, expired and purged, then stored and purged again
+            await store.put(TENANT, "f1:again", turn(), ttl_seconds=ttl)
+            await asyncio.sleep(ttl + 0.2)
+            assert await store.purge() == 1
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            rows = db.execute("SELECT tenant, fingerprint, expires FROM served").fetchall()
+        assert [row[:2] for row in rows] == [(TENANT, "f1:again")]
+        assert rows[0][2] > time.time() + SERVED_MARKER_MIN_SECONDS - 60
+        assert await store.served(TENANT, ["f1:again"]) == {"f1:again"}
 
 
 async def test_sqlite_a_store_of_the_previous_schema_is_migrated_whole(
