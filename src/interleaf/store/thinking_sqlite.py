@@ -116,6 +116,14 @@ def row_key(tenant: str, fingerprint: str) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
+def rowid_range(table: str) -> str:
+    """SQL for the lowest and highest rowid of ``table``: two index seeks. (``SELECT min(rowid),
+    max(rowid)`` looks the same but scans the whole table: SQLite reads the end of an index for a lone
+    ``min()`` or ``max()`` only. At a million turns that scan cost ~100 ms of every maintenance pass,
+    more than the thousand writes between two passes.)"""
+    return f"SELECT (SELECT min(rowid) FROM {table}), (SELECT max(rowid) FROM {table})"
+
+
 MARKERS_PER_ROW = 4
 """Served markers kept per allowed turn row: they outlive the turns, and are small."""
 _MARKER_EXPIRES = f"created + max(?, {SERVED_MARKER_TTLS} * (expires - created))"
@@ -456,7 +464,7 @@ class SQLiteThinkingStore:
         deleted = self._delete_batches("WHERE expires <= ?", (now,), budget, table)
         # Rowids only grow, so max - min + 1 bounds the row count in O(log n); count for real only when
         # that bound is over the limit.
-        low, high = self._writer.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+        low, high = self._writer.execute(rowid_range(table)).fetchone()
         if low is None or high - low + 1 <= max_rows:
             return deleted
         count = self._writer.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
