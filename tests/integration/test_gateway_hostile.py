@@ -324,6 +324,48 @@ async def test_unknown_paths_are_logged_and_counted_by_app(
     assert caplog.text.count("not served: POST /v1/completions") == 1  # logged once, counted thrice
 
 
+async def test_a_bug_in_a_generation_endpoint_is_a_500_in_the_clients_format(
+    upstream: ScriptedServer,
+    store_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The generation endpoints bypass Starlette's middleware (app._GatewayApp): a bug there must still
+    # be a 500 the client's SDK can read, logged with its traceback, and the gateway must go on serving.
+    # No input reaches such a bug (that would be one to fix), so one is injected.
+    upstream.enqueue(Step.json(anthropic_message([text("fine again")])))
+    messages = [{"role": "user", "content": PROMPT}]
+    anthropic_body = {"model": MODEL, "max_tokens": 5, "messages": messages}
+    chat_body = {"model": MODEL, "messages": messages}
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("an injected bug")
+
+    async with GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway:
+        url = gateway.base_url
+        real = gateway.gateway._generate
+        async with aiohttp.ClientSession() as session:
+            monkeypatch.setattr(gateway.gateway, "_generate", broken)
+            async with session.post(url + "/v1/messages", json=anthropic_body, headers=ANTHROPIC) as response:
+                assert response.status == 500
+                anthropic_error = await response.json()
+            async with session.post(url + "/v1/chat/completions", json=chat_body) as response:
+                assert response.status == 500
+                chat_error = await response.json()
+            async with session.get(url + "/v1/messages") as response:
+                assert response.status == 405  # other methods still go through Starlette's router
+            monkeypatch.setattr(gateway.gateway, "_generate", real)
+            async with session.post(url + "/v1/messages", json=anthropic_body, headers=ANTHROPIC) as response:
+                assert response.status == 200
+                assert (await response.json())["content"][0]["text"] == "fine again"
+    assert anthropic_error["type"] == "error"
+    assert anthropic_error["error"]["type"] == "api_error"
+    assert "internal error (RuntimeError)" in anthropic_error["error"]["message"]
+    assert "internal error (RuntimeError)" in chat_error["error"]["message"]
+    assert caplog.text.count("unexpected error answering POST /v1/messages") == 1
+    assert "an injected bug" in caplog.text
+
+
 async def test_overload_is_refused_explicitly_with_retry_after(
     upstream: ScriptedServer, store_url: str
 ) -> None:
