@@ -114,10 +114,10 @@ async def test_every_client_and_upstream_pair_gets_its_thinking_back(
         assert run.signatures == list(SIGNATURES)
     assert run.final_text == "It is a small demo project."
     # A reply relayed whole in the client's own format is stored as the upstream's body (r/R), every
-    # other one as its transcript message (JSON or zlib); both came back above.
+    # other one as its transcript message (JSON, or a zstd frame: 0x28); both came back above.
     kinds = stored_kinds(store_url)
     raw = client == upstream_api and "stream" not in mode
-    assert kinds and kinds <= ({b"r", b"R"} if raw else {b"{", b"x"}), kinds
+    assert kinds and kinds <= ({b"r", b"Z"} if raw else {b"{", b"\x28"}), kinds
 
 
 @pytest.mark.parametrize("stream", [False, True])

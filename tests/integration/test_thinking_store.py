@@ -9,6 +9,7 @@ import logging
 import re
 import sqlite3
 import time
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -353,6 +354,25 @@ def test_codec_compresses_only_large_messages() -> None:
         assert dump(decode_message(encode_message(message))) == dump(message)
 
 
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def test_turns_stored_by_earlier_versions_with_zlib_still_read_back() -> None:
+    # Earlier versions compressed with zlib: a bare zlib stream for a message, "R<api>\n" before it
+    # for a relayed reply. A store upgraded in place keeps those rows until they expire.
+    message = turn(size=40)
+    text = json.dumps(message_to_json(message), ensure_ascii=False, separators=(",", ":")).encode()
+    assert dump(decode_message(zlib.compress(text, 6))) == dump(message)
+    wire = api("anthropic")
+    body = json.dumps(wire.encode_response(Response(message=message, id="r-1"), dialect=None)).encode()
+    expected = wire.decode_reply_message(json.loads(body))
+    assert dump(decode_message(b"Ranthropic\n" + zlib.compress(body, 6))) == dump(expected)
+    # And what this version writes is not zlib: smaller than zlib's level 6 is not promised, within
+    # a tenth of it is.
+    ours = encode_message(RawReply("anthropic", body))
+    assert ours.startswith(b"Zanthropic\n") and len(ours) < 1.1 * len(zlib.compress(body, 6)) + 12
+
+
 @pytest.mark.parametrize("api_name", API_NAMES)
 @pytest.mark.parametrize("size", [1, 60])
 def test_a_raw_reply_is_stored_as_its_body_and_read_back_as_its_message(api_name: str, size: int) -> None:
@@ -364,7 +384,7 @@ def test_a_raw_reply_is_stored_as_its_body_and_read_back_as_its_message(api_name
 
     encoded = encode_message(RawReply(api_name, body))
     if len(body) > COMPRESS_ABOVE:  # compressed behind its header
-        assert encoded.startswith(b"R" + api_name.encode() + b"\n") and len(encoded) < len(body)
+        assert encoded.startswith(b"Z" + api_name.encode() + b"\n") and len(encoded) < len(body)
         assert size == 1 or len(encoded) < len(body) / 4
     else:
         assert encoded == b"r" + api_name.encode() + b"\n" + body
@@ -378,8 +398,12 @@ def test_a_bad_stored_raw_reply_is_a_value_error() -> None:
         (b"ranthropic", "without its API name"),
         (b"rno-such-api\n" + body, "unknown API 'no-such-api'"),
         (b"ranthropic\n{not json", "Expecting property name"),
-        (b"Ranthropic\n" + body, "does not decompress"),  # flagged compressed, but is not
-        (b"\x78\x9cdamaged", "does not decompress"),  # a damaged compressed message
+        (b"Zanthropic\n" + body, "does not decompress"),  # flagged compressed, but is not
+        (b"Ranthropic\n" + body, "does not decompress"),  # the same, as an earlier version wrote it
+        (ZSTD_MAGIC + b"damaged", "does not decompress"),  # a damaged compressed message
+        (b"\x78\x9cdamaged", "does not decompress"),  # the same, as an earlier version wrote it
+        # a frame whose header claims a terabyte (damage, not a size to allocate)
+        (ZSTD_MAGIC + b"\xe0" + (1 << 40).to_bytes(8, "little") + b"\x01\x00\x00", "does not decompress"),
         (
             b"ranthropic\n" + json.dumps({"type": "error", "error": {"type": "overloaded_error"}}).encode(),
             "overloaded_error",

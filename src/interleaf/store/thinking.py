@@ -18,17 +18,20 @@ Both raise :class:`StoreUnavailableError` when the backend cannot be reached; th
 (a miss) and the next call tries again. Messages are stored in the transcript JSON form
 (:func:`interleaf.transcript.message_to_json`), or, for a reply the gateway relayed whole, as the
 upstream's reply body itself (:class:`RawReply`: no re-encoding on the request path, decoded only when
-read); either zlib-compressed when large.
+read); either zstd-compressed when large (rows written by earlier versions hold zlib, and still read back).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+import zstandard
 
 from interleaf.store.fingerprint import tenant_id
 from interleaf.transcript import Message, message_from_json, message_to_json
@@ -54,10 +57,15 @@ def served_marker_ttl(ttl: float) -> float:
 
 
 COMPRESS_ABOVE = 512
-"""Encoded messages longer than this many bytes are zlib-compressed. Thinking prose compresses about
-2x; below ~0.5 KB the saving is a few bytes (benchmarks/bench_thinking_store.py measures both)."""
+"""Encoded messages longer than this many bytes are compressed. Thinking prose compresses about 2x; below
+~0.5 KB the saving is a few bytes (benchmarks/bench_thinking_store.py measures both)."""
 
-_ZLIB_LEVEL = 6
+_ZSTD_LEVEL = 3
+"""zstd's default level. Against zlib's level 6 (interleaf's codec until this one), on the same JSON replies
+of thinking prose: a ratio within 5% of it, at half its CPU for 1 KB, a fifth for 16 KB and a tenth for
+64 KB (benchmarks/bench_thinking_store.py). Compressing was most of the gateway's store writer's CPU."""
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_codecs = threading.local()
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps makes one per call
 
 
@@ -185,40 +193,70 @@ def as_message(stored: Stored) -> Message:
 
 
 def encode_message(stored: Stored) -> bytes:
-    """Compact transcript JSON, zlib-compressed when longer than :data:`COMPRESS_ABOVE` bytes; a
-    :class:`RawReply` as ``r<api>\n<body>``, or ``R<api>\n<zlib of body>`` when the body is long.
+    """Compact transcript JSON, zstd-compressed when longer than :data:`COMPRESS_ABOVE` bytes; a
+    :class:`RawReply` as ``r<api>\n<body>``, or ``Z<api>\n<zstd of body>`` when the body is long.
 
-    JSON always starts with ``{``, a zlib stream never does (its first byte is ``0x78``), nor ``r`` or
-    ``R``, so the reader needs no other flag.
+    JSON always starts with ``{``, a zstd frame with its magic number ``28 b5 2f fd``, neither with ``r``
+    or ``Z``, so the reader needs no other flag. Rows written by earlier versions hold zlib instead (a stream
+    starting ``0x78``, or ``R<api>\n<zlib of body>``) and read back the same.
     """
     if isinstance(stored, RawReply):
         if len(stored.body) > COMPRESS_ABOVE:
-            return b"R" + stored.api.encode() + b"\n" + zlib.compress(stored.body, _ZLIB_LEVEL)
+            return b"Z" + stored.api.encode() + b"\n" + _compress(stored.body)
         return b"r" + stored.api.encode() + b"\n" + stored.body
     # surrogatepass: a lone surrogate from a "\ud83d" escape on the wire survives (json.loads of bytes
     # decodes with surrogatepass too).
     text = _COMPACT.encode(message_to_json(stored))
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > COMPRESS_ABOVE:
-        return zlib.compress(data, _ZLIB_LEVEL)
+        return _compress(data)
     return data
 
 
 def decode_message(data: bytes) -> Message:
     """The inverse of :func:`encode_message`. Raises ``ValueError`` (or a subclass) on a bad value."""
     kind = data[:1]
-    if kind in (b"r", b"R"):
+    if kind in (b"r", b"Z", b"R"):
         name, newline, body = data[1:].partition(b"\n")
         if not newline:
             raise ValueError("a stored reply without its API name")
-        return RawReply(name.decode("ascii"), _decompressed(body) if kind == b"R" else body).message()
-    if kind != b"{":
+        if kind != b"r":
+            body = _decompressed(body) if kind == b"Z" else _zlib_decompressed(body)
+        return RawReply(name.decode("ascii"), body).message()
+    if data.startswith(_ZSTD_MAGIC):
         data = _decompressed(data)
+    elif kind != b"{":
+        data = _zlib_decompressed(data)
     return message_from_json(json.loads(data))
+
+
+def _compress(data: bytes) -> bytes:
+    # One compressor per thread: its context is reused from call to call (most of zstd's lead over
+    # zlib on small replies), and a context must not be shared between threads (the SQLite store
+    # writes on its own thread, the Redis store on the event loop's).
+    try:
+        compressor: zstandard.ZstdCompressor = _codecs.compressor
+    except AttributeError:
+        compressor = _codecs.compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+    return compressor.compress(data)
 
 
 def _decompressed(data: bytes) -> bytes:
     try:
+        decompressor: zstandard.ZstdDecompressor = _codecs.decompressor
+    except AttributeError:
+        decompressor = _codecs.decompressor = zstandard.ZstdDecompressor()
+    try:
+        # The frame says its size (ZstdCompressor.compress writes it); a damaged one is refused.
+        return decompressor.decompress(data)
+    # Damaged: a ValueError like every other bad value (a damaged header may claim a size that cannot
+    # be allocated).
+    except (zstandard.ZstdError, MemoryError) as exc:
+        raise ValueError(f"a stored value does not decompress: {exc}") from None
+
+
+def _zlib_decompressed(data: bytes) -> bytes:
+    try:
         return zlib.decompress(data)
-    except zlib.error as exc:  # damaged: a ValueError like every other bad value
+    except zlib.error as exc:
         raise ValueError(f"a stored value does not decompress: {exc}") from None
