@@ -1,5 +1,6 @@
 """The capture backlog on a real SQLite store: a writer held up for a moment slows new requests down,
-one that stays behind gets them refused; and the writer's multi-row statements store every row.
+one that stays behind gets them refused, by replies or by bytes; a failing store sheds the oldest past
+either bound; and the writer's multi-row statements store every row.
 
 Under wrk at concurrency 50 the SQLite writer once fell seconds behind (``executemany`` hands the GIL
 back once per row) and the gateway refused thousands of requests with 503 ``capture_backlog``.
@@ -15,11 +16,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from interleaf.gateway.capture import CaptureJob, CaptureQueue, _Pending
+from interleaf.gateway.capture import (
+    HELD_OVERHEAD,
+    CaptureJob,
+    CaptureQueue,
+    _Pending,
+    held_bytes,
+    keyed_reply,
+)
 from interleaf.gateway.metrics import Metrics
-from interleaf.store.thinking import Stored
+from interleaf.store.thinking import RawReply, Stored, StoreUnavailableError
 from interleaf.store.thinking_sqlite import SQLiteThinkingStore
-from interleaf.transcript import Message, Text, Thinking
+from interleaf.transcript import Message, RedactedThinking, Text, Thinking, ToolCall
 
 
 class HeldStore(SQLiteThinkingStore):
@@ -36,14 +44,23 @@ class HeldStore(SQLiteThinkingStore):
         await super().put_groups(groups, ttl_seconds=ttl_seconds)
 
 
-def _reply(number: int) -> dict[str, Any]:
+class DownStore(SQLiteThinkingStore):
+    """The real SQLite store, whose writes fail as an unreachable one's do."""
+
+    async def put_groups(
+        self, groups: Mapping[str, Mapping[str, Stored]], *, ttl_seconds: float | None = None
+    ) -> None:
+        raise StoreUnavailableError("the store is down (test)")
+
+
+def _reply(number: int, thought: str = "") -> dict[str, Any]:
     return {
         "id": f"msg_{number}",
         "type": "message",
         "role": "assistant",
         "model": "claude-test",
         "content": [
-            {"type": "thinking", "thinking": f"step {number}", "signature": f"sig-{number}"},
+            {"type": "thinking", "thinking": f"step {number} {thought}", "signature": f"sig-{number}"},
             {
                 "type": "tool_use",
                 "id": f"toolu_01{secrets.token_hex(11)}",  # an id like the vendor's: a key of its own
@@ -61,16 +78,19 @@ REQUEST = json.dumps(
 ).encode()
 
 
-async def _capture(queue: CaptureQueue, number: int) -> None:
-    job = CaptureJob(
+def _job(number: int, thought: str = "") -> CaptureJob:
+    return CaptureJob(
         tenant="t1:backlog",
         fmt="anthropic",
         upstream_api="anthropic",
         request=REQUEST,
-        reply_data=_reply(number),
+        reply_data=_reply(number, thought),
     )
+
+
+async def _capture(queue: CaptureQueue, number: int, thought: str = "") -> None:
     held = queue.pending
-    assert await queue.capture(job)
+    assert await queue.capture(_job(number, thought))
     assert queue.pending == held + 1  # keyed and held for the writer, not dropped as unreadable
 
 
@@ -95,6 +115,75 @@ async def test_a_held_writer_slows_requests_then_refuses_and_room_comes_back(tmp
         store.release.set()
         await queue.aclose()
         await store.aclose()
+
+
+async def test_large_replies_are_bounded_by_bytes_before_their_count(tmp_path: Path) -> None:
+    """4,096 replies of 50 KB once waited under sustained overload (half the count bound): 200 MB."""
+    store = HeldStore(tmp_path / "thinking.db")
+    thought = "x" * 10_000
+    queue = CaptureQueue(store, Metrics(), max_pending=1000, max_pending_bytes=64_000, ttl=60)
+    queue.start()
+    try:
+        await _capture(queue, 0, thought)
+        await asyncio.sleep(0.05)  # the writer has taken it and waits on the store
+        assert queue.pending_bytes == 0
+        for number in range(1, 4):  # ~30 KB waiting: under half the byte bound
+            await _capture(queue, number, thought)
+        assert queue.overloaded() is None
+        assert 30_000 < queue.pending_bytes < 32_000
+        await _capture(queue, 4, thought)  # ~40 KB: past half of it, with 4 of 1,000 replies
+        refused = queue.overloaded()
+        assert refused is not None and "4 replies" in refused and "MiB" in refused
+        assert any("capture backlog 4 of 1000 replies" in p for p in queue.health())
+        store.release.set()
+        assert await queue.wait_for_room(5.0) is None  # written: room again, and nothing held
+        await queue.drain(5.0, written=True)
+        assert (queue.pending, queue.pending_bytes) == (0, 0)
+        assert await store.count() == 5
+    finally:
+        store.release.set()
+        await queue.aclose()
+        await store.aclose()
+
+
+async def test_a_failing_store_sheds_the_oldest_past_the_byte_bound(tmp_path: Path) -> None:
+    store = DownStore(tmp_path / "thinking.db")
+    metrics = Metrics()
+    queue = CaptureQueue(store, metrics, max_pending=1000, max_pending_bytes=50_000, ttl=60)
+    jobs = [_job(number, "y" * 10_000) for number in range(8)]
+    keys = [keyed_reply(job)[1][0] for job in jobs]
+    queue.start()
+    try:
+        for job in jobs:
+            assert await queue.capture(job)
+        await queue.drain(5.0)  # the writer has tried, failed and shed
+        assert queue.pending_bytes <= 50_000
+        kept = queue.pending
+        assert 1 <= kept < 8  # 8 x ~10.6 KB do not fit in 50 KB: the oldest went first
+        assert queue.lost("t1:backlog", keys) == set(keys[: 8 - kept])  # their turns count as missing
+        assert queue.recent("t1:backlog", keys).keys() == set(keys[8 - kept :])  # the rest still restore
+        assert metrics.capture_errors.value("store_unavailable") == 8 - kept
+        assert any("store writes failing" in p for p in queue.health())
+    finally:
+        await queue.aclose(timeout=0.1)
+        await store.aclose()
+
+
+def test_held_bytes_counts_what_a_reply_holds_not_its_encoding() -> None:
+    body = json.dumps(_reply(1, "z" * 5_000)).encode()
+    assert held_bytes(RawReply("anthropic", body)) == len(body) + HELD_OVERHEAD
+    message = Message(
+        role="assistant",
+        blocks=(
+            Thinking(text="t" * 1_000, signature="s" * 200),
+            RedactedThinking(data="r" * 300),
+            Text(text="x" * 50),
+            ToolCall(id="call_1", name="shell", arguments={"cmd": "ls"}, raw_arguments='{"cmd":"ls"}'),
+            ToolCall(id="call_2", name="shell", arguments={"cmd": "pwd"}),
+        ),
+    )
+    tools = len("shell") + len('{"cmd":"ls"}') + len("shell") + len('{"cmd":"pwd"}')
+    assert held_bytes(message) == HELD_OVERHEAD + 1_000 + 200 + 300 + 50 + tools
 
 
 async def test_a_batch_larger_than_one_statement_is_stored_whole(tmp_path: Path) -> None:

@@ -292,6 +292,7 @@ async def test_redis_down_keeps_serving_restores_from_memory_and_writes_once_bac
         assert health["status"] == "degraded"
         assert any("store writes failing" in p for p in health["problems"]), health
         assert health["store"]["pending_writes"] >= 1
+        assert health["store"]["pending_write_bytes"] >= 512  # at least the overhead of each reply
 
         redis_server.start()  # empty: Redis runs without persistence here
         await gateway.gateway.captures.drain(10.0, written=True)  # the retries land once it is back

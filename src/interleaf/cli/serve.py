@@ -131,6 +131,14 @@ def serve(
             "the store to catch up, then get 503. Default: 8192.",
         ),
     ] = 8192,
+    capture_backlog_bytes: Annotated[
+        str,
+        typer.Option(
+            "--capture-backlog-bytes",
+            help="The same bound in bytes (512k, 64m, 1g): what those replies hold, about their text. "
+            "Whichever bound is reached first applies. Default: 64m.",
+        ),
+    ] = "64m",
     first_byte_timeout: Annotated[
         float,
         typer.Option(
@@ -228,6 +236,7 @@ def serve(
             max_body=max_body,
             max_concurrency=max_concurrency,
             capture_backlog=capture_backlog,
+            capture_backlog_bytes=capture_backlog_bytes,
             first_byte_timeout=first_byte_timeout,
             idle_timeout=idle_timeout,
             header_timeout=header_timeout,
@@ -269,6 +278,7 @@ def serve_options(
     max_body: str = "32m",
     max_concurrency: int = 4096,
     capture_backlog: int = 8192,
+    capture_backlog_bytes: str = "64m",
     first_byte_timeout: float = 300.0,
     idle_timeout: float = 120.0,
     header_timeout: float = 30.0,
@@ -329,6 +339,7 @@ def serve_options(
         max_body=parse_size(max_body),
         max_concurrency=max_concurrency,
         capture_backlog=capture_backlog,
+        capture_backlog_bytes=parse_size(capture_backlog_bytes, flag="--capture-backlog-bytes"),
         log_content=log_content,
         metrics_token=metrics_token,
         header_timeout=header_timeout,

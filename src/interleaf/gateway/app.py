@@ -121,6 +121,7 @@ class Gateway:
             self.store,
             self.metrics,
             max_pending=options.capture_backlog,
+            max_pending_bytes=options.capture_backlog_bytes,
             ttl=options.ttl,
             durable=options.durable,
             text_keys=options.text_match,

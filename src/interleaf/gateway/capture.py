@@ -24,14 +24,20 @@ Failures are never silent and never stop capture:
 * a reply that cannot be keyed (unreadable, over a limit, a bug) is counted in
   ``interleaf_capture_errors_total{reason}`` and logged once a minute per reason, without content;
 * a failed write is retried with backoff while the replies stay in memory (this process still restores
-  them), up to ``max_pending`` replies; beyond that the oldest are dropped, counted
-  (``store_unavailable``) and remembered as lost, so their turns count as missing, not foreign;
+  them), up to ``max_pending`` replies and ``max_pending_bytes`` of them; beyond either the oldest are
+  dropped, counted (``store_unavailable``) and remembered as lost, so their turns count as missing, not
+  foreign;
 * the writer task is supervised: if it ever dies it is logged, counted (``worker``) and restarted.
 
 :meth:`CaptureQueue.health` says what is wrong for ``/healthz``. :meth:`CaptureQueue.wait_for_room`
 tells the gateway to refuse new work while writes fall behind a healthy store (pending past half of
-``max_pending``) for longer than :data:`ROOM_WAIT`: load is shed loudly, with a 503, rather than
-replies dropped, and a writer held up for a moment only slows new requests down.
+``max_pending``, or of ``max_pending_bytes``) for longer than :data:`ROOM_WAIT`: load is shed loudly,
+with a 503, rather than replies dropped, and a writer held up for a moment only slows new requests down.
+
+Both bounds count: replies, because each costs the writer a row whatever its size; bytes (about: the
+text a reply holds, :func:`held_bytes`), because replies range from a few hundred bytes to megabytes of
+thinking, and memory and the writer's compressing grow with their size. 4,096 replies of 50 KB waiting
+under sustained overload held 200 MB before the byte bound.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from interleaf.gateway.config import ClientFormat
+from interleaf.gateway.config import DEFAULT_CAPTURE_BACKLOG_BYTES, ClientFormat
 from interleaf.gateway.errors import GatewayError
 from interleaf.gateway.formats import (
     decode_reply_message,
@@ -54,7 +60,7 @@ from interleaf.gateway.formats import (
     reply_visible_parts,
     system_text,
 )
-from interleaf.gateway.jsonio import loads
+from interleaf.gateway.jsonio import json_bytes, loads
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics
 from interleaf.store.fingerprint import (
@@ -73,7 +79,17 @@ from interleaf.store.thinking import (
     ThinkingStore,
     as_message,
 )
-from interleaf.transcript import Conversation, Message, Response
+from interleaf.transcript import (
+    Conversation,
+    Image,
+    Message,
+    Opaque,
+    RedactedThinking,
+    Response,
+    Text,
+    Thinking,
+    ToolCall,
+)
 from interleaf.wire.errors import WireError
 
 log = logging.getLogger("interleaf.gateway")
@@ -86,6 +102,8 @@ ROOM_WAIT = 1.0
 """Seconds a new request waits for a backlog of writes to shrink before it is refused with a 503."""
 WRITE_THROUGH_WAIT = 5.0
 """Seconds a reply that must be written first waits for its write (retried meanwhile)."""
+HELD_OVERHEAD = 512
+"""Bytes counted for each reply on top of its text: its keys, the objects that hold it."""
 _LOST_REMEMBERED = 100_000
 _RECENT_ERRORS = 60.0  # seconds an error keeps /healthz degraded
 _INPUT_REASONS = frozenset({"unreadable", "limits", "too_deep"})  # the reply's content, not the gateway
@@ -116,6 +134,8 @@ class _Pending:
     message: Stored
     number: int
     """Capture order: :meth:`CaptureQueue.drain` waits for every number up to the last one captured."""
+    size: int
+    """What the reply holds (:func:`held_bytes`), on its main key's entry only: its other keys share it."""
     written: asyncio.Future[bool] | None = None
     """Resolved (True: written) when a response waits for the write."""
 
@@ -129,6 +149,7 @@ class CaptureQueue:
         metrics: Metrics,
         *,
         max_pending: int,
+        max_pending_bytes: int = DEFAULT_CAPTURE_BACKLOG_BYTES,
         ttl: float,
         window: float = BATCH_WINDOW,
         write_through: bool | None = None,
@@ -145,7 +166,9 @@ class CaptureQueue:
         self._ttl = ttl
         self._window = 0.0 if self.write_through else window
         self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
         self._pending: deque[_Pending] = deque()
+        self._pending_bytes = 0
         self._recent: dict[tuple[str, str], Stored] = {}
         self._lost: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._wake = asyncio.Event()
@@ -204,9 +227,11 @@ class CaptureQueue:
         entry: _Pending | None = None
         for key in keys:  # the main key first: a response waiting for the write waits for that one
             self._captured += 1
-            held = _Pending(job.tenant, key, stored, self._captured)
+            held = _Pending(job.tenant, key, stored, self._captured, 0)
             if entry is None:
                 entry = held
+                entry.size = held_bytes(stored)
+                self._pending_bytes += entry.size
                 if self.write_through:
                     entry.written = asyncio.get_running_loop().create_future()
             self._recent[(job.tenant, key)] = stored
@@ -250,10 +275,20 @@ class CaptureQueue:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def pending_bytes(self) -> int:
+        """About what the replies waiting to be written hold (:func:`held_bytes`)."""
+        return self._pending_bytes
+
+    def _behind(self) -> bool:
+        return (
+            len(self._pending) >= self.max_pending // 2 or self._pending_bytes >= self.max_pending_bytes // 2
+        )
+
     def overloaded(self) -> str | None:
         """Why new work should be refused now, or ``None``: writes falling behind a healthy store."""
-        if self._store_failing is None and len(self._pending) >= self.max_pending // 2:
-            return f"{len(self._pending)} replies are waiting to be stored"
+        if self._store_failing is None and self._behind():
+            return f"{len(self._pending)} replies ({_mib(self._pending_bytes)}) are waiting to be stored"
         return None
 
     async def wait_for_room(self, timeout: float = ROOM_WAIT) -> str | None:
@@ -275,8 +310,11 @@ class CaptureQueue:
         problems: list[str] = []
         if self._store_failing is not None:
             problems.append(f"store writes failing: {self._store_failing}")
-        if len(self._pending) >= self.max_pending // 2:
-            problems.append(f"capture backlog {len(self._pending)} of {self.max_pending}")
+        if self._behind():
+            problems.append(
+                f"capture backlog {len(self._pending)} of {self.max_pending} replies,"
+                f" {_mib(self._pending_bytes)} of {_mib(self.max_pending_bytes)}"
+            )
         if self._worker is None or self._worker.done():
             problems.append("capture writer not running")
         since = time.monotonic() - _RECENT_ERRORS
@@ -327,6 +365,7 @@ class CaptureQueue:
             batch = [self._pending.popleft() for _ in range(min(_BATCH, len(self._pending)))]
             if not batch:
                 continue
+            self._pending_bytes -= sum(entry.size for entry in batch)
             self._writing = True
             try:
                 failed = await self._write(batch)
@@ -341,6 +380,7 @@ class CaptureQueue:
                 delay = _RETRY_FIRST
                 continue
             self._pending.extendleft(reversed(failed))
+            self._pending_bytes += sum(entry.size for entry in failed)
             self._shed()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)
@@ -376,9 +416,13 @@ class CaptureQueue:
         return []
 
     def _shed(self) -> None:
-        """Past ``max_pending`` while the store fails: drop the oldest, remembered as lost."""
-        while len(self._pending) > self.max_pending:
+        """Past ``max_pending`` or ``max_pending_bytes`` while the store fails: drop the oldest,
+        remembered as lost."""
+        while self._pending and (
+            len(self._pending) > self.max_pending or self._pending_bytes > self.max_pending_bytes
+        ):
             entry = self._pending.popleft()
+            self._pending_bytes -= entry.size
             _resolve(entry.written, False)
             if self._recent.get((entry.tenant, entry.key)) is entry.message:
                 del self._recent[(entry.tenant, entry.key)]
@@ -386,6 +430,37 @@ class CaptureQueue:
             if len(self._lost) > _LOST_REMEMBERED:
                 self._lost.popitem(last=False)
             self.error("store_unavailable")
+
+
+def held_bytes(stored: Stored) -> int:
+    """About how much memory ``stored`` holds while it waits to be written: a relayed body's length, or
+    the text of a message (thinking, signatures, text, tool arguments), plus :data:`HELD_OVERHEAD`.
+    Counting a message's text costs a pass over its blocks, not an encoding."""
+    if isinstance(stored, RawReply):
+        return len(stored.body) + HELD_OVERHEAD
+    size = HELD_OVERHEAD
+    for block in stored.blocks:
+        if isinstance(block, Thinking | Text):
+            size += len(block.text)
+            if isinstance(block, Thinking) and block.signature:
+                size += len(block.signature)
+        elif isinstance(block, RedactedThinking):
+            size += len(block.data)
+        elif isinstance(block, ToolCall):
+            size += len(block.name) + (
+                len(block.raw_arguments)
+                if block.raw_arguments is not None
+                else len(json_bytes(block.arguments))
+            )
+        elif isinstance(block, Image):
+            size += len(block.data or "") + len(block.url or "")
+        elif isinstance(block, Opaque):
+            size += len(json_bytes(block.data))
+    return size
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 def _resolve(future: asyncio.Future[bool] | None, value: bool) -> None:

@@ -24,6 +24,7 @@ ClientFormat = Literal["anthropic", "openai-chat", "openai-responses"]
 DEFAULT_PORT = 8765
 DEFAULT_TTL_SECONDS = 24 * 3600.0
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_CAPTURE_BACKLOG_BYTES = 64 * 1024 * 1024
 """Anthropic's own request limit for the Messages API; a long coding session with images fits."""
 
 OPENAI_CLIENT_DIALECTS = (
@@ -131,6 +132,9 @@ class ServeOptions:
     capture_backlog: int = 8192
     """Replies held in memory waiting to be stored. Past half of it on a healthy store, new requests are
     refused with 503 until writes catch up; past all of it (the store failing) the oldest are dropped."""
+    capture_backlog_bytes: int = DEFAULT_CAPTURE_BACKLOG_BYTES
+    """The same bound in bytes (about the text those replies hold: gateway/capture.py, ``held_bytes``);
+    whichever of the two is reached first applies."""
     max_concurrency: int = 4096
     """Requests in flight (streams included) beyond which new ones are refused with 503."""
     durable: bool = False
@@ -164,8 +168,10 @@ class ServeOptions:
             )
         if self.ttl <= 0 or self.max_body <= 0:
             raise GatewayConfigError("--ttl and --max-body must be positive")
-        if self.max_concurrency < 1 or self.capture_backlog < 2:
-            raise GatewayConfigError("--max-concurrency and --capture-backlog must be positive")
+        if self.max_concurrency < 1 or self.capture_backlog < 2 or self.capture_backlog_bytes < 2:
+            raise GatewayConfigError(
+                "--max-concurrency, --capture-backlog and --capture-backlog-bytes must be positive"
+            )
         if self.header_timeout <= 0:
             raise GatewayConfigError("--header-timeout must be a positive number of seconds")
 

@@ -122,6 +122,7 @@ async def healthz(gw: Gateway, request: Request) -> Response:
                 "tenant_secret": gw.has_tenant_secret,
                 "errors": gw.metrics.store_errors.total(),
                 "pending_writes": gw.captures.pending,
+                "pending_write_bytes": gw.captures.pending_bytes,
             },
             "active_streams": gw.metrics.streams.value,
             "in_flight": gw.inflight,
