@@ -281,6 +281,14 @@ async def test_slow_loris_heads_bodies_and_silent_connections_are_cut(
             3.0,
         )
         assert b" 408 " in stalled_body.split(b"\r\n", 1)[0], stalled_body
+        # A keep-alive connection's next request gets its own head deadline: armed when a read ends
+        # inside that head, since the first request's head came whole and armed none.
+        healthz = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        second = await asyncio.to_thread(
+            _raw_exchange, port, [healthz] + [head[i : i + 8] for i in range(0, len(head), 8)] * 3, 0.1, 3.0
+        )
+        first, _, rest = second.partition(b"HTTP/1.1 408")
+        assert first.startswith(b"HTTP/1.1 200") and _ and b"request head not complete" in rest, second
         # Meanwhile, and after, everyone else is served.
         upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=False, turns=2))
         run = await anthropic_async(gateway.base_url, "k", stream=False, turns=2)
