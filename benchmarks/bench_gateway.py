@@ -24,7 +24,10 @@ import random
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +49,7 @@ from benchmarks.gateway_processes import (
     start_litellm,
     start_redis,
 )
-from benchmarks.gateway_report import IDLE_SETTLE_SECONDS
+from benchmarks.gateway_report import BACKLOG_EVERY, IDLE_SETTLE_SECONDS
 from benchmarks.gateway_upstream import (
     MODEL,
     SLOW_CHUNKS,
@@ -74,6 +77,8 @@ class Results:
     """Resident memory when the last slow stream closed, MiB."""
     rss_idle: dict[str, float] = field(default_factory=dict)
     """The same, IDLE_SETTLE_SECONDS later (every party idle)."""
+    backlog: dict[str, list[int]] = field(default_factory=dict)
+    """interleaf party -> replies waiting to be written (``/healthz``), sampled during the c=50 runs."""
     notes: list[str] = field(default_factory=list)
     load: tuple[float, float] = (0.0, 0.0)
     """The machine's load average before and after."""
@@ -162,15 +167,17 @@ def measure_load(
         )
         for party in parties:
             for connections, seconds in ((1, args.c1_seconds), (50, args.c50_seconds)):
-                load = wrk_with_cpu(
-                    party.url,
-                    party.pid,
-                    intact,
-                    connections=connections,
-                    seconds=seconds,
-                    key=keys[party.name],
-                    workdir=workdir,
-                )
+                sampled = party.name.startswith("interleaf") and connections == 50
+                with backlog_samples(party.url, results.backlog.setdefault(party.name, []), sampled):
+                    load = wrk_with_cpu(
+                        party.url,
+                        party.pid,
+                        intact,
+                        connections=connections,
+                        seconds=seconds,
+                        key=keys[party.name],
+                        workdir=workdir,
+                    )
                 runs.setdefault((connections, party.name), []).append(load)
             ttfb[party.name].append(python_client("ttfb", party.url, keys[party.name], stream_body, "100"))
     results.loads = {key: median_load(loads) for key, loads in runs.items()}
@@ -178,6 +185,33 @@ def measure_load(
         name: {stat: statistics.median(r[stat] for r in rs) for stat in ("p50", "p99")}
         for name, rs in ttfb.items()
     }
+
+
+@contextlib.contextmanager
+def backlog_samples(url: str, into: list[int], enabled: bool = True) -> Iterator[None]:
+    """Read ``/healthz``'s ``store.pending_writes`` every :data:`BACKLOG_EVERY` seconds while the block
+    runs, appending to ``into``: whether the store's writer keeps up with the load (past half of
+    ``--capture-backlog`` new requests wait for room)."""
+    if not enabled:
+        yield
+        return
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(BACKLOG_EVERY):
+            with (
+                contextlib.suppress(OSError, ValueError, KeyError),
+                urllib.request.urlopen(url + "/healthz", timeout=2) as answer,
+            ):
+                into.append(int(json.loads(answer.read())["store"]["pending_writes"]))
+
+    sampler = threading.Thread(target=sample, name="backlog-sampler", daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sampler.join()
 
 
 def measure_restore(

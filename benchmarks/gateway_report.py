@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 from typing import TYPE_CHECKING
 
 from benchmarks.gateway_load import error_note
@@ -19,6 +20,9 @@ NAMES = {
 }
 CPU_TARGET = 1.5
 """interleaf's CPU time per request, at most this many times the bare proxy's."""
+BACKLOG_EVERY = 0.2
+"""Seconds between two reads of a gateway's capture backlog during a load run (5 requests a second
+against thousands: they do not move its CPU per request)."""
 IDLE_SETTLE_SECONDS = 5.0
 """Memory is measured when the last slow stream closes and again this much later, every party idle
 (interleaf hands freed heap back after IDLE_TIDY_SECONDS of idleness)."""
@@ -72,6 +76,24 @@ def load_table(results: Results) -> list[str]:
     return lines
 
 
+def backlog_lines(results: Results) -> list[str]:
+    """Whether each interleaf's store writer kept up with the concurrency-50 load."""
+    parts = [
+        f"{NAMES[name]} p50 {statistics.median(samples):,.0f}, max {max(samples):,}"
+        for name, samples in results.backlog.items()
+        if samples
+    ]
+    if not parts:
+        return []
+    return [
+        "Replies waiting to be written while the load at concurrency 50 ran (`/healthz` every "
+        f"{BACKLOG_EVERY:g} s): {'; '.join(parts)}. Past half of `--capture-backlog` (4,096 replies) new "
+        "requests wait for the writer, so a figure near that means the writer, not the request path, set "
+        "the pace.",
+        "",
+    ]
+
+
 def report(results: Results, args: argparse.Namespace) -> str:
     lines = [
         "## Gateway",
@@ -93,6 +115,7 @@ def report(results: Results, args: argparse.Namespace) -> str:
         "",
         *load_table(results),
         "",
+        *backlog_lines(results),
     ]
     if "litellm" in results.parties:
         direct = results.loads[(1, "direct")].p50_ms
