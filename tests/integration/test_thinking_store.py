@@ -34,14 +34,11 @@ from interleaf.store.thinking import (
     SERVED_MARKER_MIN_SECONDS,
     RawReply,
     StoreConfigError,
-    Stored,
     StoreError,
     StoreUnavailableError,
     ThinkingStore,
-    as_message,
     decode_message,
     encode_message,
-    encode_messages,
     tenant_for,
 )
 from interleaf.store.thinking_redis import RedisThinkingStore, redis_key
@@ -355,20 +352,6 @@ def test_codec_compresses_only_large_messages() -> None:
     assert len(encode_message(large)) < len(dump(large)) / 2
     for message in (small, large):
         assert dump(decode_message(encode_message(message))) == dump(message)
-
-
-def test_a_batch_encodes_to_the_same_bytes_as_each_turn_alone() -> None:
-    wire = api("anthropic")
-
-    def raw(size: int) -> RawReply:
-        reply = wire.encode_response(Response(message=turn(size=size), id="r-1"), dialect=None)
-        return RawReply("anthropic", json.dumps(reply).encode())
-
-    mixed: list[Stored] = [turn(thinking=False), turn(size=40), raw(1), raw(60), raw(30), turn(size=20)]
-    for batch in (mixed, mixed[:1], mixed[1:2], [raw(1), raw(1)], []):
-        encoded = encode_messages(batch)
-        assert encoded == [encode_message(one) for one in batch]
-        assert [dump(decode_message(value)) for value in encoded] == [dump(as_message(one)) for one in batch]
 
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -27,7 +27,7 @@ import json
 import os
 import threading
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -200,37 +200,17 @@ def encode_message(stored: Stored) -> bytes:
     or ``Z``, so the reader needs no other flag. Rows written by earlier versions hold zlib instead (a stream
     starting ``0x78``, or ``R<api>\n<zlib of body>``) and read back the same.
     """
-    head, payload, compress = _encoding(stored)
-    return head + (_compress(payload) if compress else payload)
-
-
-def encode_messages(stored: Sequence[Stored]) -> list[bytes]:
-    """:func:`encode_message` of each, the same bytes, with all of the batch's compressing in one call.
-
-    zstd hands the GIL back for every call. A store's writer thread (SQLite's) then has to win it back
-    from the event loop, which under load holds it until its switch interval (5 ms) runs out: once per
-    turn, that kept the writer thousands of replies behind the gateway under wrk, and new requests
-    waiting for room. Once per batch, it keeps up (benchmarks/bench_gateway.py).
-    """
-    parts = [_encoding(one) for one in stored]
-    payloads: list[bytes | bytearray | memoryview] = [payload for _, payload, compress in parts if compress]
-    if len(payloads) < 2:
-        return [head + (_compress(payload) if compress else payload) for head, payload, compress in parts]
-    compressed = iter(_compressor().multi_compress_to_buffer(payloads))
-    return [head + (next(compressed).tobytes() if compress else payload) for head, payload, compress in parts]
-
-
-def _encoding(stored: Stored) -> tuple[bytes, bytes, bool]:
-    """What :func:`encode_message` writes: a header, the payload after it, and whether the payload is
-    to be compressed."""
     if isinstance(stored, RawReply):
         if len(stored.body) > COMPRESS_ABOVE:
-            return b"Z" + stored.api.encode() + b"\n", stored.body, True
-        return b"r" + stored.api.encode() + b"\n", stored.body, False
+            return b"Z" + stored.api.encode() + b"\n" + _compress(stored.body)
+        return b"r" + stored.api.encode() + b"\n" + stored.body
     # surrogatepass: a lone surrogate from a "\ud83d" escape on the wire survives (json.loads of bytes
     # decodes with surrogatepass too).
-    data = _COMPACT.encode(message_to_json(stored)).encode("utf-8", "surrogatepass")
-    return b"", data, len(data) > COMPRESS_ABOVE
+    text = _COMPACT.encode(message_to_json(stored))
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > COMPRESS_ABOVE:
+        return _compress(data)
+    return data
 
 
 def decode_message(data: bytes) -> Message:
@@ -250,7 +230,7 @@ def decode_message(data: bytes) -> Message:
     return message_from_json(json.loads(data))
 
 
-def _compressor() -> zstandard.ZstdCompressor:
+def _compress(data: bytes) -> bytes:
     # One compressor per thread: its context is reused from call to call (most of zstd's lead over
     # zlib on small replies), and a context must not be shared between threads (the SQLite store
     # writes on its own thread, the Redis store on the event loop's).
@@ -258,11 +238,7 @@ def _compressor() -> zstandard.ZstdCompressor:
         compressor: zstandard.ZstdCompressor = _codecs.compressor
     except AttributeError:
         compressor = _codecs.compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
-    return compressor
-
-
-def _compress(data: bytes) -> bytes:
-    return _compressor().compress(data)
+    return compressor.compress(data)
 
 
 def _decompressed(data: bytes) -> bytes:

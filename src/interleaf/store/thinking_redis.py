@@ -1,7 +1,7 @@
 """The Redis thinking store: for gateway replicas on several machines sharing one Redis.
 
 Keys are ``interleaf:v1:{tenant}:{fingerprint}``; values are the encoded message
-(:func:`~interleaf.store.thinking.encode_messages`), written with ``SET ... PX`` so Redis expires them.
+(:func:`~interleaf.store.thinking.encode_message`), written with ``SET ... PX`` so Redis expires them.
 Served markers are ``interleaf:v1:served:{tenant}:{fingerprint}`` (an empty value, a longer expiry),
 written in the same pipeline.
 
@@ -46,7 +46,7 @@ from interleaf.store.thinking import (
     StoreTimeoutError,
     StoreUnavailableError,
     decode_message,
-    encode_messages,
+    encode_message,
     env_tenant_secret,
     served_marker_ttl,
 )
@@ -196,12 +196,10 @@ class RedisThinkingStore:
         ttl = self.default_ttl if ttl_seconds is None else ttl_seconds
         ttl_ms = max(1, round(ttl * 1000))
         marker_ms = max(1, round(served_marker_ttl(ttl) * 1000))
-        keyed = [
-            (tenant, fp, message) for tenant, messages in groups.items() for fp, message in messages.items()
-        ]
         encoded = [
-            (redis_key(tenant, fp), value)
-            for (tenant, fp, _), value in zip(keyed, encode_messages([m for _, _, m in keyed]), strict=True)
+            (redis_key(tenant, fp), encode_message(message))
+            for tenant, messages in groups.items()
+            for fp, message in messages.items()
         ]
         markers = [served_key(tenant, fp) for tenant, messages in groups.items() for fp in messages]
 

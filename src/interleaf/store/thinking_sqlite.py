@@ -52,7 +52,7 @@ from interleaf.store.thinking import (
     StoreTimeoutError,
     StoreUnavailableError,
     decode_message,
-    encode_messages,
+    encode_message,
     env_tenant_secret,
 )
 from interleaf.transcript import Message
@@ -369,10 +369,9 @@ class SQLiteThinkingStore:
 
         def write() -> bool:
             now = time.time()
-            data = encode_messages([message for _, _, message in items])  # one GIL hand-back, not one a row
             rows = [
-                (row_key(tenant, fp), tenant, fp, value, now, now + ttl)
-                for (tenant, fp, _), value in zip(items, data, strict=True)
+                (row_key(tenant, fp), tenant, fp, encode_message(message), now, now + ttl)
+                for tenant, fp, message in items
             ]
             self._writer.execute("BEGIN IMMEDIATE")
             try:
