@@ -11,7 +11,6 @@ from typing import Protocol
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.types import Receive
 
 from interleaf.backends.errors import BackendError
 from interleaf.backends.http import HttpClient
@@ -179,26 +178,12 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
         raise _too_large(int(length), limit)
     receive = request.receive  # the ASGI messages themselves: Request.stream() is an async generator
     if getattr(getattr(receive, "__self__", None), "more_body", True) is False:
-        # uvicorn's request cycle has the whole body already (most requests arrive in one read): no read
-        # can stall, so no deadline is armed (a timer per request was a measurable part of the gateway's
-        # CPU per request). Any other server, or a body still arriving, takes the timed path below.
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        if not message.get("more_body", False):
-            body: bytes = message.get("body", b"")
-            if len(body) > limit:
-                raise _too_large(len(body), limit)
-            return body
-        return await _read_timed(receive, limit, timeout, [message.get("body", b"")])
-    return await _read_timed(receive, limit, timeout, [])
-
-
-async def _read_timed(receive: Receive, limit: int, timeout: float | None, chunks: list[bytes]) -> bytes:
-    """The rest of the body, after ``chunks``, with ``timeout`` seconds allowed between two reads."""
-    size = sum(len(chunk) for chunk in chunks)
-    if size > limit:
-        raise _too_large(size, limit)
+        # uvicorn's request cycle holds the whole body already (most requests arrive in one read): no read
+        # can stall, so no deadline timer is armed (one per request was a measurable part of the
+        # gateway's CPU per request). Any other server, or a body still arriving, keeps the deadline.
+        timeout = None
+    chunks: list[bytes] = []
+    size = 0
     loop = asyncio.get_running_loop()
     try:
         # One deadline for the whole body, moved on after every chunk (a scope per read cost a timer
