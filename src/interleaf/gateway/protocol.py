@@ -14,6 +14,12 @@ A request's head deadline is armed only when a read ends inside that head: nearl
 whole in one read, and arming and cancelling a timer for each request was a measurable part of the
 gateway's CPU per request. The deadline then runs from the end of that read instead of from the head's
 first byte: microseconds later.
+
+A whole response (one with a ``content-length``) leaves in one write: uvicorn writes a response's head
+as soon as the app starts it and its body in a second write, so every reply cost two send calls, two
+TCP segments and two wake-ups of the client. Here the head waits for the body, which a whole response
+sends straight after it (:class:`OneWriteCycle`). A streamed response's head still leaves at once: its
+first chunk may be seconds away.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import asyncio
 import logging
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 log = logging.getLogger("interleaf.gateway")
 
@@ -76,6 +82,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._disarm_head_timer()
         super().on_headers_complete()
+        # uvicorn builds the cycle here and only schedules its task, so the cycle is ours to adapt
+        # before it sends anything (a pipelined request's cycle waits in the queue, adapted the same).
+        # The class swap keeps uvicorn's cycle code as it is, and its fields too.
+        cycle = self.cycle
+        if type(cycle) is RequestResponseCycle:
+            cycle.__class__ = OneWriteCycle
 
     # ------------------------------------------------------------------------------------ guards
 
@@ -111,6 +123,55 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
         )
         self.transport.close()
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request/response cycle, sending a whole response's head and body in one write."""
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != "http.response.start" or self.response_started:
+            await super().send(message)
+            return
+        held = _HeldHead(self.transport)
+        self.transport = held  # type: ignore[assignment]
+        await super().send(message)
+        if self.chunked_encoding is not False:  # streamed (or refused): the head leaves now
+            held.flush()
+
+
+class _HeldHead:
+    """The transport a cycle writes through once its response started: the head waits for the next
+    write (the body) and leaves with it; every other call goes straight to the transport."""
+
+    __slots__ = ("_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        """None until the head is written; then the held head; empty once it has left."""
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is None:  # the first write is the head: it waits
+            self._head = data
+            return
+        if head:
+            self._head = b""
+            data = head + data
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        head = self._head
+        self._head = b""
+        if head:
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def guarded_protocol(header_timeout: float, max_header_bytes: int) -> type[GuardedHttpToolsProtocol]:
