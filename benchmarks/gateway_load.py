@@ -163,12 +163,15 @@ def wrk_with_cpu(
     url: str, pid: int, body: Path, *, connections: int, seconds: float, key: str, workdir: Path
 ) -> Load:
     """:func:`wrk` once the party has settled (:func:`settle`), plus the CPU time process ``pid`` spent
-    per request meanwhile."""
+    per request, counted until it has settled again: a gateway that writes its captured replies
+    behind the load (up to ``--capture-backlog`` of them) does part of a run's work after wrk stops,
+    and that work is part of what the requests cost."""
     from benchmarks.gateway_processes import cpu_seconds
 
     settle(url)
     before = cpu_seconds(pid)
     load = wrk(url, body, connections=connections, seconds=seconds, key=key, workdir=workdir)
+    settle(url)
     load.cpu_us = (cpu_seconds(pid) - before) * 1e6 / max(1.0, load.rps * seconds)
     return load
 

@@ -109,8 +109,9 @@ def report(results: Results, args: argparse.Namespace) -> str:
         "system prompt, three tools, an earlier turn with its signed thinking and a tool result), "
         f"non-streaming unless said otherwise. Medians of {args.rounds} interleaved rounds "
         f"({args.c1_seconds:g} s at concurrency 1, {args.c50_seconds:g} s at 50); *CPU per request* is the "
-        "user + system time the serving process spent during the concurrency-50 run divided by the "
-        "requests it served (the emulator's, for direct). The machine is a shared 2-core VM: p99s are noisy, "
+        "user + system time the serving process spent from the start of the concurrency-50 run until it "
+        "had written every reply it captured (interleaf writes them behind the load, so part of a run's "
+        "work comes after it), divided by the requests it served (the emulator's, for direct). The machine is a shared 2-core VM: p99s are noisy, "
         "CPU per request and ratios measured together are the steady figures.",
         "",
         *load_table(results),

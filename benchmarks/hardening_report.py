@@ -66,7 +66,8 @@ def cpu_lines(args: argparse.Namespace, m: Measured) -> list[str]:
     lines = [
         "**CPU per request**: every version and the bare Starlette + aiohttp proxy running at once in front "
         "of the zero-latency emulator, `wrk` at concurrency 50 on each in turn (the Gateway section's "
-        f"request, thinking kept), {args.cpu_rounds} interleaved rounds of {args.cpu_seconds:g} s, medians:",
+        f"request, thinking kept), {args.cpu_rounds} interleaved rounds of {args.cpu_seconds:g} s, each "
+        "party's CPU time counted until it had written every reply it captured, medians:",
         "",
         "| version | req/s | CPU per request | × bare proxy |",
         "|---|---:|---:|---:|",
