@@ -89,3 +89,47 @@ async def test_a_whole_reply_is_one_segment_and_a_streams_head_does_not_wait(
         )
         assert streamed.startswith(b"HTTP/1.1 200") and b"event: message_stop" in streamed, streamed[:300]
         assert segments > 1 and waited >= 0.4, (segments, waited)
+
+
+def _keep_alive_exchanges(port: int, requests: list[bytes]) -> list[bytes]:
+    """Each request on one keep-alive connection in turn, reading each response's head (and its
+    body, by content-length, unless the request is a HEAD) before sending the next."""
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for request in requests:
+            sock.sendall(request)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = sock.recv(65536)
+                assert chunk, f"the gateway closed the connection; it sent {received!r}"
+                received += chunk
+            head, _, body = received.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+            )
+            if not request.startswith(b"HEAD"):
+                while len(body) < length:
+                    body += sock.recv(65536)
+            answers.append(head + b"\r\n\r\n" + body)
+    return answers
+
+
+async def test_a_head_requests_head_is_not_held_on_a_kept_alive_connection(
+    upstream: ScriptedServer, tmp_path: Path
+) -> None:
+    options = gateway_options("anthropic", upstream.base_url, f"sqlite:///{tmp_path}/thinking.db")
+    async with GatewayServer(options) as gateway:
+        head, get = await asyncio.to_thread(
+            _keep_alive_exchanges,
+            gateway.port,
+            [
+                b"HEAD /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n",
+                b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n",
+            ],
+        )
+    assert head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n"), head
+    assert get.startswith(b"HTTP/1.1 200") and b'"status"' in get, get

@@ -135,7 +135,9 @@ class OneWriteCycle(RequestResponseCycle):
         held = _HeldHead(self.transport)
         self.transport = held  # type: ignore[assignment]
         await super().send(message)
-        if self.chunked_encoding is not False:  # streamed (or refused): the head leaves now
+        # A streamed response's head leaves now, and so does a HEAD request's: uvicorn writes no
+        # body for it.
+        if self.chunked_encoding is not False or self.scope["method"] == "HEAD":
             held.flush()
 
 
