@@ -8,10 +8,14 @@ import random
 import sqlite3
 import stat
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 
+from interleaf.data.errors import RowError
+from interleaf.data.sources import read_source
+from interleaf.store.codec import ZSTD_MAGIC
 from interleaf.store.traffic import TrafficRecorder, app_label
 from interleaf.view.traffic import TrafficReader, TrafficUnreadable
 
@@ -76,6 +80,26 @@ def test_what_is_recorded_is_read_back(tmp_path: Path) -> None:
     )
     assert reader.count("claude-cli") == 3 and reader.count() == 4
     assert reader.request(10_000) is None
+
+
+def test_bodies_are_zstd_and_files_of_earlier_versions_in_zlib_still_read(tmp_path: Path) -> None:
+    recorder = TrafficRecorder(tmp_path / "traffic.db")
+    record(recorder, 2)
+    recorder.close()
+    with sqlite3.connect(recorder.path) as db:
+        stored = db.execute("SELECT client_body, upstream_body FROM requests ORDER BY id").fetchall()
+        assert all(body.startswith(ZSTD_MAGIC) for row in stored for body in row)
+        # The first request as an earlier version recorded it: zlib at level 6.
+        db.execute(
+            "UPDATE requests SET client_body = ?, upstream_body = ? WHERE id = 1",
+            (zlib.compress(CLIENT, 6), zlib.compress(UPSTREAM, 6)),
+        )
+    reader = TrafficReader(recorder.path)
+    old, new = reader.request(1), reader.request(2)
+    assert old is not None and (old.client_body, old.upstream_body) == (CLIENT, UPSTREAM)
+    assert new is not None and (new.client_body, new.upstream_body) == (CLIENT + b" ", UPSTREAM)
+    # The data pipeline reads both as well (each is its own one-turn conversation here).
+    assert not [item for item in read_source("gateway", [recorder.path]) if isinstance(item, RowError)]
 
 
 def test_the_file_is_private(tmp_path: Path) -> None:

@@ -18,21 +18,19 @@ Both raise :class:`StoreUnavailableError` when the backend cannot be reached; th
 (a miss) and the next call tries again. Messages are stored in the transcript JSON form
 (:func:`interleaf.transcript.message_to_json`), or, for a reply the gateway relayed whole, as the
 upstream's reply body itself (:class:`RawReply`: no re-encoding on the request path, decoded only when
-read); either zstd-compressed when large (rows written by earlier versions hold zlib, and still read back).
+read); either compressed when large (:mod:`interleaf.store.codec`: zstd; rows written by
+earlier versions hold zlib, and still read back).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import zstandard
-
+from interleaf.store.codec import compress, decompress
 from interleaf.store.fingerprint import tenant_id
 from interleaf.transcript import Message, message_from_json, message_to_json
 from interleaf.wire.apis import api
@@ -60,12 +58,6 @@ COMPRESS_ABOVE = 512
 """Encoded messages longer than this many bytes are compressed. Thinking prose compresses about 2x; below
 ~0.5 KB the saving is a few bytes (benchmarks/bench_thinking_store.py measures both)."""
 
-_ZSTD_LEVEL = 3
-"""zstd's default level. Against zlib's level 6 (interleaf's codec until this one), on the same JSON replies
-of thinking prose: a ratio within 5% of it, at half its CPU for 1 KB, a fifth for 16 KB and a tenth for
-64 KB (benchmarks/bench_thinking_store.py). Compressing was most of the gateway's store writer's CPU."""
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_codecs = threading.local()
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps makes one per call
 
 
@@ -202,14 +194,14 @@ def encode_message(stored: Stored) -> bytes:
     """
     if isinstance(stored, RawReply):
         if len(stored.body) > COMPRESS_ABOVE:
-            return b"Z" + stored.api.encode() + b"\n" + _compress(stored.body)
+            return b"Z" + stored.api.encode() + b"\n" + compress(stored.body)
         return b"r" + stored.api.encode() + b"\n" + stored.body
     # surrogatepass: a lone surrogate from a "\ud83d" escape on the wire survives (json.loads of bytes
     # decodes with surrogatepass too).
     text = _COMPACT.encode(message_to_json(stored))
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > COMPRESS_ABOVE:
-        return _compress(data)
+        return compress(data)
     return data
 
 
@@ -221,42 +213,8 @@ def decode_message(data: bytes) -> Message:
         if not newline:
             raise ValueError("a stored reply without its API name")
         if kind != b"r":
-            body = _decompressed(body) if kind == b"Z" else _zlib_decompressed(body)
+            body = decompress(body)
         return RawReply(name.decode("ascii"), body).message()
-    if data.startswith(_ZSTD_MAGIC):
-        data = _decompressed(data)
-    elif kind != b"{":
-        data = _zlib_decompressed(data)
+    if kind != b"{":
+        data = decompress(data)
     return message_from_json(json.loads(data))
-
-
-def _compress(data: bytes) -> bytes:
-    # One compressor per thread: its context is reused from call to call (most of zstd's lead over
-    # zlib on small replies), and a context must not be shared between threads (the SQLite store
-    # writes on its own thread, the Redis store on the event loop's).
-    try:
-        compressor: zstandard.ZstdCompressor = _codecs.compressor
-    except AttributeError:
-        compressor = _codecs.compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
-    return compressor.compress(data)
-
-
-def _decompressed(data: bytes) -> bytes:
-    try:
-        decompressor: zstandard.ZstdDecompressor = _codecs.decompressor
-    except AttributeError:
-        decompressor = _codecs.decompressor = zstandard.ZstdDecompressor()
-    try:
-        # The frame says its size (ZstdCompressor.compress writes it); a damaged one is refused.
-        return decompressor.decompress(data)
-    # Damaged: a ValueError like every other bad value (a damaged header may claim a size that cannot
-    # be allocated).
-    except (zstandard.ZstdError, MemoryError) as exc:
-        raise ValueError(f"a stored value does not decompress: {exc}") from None
-
-
-def _zlib_decompressed(data: bytes) -> bytes:
-    try:
-        return zlib.decompress(data)
-    except zlib.error as exc:
-        raise ValueError(f"a stored value does not decompress: {exc}") from None

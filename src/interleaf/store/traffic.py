@@ -3,7 +3,8 @@ which earlier assistant turns the gateway restored, for ``interleaf view``.
 
 Off by default. When on, the content stays on this machine: one SQLite file, private to the user
 (0600, its directory 0700), bounded in rows and bytes (the oldest requests go first), bodies
-zlib-compressed. Nothing here talks to the network.
+compressed with the store's codec (:mod:`interleaf.store.codec`: zstd; files recorded by earlier versions
+hold zlib and read the same). Nothing here talks to the network.
 
 Writing (the gateway)::
 
@@ -35,13 +36,13 @@ import queue
 import re
 import sqlite3
 import threading
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from interleaf.paths import data_dir
+from interleaf.store.codec import compress
 
 DEFAULT_MAX_REQUESTS = 20_000
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -332,7 +333,7 @@ class TrafficRecorder:
 
     def _compress(self, body: bytes) -> tuple[bytes, bool]:
         cut = len(body) > self.max_body_bytes
-        return zlib.compress(body[: self.max_body_bytes], 6), cut
+        return compress(body[: self.max_body_bytes]), cut
 
     def _prune(self) -> bool:
         """Drop the oldest requests beyond ``max_requests`` rows or ``max_bytes`` stored bytes."""

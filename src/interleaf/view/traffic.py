@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interleaf.store.codec import decompress
 from interleaf.store.traffic import default_path
 
 
@@ -200,9 +200,9 @@ class TrafficReader:
         summary = _summary(row[:16])
         agent, client, upstream, client_size, upstream_size, cut, restored, missing, foreign = row[16:]
         try:
-            client_body = zlib.decompress(client)
-            upstream_body = None if upstream is None else zlib.decompress(upstream)
-        except zlib.error as exc:
+            client_body = decompress(client)
+            upstream_body = None if upstream is None else decompress(upstream)
+        except ValueError as exc:
             raise TrafficUnreadable(f"request {record_id} in {self.path} is damaged ({exc})") from None
         return RecordedRequest(
             summary=summary,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from interleaf.data.rows import Provenance
 from interleaf.data.sources.base import Collected, SourceItem
 from interleaf.data.sources.wire import decode
 from interleaf.paths import data_dir
+from interleaf.store.codec import decompress
 from interleaf.transcript import Conversation, message_to_json
 
 # The gateway names client formats by their endpoint; the codecs by their API.
@@ -52,8 +52,8 @@ def read_traffic(path: Path | None = None) -> Iterator[SourceItem]:
             continue
         body, fmt = (upstream, upstream_format) if upstream is not None else (client, client_format)
         try:
-            record = json.loads(zlib.decompress(body))
-        except (zlib.error, ValueError) as exc:
+            record = json.loads(decompress(body))
+        except ValueError as exc:
             yield RowError(where, f"the recorded body cannot be read ({exc})")
             continue
         try:
