@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+import zstandard
 
 from interleaf.store.fingerprint import (
     conversation_context,
@@ -371,6 +372,21 @@ def test_turns_stored_by_earlier_versions_with_zlib_still_read_back() -> None:
     # a tenth of it is.
     ours = encode_message(RawReply("anthropic", body))
     assert ours.startswith(b"Zanthropic\n") and len(ours) < 1.1 * len(zlib.compress(body, 6)) + 12
+
+
+def test_a_stored_turn_damaged_inside_is_refused_and_frames_without_a_checksum_still_read() -> None:
+    body = json.dumps(
+        api("anthropic").encode_response(Response(message=turn(size=40)), dialect=None)
+    ).encode()
+    encoded = encode_message(RawReply("anthropic", body))
+    middle = len(encoded) // 2
+    for flipped in (encoded[middle] ^ 0x01, encoded[middle] ^ 0x80):
+        # One bit of the compressed content: its checksum refuses it, never other bytes read back.
+        with pytest.raises(ValueError, match="does not decompress"):
+            decode_message(encoded[:middle] + bytes([flipped]) + encoded[middle + 1 :])
+    # zstd frames written before the checksum (and by other tools) read back as they are.
+    bare = zstandard.ZstdCompressor(level=3, write_checksum=False).compress(body)
+    assert dump(decode_message(b"Zanthropic\n" + bare)) == dump(RawReply("anthropic", body).message())
 
 
 @pytest.mark.parametrize("api_name", API_NAMES)

@@ -102,6 +102,20 @@ def test_bodies_are_zstd_and_files_of_earlier_versions_in_zlib_still_read(tmp_pa
     assert not [item for item in read_source("gateway", [recorder.path]) if isinstance(item, RowError)]
 
 
+def test_a_damaged_body_is_a_clear_error_for_the_viewer_and_the_pipeline(tmp_path: Path) -> None:
+    recorder = TrafficRecorder(tmp_path / "traffic.db")
+    record(recorder, 1)
+    recorder.close()
+    with sqlite3.connect(recorder.path) as db:
+        (body,) = db.execute("SELECT upstream_body FROM requests").fetchone()
+        middle = len(body) // 2
+        db.execute("UPDATE requests SET upstream_body = ?", (body[:middle] + b"\xff" + body[middle + 1 :],))
+    with pytest.raises(TrafficUnreadable, match="is damaged"):
+        TrafficReader(recorder.path).request(1)
+    (problem,) = list(read_source("gateway", [recorder.path]))
+    assert isinstance(problem, RowError) and "cannot be read" in str(problem), problem
+
+
 def test_the_file_is_private(tmp_path: Path) -> None:
     recorder = TrafficRecorder(tmp_path / "new-dir" / "traffic.db")
     recorder.close()

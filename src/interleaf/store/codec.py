@@ -6,7 +6,9 @@ thinking prose: a ratio within 5% of it, at half its CPU for 1 KB, a fifth for 1
 64 KB (benchmarks/bench_thinking_store.py compares the two in the same run). Compressing was most of the
 CPU of the gateway's store writer.
 
-Values written by earlier versions hold zlib and read back the same: a zstd frame starts with its magic
+Each frame ends with a checksum of its content (4 bytes), so a damaged value is refused rather than read
+back as other bytes, as zlib's own checksum refused it before. Values written by earlier versions hold
+zlib (or zstd without the checksum) and read back the same: a zstd frame starts with its magic
 number ``28 b5 2f fd`` and a zlib stream with ``0x78``, so :func:`decompress` needs no flag.
 """
 
@@ -30,7 +32,7 @@ def compress(data: bytes) -> bytes:
     try:
         compressor: zstandard.ZstdCompressor = _contexts.compressor
     except AttributeError:
-        compressor = _contexts.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=False)
+        compressor = _contexts.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
     return compressor.compress(data)
 
 
@@ -47,7 +49,7 @@ def decompress(data: bytes) -> bytes:
     except AttributeError:
         decompressor = _contexts.decompressor = zstandard.ZstdDecompressor()
     try:
-        # The frame says its size (compress writes it); a damaged one is refused.
+        # The frame says its size and carries a checksum (compress writes both); a damaged one is refused.
         return decompressor.decompress(data)
     # Damaged: a ValueError like every other bad value (a damaged header may claim a size that cannot
     # be allocated).

@@ -18,7 +18,7 @@ Both raise :class:`StoreUnavailableError` when the backend cannot be reached; th
 (a miss) and the next call tries again. Messages are stored in the transcript JSON form
 (:func:`interleaf.transcript.message_to_json`), or, for a reply the gateway relayed whole, as the
 upstream's reply body itself (:class:`RawReply`: no re-encoding on the request path, decoded only when
-read); either compressed when large (:mod:`interleaf.store.codec`: zstd; rows written by
+read); either compressed when large (:mod:`interleaf.store.codec`: zstd with a checksum; rows written by
 earlier versions hold zlib, and still read back).
 """
 
