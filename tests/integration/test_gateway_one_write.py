@@ -113,7 +113,9 @@ def _keep_alive_exchanges(port: int, requests: list[bytes]) -> list[bytes]:
             )
             if not request.startswith(b"HEAD"):
                 while len(body) < length:
-                    body += sock.recv(65536)
+                    chunk = sock.recv(65536)
+                    assert chunk, f"the gateway closed the connection mid-body; it sent {received + body!r}"
+                    body += chunk
             answers.append(head + b"\r\n\r\n" + body)
     return answers
 
