@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from interleaf.gateway.capture import (
+    BATCH_BEHIND,
+    BATCH_THROUGH,
     HELD_OVERHEAD,
     CaptureJob,
     CaptureQueue,
@@ -31,15 +33,18 @@ from interleaf.transcript import Message, RedactedThinking, Text, Thinking, Tool
 
 
 class HeldStore(SQLiteThinkingStore):
-    """The real SQLite store, whose writes wait until ``release`` is set (a stalled disk)."""
+    """The real SQLite store, whose writes wait until ``release`` is set (a stalled disk); ``batches``
+    counts the replies of each write."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.release = asyncio.Event()
+        self.batches: list[int] = []
 
     async def put_groups(
         self, groups: Mapping[str, Mapping[str, Stored]], *, ttl_seconds: float | None = None
     ) -> None:
+        self.batches.append(sum(len(messages) for messages in groups.values()))
         await self.release.wait()
         await super().put_groups(groups, ttl_seconds=ttl_seconds)
 
@@ -115,6 +120,31 @@ async def test_a_held_writer_slows_requests_then_refuses_and_room_comes_back(tmp
         store.release.set()
         await queue.aclose()
         await store.aclose()
+
+
+async def test_a_backlog_is_written_in_big_batches_unless_each_reply_waits(tmp_path: Path) -> None:
+    """Writes trailing the replies take a backlog BATCH_BEHIND at a time (cheaper per reply); replies
+    that each wait for their own write go BATCH_THROUGH at a time, so none waits for thousands."""
+    for write_through, size in ((False, BATCH_BEHIND), (True, BATCH_THROUGH)):
+        store = HeldStore(tmp_path / f"thinking-{write_through}.db")
+        queue = CaptureQueue(store, Metrics(), max_pending=10 * size, ttl=60, write_through=write_through)
+        queue.start()
+        try:
+            first = asyncio.create_task(queue.capture(_job(0)))
+            await asyncio.sleep(0.05)  # the writer has taken it and waits on the store
+            assert store.batches == [1]
+            rest = [asyncio.create_task(queue.capture(_job(number))) for number in range(1, size + 11)]
+            await asyncio.sleep(0.05)
+            assert queue.pending == size + 10
+            store.release.set()
+            assert all(await asyncio.gather(first, *rest))
+            await queue.drain(5.0, written=True)
+            assert store.batches == [1, size, 10]
+            assert await store.count() == size + 11
+        finally:
+            store.release.set()
+            await queue.aclose()
+            await store.aclose()
 
 
 async def test_large_replies_are_bounded_by_bytes_before_their_count(tmp_path: Path) -> None:
@@ -208,7 +238,7 @@ async def test_a_batch_larger_than_one_statement_is_stored_whole(tmp_path: Path)
 
 async def test_an_idle_writer_holds_nothing_it_has_written(tmp_path: Path) -> None:
     """Once written, a reply is referenced by nothing in the capture queue: an idle writer keeping its
-    last batch alive would pin up to 256 replies, and the memory around them, until the next one."""
+    last batch alive would pin up to BATCH_BEHIND replies, and the memory around them, until the next one."""
     store = SQLiteThinkingStore(tmp_path / "thinking.db")
     queue = CaptureQueue(store, Metrics(), max_pending=100, ttl=60)
     queue.start()

@@ -96,7 +96,14 @@ log = logging.getLogger("interleaf.gateway")
 
 BATCH_WINDOW = 0.01
 """Seconds the writer collects replies before writing them in one batch (a store private to this process)."""
-_BATCH = 256
+BATCH_BEHIND = 2048
+"""Replies per write when writes trail the replies (a store private to this process). Under load the
+writer falls behind, and a bigger batch is cheaper per reply: new keys land at random places in the
+store's index, and one transaction writes each index page it touches once, however many keys it gained
+(benchmarks/bench_thinking_store.py measures a turn's cost in small batches and in these)."""
+BATCH_THROUGH = 256
+"""Replies per write when each waits for its own (:attr:`CaptureQueue.write_through`): the reply that
+opens a batch waits for all of it."""
 _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between write attempts while the store fails
 ROOM_WAIT = 1.0
 """Seconds a new request waits for a backlog of writes to shrink before it is refused with a 503."""
@@ -165,6 +172,7 @@ class CaptureQueue:
         self._metrics = metrics
         self._ttl = ttl
         self._window = 0.0 if self.write_through else window
+        self._batch = BATCH_THROUGH if self.write_through else BATCH_BEHIND
         self.max_pending = max_pending
         self.max_pending_bytes = max_pending_bytes
         self._pending: deque[_Pending] = deque()
@@ -362,7 +370,7 @@ class CaptureQueue:
                 await self._wake.wait()
                 if self._window:
                     await asyncio.sleep(self._window)
-            batch = [self._pending.popleft() for _ in range(min(_BATCH, len(self._pending)))]
+            batch = [self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))]
             if not batch:
                 continue
             self._pending_bytes -= sum(entry.size for entry in batch)
@@ -373,7 +381,7 @@ class CaptureQueue:
                 self._writing = False
                 self._attempted = max(self._attempted, max(e.number for e in batch))
                 self._progress.set()
-            # Dropped before the next wait: an idle writer must not hold its last batch (up to 256
+            # Dropped before the next wait: an idle writer must not hold its last batch (up to 2,048
             # replies) alive, nor keep the memory they sit in from being handed back.
             del batch
             if not failed:
