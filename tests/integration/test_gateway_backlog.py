@@ -18,6 +18,7 @@ from typing import Any
 
 from interleaf.gateway.capture import (
     BATCH_BEHIND,
+    BATCH_BYTES,
     BATCH_THROUGH,
     HELD_OVERHEAD,
     CaptureJob,
@@ -145,6 +146,30 @@ async def test_a_backlog_is_written_in_big_batches_unless_each_reply_waits(tmp_p
             store.release.set()
             await queue.aclose()
             await store.aclose()
+
+
+async def test_a_batch_of_large_replies_ends_at_its_byte_bound(tmp_path: Path) -> None:
+    """A batch being written has left the backlog's byte bound: 2,048 replies of 100 KB in one batch
+    would hold 200 MB beside it. The batch ends once it holds BATCH_BYTES."""
+    store = HeldStore(tmp_path / "thinking.db")
+    queue = CaptureQueue(store, Metrics(), max_pending=10_000, max_pending_bytes=2**30, ttl=60)
+    queue.start()
+    thought = "x" * 100_000
+    try:
+        await _capture(queue, 0, thought)
+        await asyncio.sleep(0.05)  # the writer has taken it and waits on the store
+        for number in range(1, 201):
+            await _capture(queue, number, thought)
+        one = held_bytes(keyed_reply(_job(1, thought))[0])
+        store.release.set()
+        await queue.drain(5.0, written=True)
+        per_batch = -(-BATCH_BYTES // one)  # the reply that reaches the bound ends the batch
+        assert store.batches == [1] + [per_batch] * (200 // per_batch) + [200 % per_batch]
+        assert await store.count() == 201
+    finally:
+        store.release.set()
+        await queue.aclose()
+        await store.aclose()
 
 
 async def test_large_replies_are_bounded_by_bytes_before_their_count(tmp_path: Path) -> None:

@@ -104,6 +104,10 @@ store's index, and one transaction writes each index page it touches once, howev
 BATCH_THROUGH = 256
 """Replies per write when each waits for its own (:attr:`CaptureQueue.write_through`): the reply that
 opens a batch waits for all of it."""
+BATCH_BYTES = 8 * 1024 * 1024
+"""A batch also ends once it holds this much (:func:`held_bytes`), whatever its count: a batch being
+written is no longer in the backlog that ``max_pending_bytes`` bounds, and the store holds an encoded copy
+of it meanwhile. 2,048 replies of 2 KB stay under it; 2,048 of 50 KB would hold 100 MB."""
 _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between write attempts while the store fails
 ROOM_WAIT = 1.0
 """Seconds a new request waits for a backlog of writes to shrink before it is refused with a 503."""
@@ -370,10 +374,9 @@ class CaptureQueue:
                 await self._wake.wait()
                 if self._window:
                     await asyncio.sleep(self._window)
-            batch = [self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))]
+            batch = self._next_batch()
             if not batch:
                 continue
-            self._pending_bytes -= sum(entry.size for entry in batch)
             self._writing = True
             try:
                 failed = await self._write(batch)
@@ -392,6 +395,18 @@ class CaptureQueue:
             self._shed()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)
+
+    def _next_batch(self) -> list[_Pending]:
+        """Take the oldest pending replies: up to the batch's count, or until they hold
+        :data:`BATCH_BYTES` (at least one)."""
+        batch: list[_Pending] = []
+        held = 0
+        while self._pending and len(batch) < self._batch and held < BATCH_BYTES:
+            entry = self._pending.popleft()
+            held += entry.size
+            batch.append(entry)
+        self._pending_bytes -= held
+        return batch
 
     async def _write(self, batch: list[_Pending]) -> list[_Pending]:
         """Write ``batch`` in one round trip (``put_groups``); returns it when the write failed."""
