@@ -114,7 +114,7 @@ def _keep_alive_exchanges(port: int, requests: list[bytes]) -> list[bytes]:
             if not request.startswith(b"HEAD"):
                 while len(body) < length:
                     chunk = sock.recv(65536)
-                    assert chunk, f"the gateway closed the connection mid-body; it sent {received + body!r}"
+                    assert chunk, f"the gateway closed the connection mid-body; head {head!r}, body {body!r}"
                     body += chunk
             answers.append(head + b"\r\n\r\n" + body)
     return answers
