@@ -92,6 +92,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Results:
         emulator = start_emulator(stack, logs)
         direct = Party("direct", emulator.url, emulator.process)  # its CPU is the emulator's
         bare = start_bare_proxy(stack, logs, emulator.url)
+        keeping = start_bare_proxy(stack, logs, emulator.url, keep_in=workdir / "bare-keeping.db")
         gateway = interleaf_serve(
             stack,
             "interleaf",
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Results:
             logs=logs,
             log_level=args.log_level,
         )
-        parties = [direct, bare, gateway]
+        parties = [direct, bare, keeping, gateway]
         redis = start_redis(stack, logs)
         if redis is None:
             results.notes.append("Redis row skipped: no redis-server (make test installs it).")
@@ -160,7 +161,8 @@ def measure_load(
     for party in parties:  # warm-up: connections, caches, lazy imports
         wrk(party.url, intact, connections=4, seconds=1, key=keys[party.name], workdir=workdir)
     runs: dict[tuple[int, str], list[Load]] = {}
-    ttfb: dict[str, list[dict[str, float]]] = {p.name: [] for p in parties}
+    # The keeping bare proxy keeps whole replies only: its streams are the bare proxy's.
+    ttfb: dict[str, list[dict[str, float]]] = {p.name: [] for p in parties if p.name != "bare-keeping"}
     for round_number in range(args.rounds):
         print(
             f"latency, throughput, CPU and first byte: round {round_number + 1} of {args.rounds}", flush=True
@@ -179,7 +181,10 @@ def measure_load(
                         workdir=workdir,
                     )
                 runs.setdefault((connections, party.name), []).append(load)
-            ttfb[party.name].append(python_client("ttfb", party.url, keys[party.name], stream_body, "100"))
+            if party.name in ttfb:
+                ttfb[party.name].append(
+                    python_client("ttfb", party.url, keys[party.name], stream_body, "100")
+                )
     results.loads = {key: median_load(loads) for key, loads in runs.items()}
     results.ttfb = {
         name: {stat: statistics.median(r[stat] for r in rs) for stat in ("p50", "p99")}

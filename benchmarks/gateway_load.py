@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.gateway_processes import PYTHON, ROOT
-from benchmarks.gateway_upstream import raise_open_files
+from benchmarks.gateway_upstream import STORED_METRIC, raise_open_files
 
 WRK_SCRIPT = """
 local f = io.open(os.getenv("BENCH_BODY"), "rb")
@@ -137,9 +137,9 @@ def wrk(url: str, body: Path, *, connections: int, seconds: float, key: str, wor
 
 
 def settle(url: str, timeout: float = 30.0) -> None:
-    """Wait until a gateway has written the replies it holds (its ``interleaf_turns_stored_total`` stops
-    moving), so that one run's backlog of writes is not measured in the next one. A party without
-    interleaf's ``/metrics`` returns at once."""
+    """Wait until a gateway has written the replies it holds (its ``interleaf_turns_stored_total``, or the
+    keeping bare proxy's ``bench_replies_stored_total``, stops moving), so that one run's backlog of
+    writes is not measured in the next one. A party without ``/metrics`` returns at once."""
     deadline = time.monotonic() + timeout
     last: float | None = None
     while time.monotonic() < deadline:
@@ -151,7 +151,7 @@ def settle(url: str, timeout: float = 30.0) -> None:
         count = sum(
             float(line.split()[-1])
             for line in text.splitlines()
-            if line.startswith("interleaf_turns_stored_total")
+            if line.startswith(("interleaf_turns_stored_total", STORED_METRIC))
         )
         if count == last:
             return

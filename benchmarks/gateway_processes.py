@@ -117,10 +117,16 @@ def start_emulator(stack: contextlib.ExitStack, logs: Path) -> Party:
     return stack.enter_context(started("emulator", command, port, log=logs / "emulator.log"))
 
 
-def start_bare_proxy(stack: contextlib.ExitStack, logs: Path, upstream: str) -> Party:
+def start_bare_proxy(
+    stack: contextlib.ExitStack, logs: Path, upstream: str, *, keep_in: Path | None = None
+) -> Party:
+    """The bare proxy; with ``keep_in`` (a database path), the one that also keeps every reply there."""
     port = free_port()
     command = [PYTHON, "-m", "benchmarks.gateway_upstream", "bare-proxy", str(port), upstream]
-    return stack.enter_context(started("bare", command, port, log=logs / "bare.log"))
+    name = "bare" if keep_in is None else "bare-keeping"
+    if keep_in is not None:
+        command.append(str(keep_in))
+    return stack.enter_context(started(name, command, port, log=logs / f"{name}.log"))
 
 
 def exported_source(commit: str) -> Path:

@@ -5,26 +5,32 @@
   A request for model ``slow-stream`` streams a text of :data:`SLOW_CHUNKS` chunks, one every
   :data:`SLOW_INTERVAL` seconds; ``slow-stream-N`` streams N chunks.
 * :func:`serve_bare_proxy`: Starlette + one aiohttp session, bytes in, bytes out: the floor for any
-  Python gateway.
+  Python gateway. Given a database path, it also keeps every reply (:class:`ReplyKeeper`): the floor
+  for a Python gateway that persists what it relays.
 * :func:`request_body`: a realistic turn of a coding agent (system prompt, three tools, earlier turns).
 
 Each runs in a process of its own::
 
     python -m benchmarks.gateway_upstream emulator PORT
-    python -m benchmarks.gateway_upstream bare-proxy PORT UPSTREAM_URL
+    python -m benchmarks.gateway_upstream bare-proxy PORT UPSTREAM_URL [DATABASE]
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import re
 import resource
 import socket
+import sqlite3
 import sys
+import threading
+import time
 import urllib.request
+from pathlib import Path
 from typing import Any, ClassVar
 
 MODEL = "bench-model"
@@ -227,16 +233,92 @@ def serve_emulator(port: int) -> None:
     uvloop.run(main())
 
 
-def serve_bare_proxy(port: int, upstream: str) -> None:
-    """The floor: Starlette + one aiohttp session, bytes in, bytes out, nothing else."""
+class ReplyKeeper:
+    """The least a Python proxy does to keep every reply it relays: the body compressed (zstd level 3,
+    with its checksum), keyed by a hash of its bytes, written to SQLite (WAL, ``synchronous=NORMAL``)
+    by one thread behind the load, up to 2,048 replies a transaction in multi-row INSERTs, into a table
+    of the shape of interleaf's store (a unique key, an expiry index).
+
+    What it leaves out is interleaf's own work: reading the request and the reply, keying a turn by
+    what a client will send back, restoring. So interleaf's CPU per request against this party's is
+    what that work costs, with the price of persisting on both sides."""
+
+    BATCH = 2048
+    ROWS_PER_INSERT = 200
+    TTL_SECONDS = 7 * 24 * 3600.0
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS replies (k INTEGER NOT NULL, data BLOB NOT NULL,"
+            " created REAL NOT NULL, expires REAL NOT NULL);"
+            "CREATE UNIQUE INDEX IF NOT EXISTS replies_key ON replies(k);"
+            "CREATE INDEX IF NOT EXISTS replies_expires ON replies(expires);"
+        )
+        self._pending: list[bytes] = []
+        self._wake = threading.Event()
+        self.stored = 0
+        threading.Thread(target=self._write_forever, name="reply-keeper", daemon=True).start()
+
+    def keep(self, body: bytes) -> None:
+        """Queue ``body`` to be written (on the event loop: a list append, and a wake-up when idle)."""
+        self._pending.append(body)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _write_forever(self) -> None:
+        import zstandard
+
+        compressor = zstandard.ZstdCompressor(level=3, write_checksum=True)
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self.BATCH]
+                del self._pending[: len(batch)]  # the loop only appends: the front is this thread's
+                now = time.time()
+                rows = [
+                    (
+                        int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "big", signed=True),
+                        compressor.compress(body),
+                        now,
+                        now + self.TTL_SECONDS,
+                    )
+                    for body in batch
+                ]
+                self._db.execute("BEGIN IMMEDIATE")
+                for start in range(0, len(rows), self.ROWS_PER_INSERT):
+                    chunk = rows[start : start + self.ROWS_PER_INSERT]
+                    self._db.execute(
+                        "INSERT INTO replies (k, data, created, expires) VALUES "
+                        + ",".join(["(?, ?, ?, ?)"] * len(chunk))
+                        + " ON CONFLICT (k) DO UPDATE SET data = excluded.data,"
+                        " created = excluded.created, expires = excluded.expires",
+                        [value for row in chunk for value in row],
+                    )
+                self._db.execute("COMMIT")
+                self.stored += len(rows)
+
+
+STORED_METRIC = "bench_replies_stored_total"
+"""What the keeping bare proxy's ``/metrics`` reports, read by ``gateway_load.settle`` as it reads
+interleaf's ``interleaf_turns_stored_total``."""
+
+
+def serve_bare_proxy(port: int, upstream: str, database: Path | None = None) -> None:
+    """The floor: Starlette + one aiohttp session, bytes in, bytes out, nothing else; with ``database``,
+    every whole reply is also kept there (:class:`ReplyKeeper`)."""
     import aiohttp
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import Response, StreamingResponse
+    from starlette.responses import PlainTextResponse, Response, StreamingResponse
     from starlette.routing import Route
 
     session: aiohttp.ClientSession | None = None
+    keeper = None if database is None else ReplyKeeper(database)
 
     async def messages(request: Request) -> Response:
         nonlocal session
@@ -253,9 +335,18 @@ def serve_bare_proxy(port: int, upstream: str) -> None:
                     yield chunk
 
             return StreamingResponse(relay(), media_type="text/event-stream")
-        return Response(await upstream_response.read(), media_type="application/json")
+        reply = await upstream_response.read()
+        if keeper is not None:
+            keeper.keep(reply)
+        return Response(reply, media_type="application/json")
 
-    app = Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(f"{STORED_METRIC} {0 if keeper is None else keeper.stored}\n")
+
+    routes = [Route("/v1/messages", messages, methods=["POST"])]
+    if keeper is not None:
+        routes.append(Route("/metrics", metrics))
+    app = Starlette(routes=routes)
     raise_open_files()
     uvicorn.run(
         app,
@@ -327,11 +418,13 @@ def drive_conversation(url: str, key: str, turns: int) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    usage = "usage: python -m benchmarks.gateway_upstream emulator PORT | bare-proxy PORT UPSTREAM_URL"
+    usage = (
+        "usage: python -m benchmarks.gateway_upstream emulator PORT | bare-proxy PORT UPSTREAM_URL [DATABASE]"
+    )
     if len(sys.argv) >= 3 and sys.argv[1] == "emulator":
         serve_emulator(int(sys.argv[2]))
     elif len(sys.argv) >= 4 and sys.argv[1] == "bare-proxy":
-        serve_bare_proxy(int(sys.argv[2]), sys.argv[3])
+        serve_bare_proxy(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]) if len(sys.argv) > 4 else None)
     else:
         sys.exit(usage)
 
