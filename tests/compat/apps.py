@@ -119,7 +119,7 @@ APPS: dict[str, App] = {
         ),
         App(
             "pydantic-ai",
-            "2.62.0",
+            "2.78.0",
             "driver",
             "pydantic-ai-slim[openai,anthropic]",
             ("openai-chat", "anthropic", "openai-responses"),
