@@ -340,11 +340,13 @@ def serve_bare_proxy(port: int, upstream: str, database: Path | None = None) -> 
             keeper.keep(reply)
         return Response(reply, media_type="application/json")
 
-    async def metrics(request: Request) -> Response:
-        return PlainTextResponse(f"{STORED_METRIC} {0 if keeper is None else keeper.stored}\n")
-
     routes = [Route("/v1/messages", messages, methods=["POST"])]
     if keeper is not None:
+        kept = keeper  # the /metrics route exists only for a keeping proxy (settle polls it)
+
+        async def metrics(request: Request) -> Response:
+            return PlainTextResponse(f"{STORED_METRIC} {kept.stored}\n")
+
         routes.append(Route("/metrics", metrics))
     app = Starlette(routes=routes)
     raise_open_files()
