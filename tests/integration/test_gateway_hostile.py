@@ -209,7 +209,10 @@ async def test_a_post_the_upstream_read_and_dropped_is_not_sent_twice(
         session.post(gateway.base_url + "/v1/messages", json=body, headers=ANTHROPIC) as response,
     ):
         assert response.status == 502
-        assert "closed the connection" in (await response.json())["error"]["message"]
+        message = (await response.json())["error"]["message"]
+    # Said as what happened: the connection opened, then broke (not "could not connect").
+    assert message.startswith("upstream connection lost: the connection to http://127.0.0.1:"), message
+    assert "closed the connection" in message and "could not connect" not in message
     assert len(upstream.requests) == 1
 
 

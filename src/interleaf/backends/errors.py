@@ -78,14 +78,34 @@ class BackendConfigError(BackendError):
 
 
 class BackendConnectionError(BackendError):
-    """No usable connection: refused, unresolvable host, TLS failure, or closed before the reply began."""
+    """No usable connection: refused, unresolvable host, TLS failure, or (``broke``) a connection that
+    closed before the reply began."""
 
-    def __init__(self, url: str, reason: str, *, hint: str | None = None, retryable: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        reason: str,
+        *,
+        hint: str | None = None,
+        retryable: bool = True,
+        broke: bool = False,
+    ) -> None:
         self.url = redact_url(url)
         self.reason = reason
-        self.hint = hint or "is the server running and is --base-url right?"
+        self.broke = broke
+        self.hint = hint or (
+            "the server restarted, or closed an idle connection as the request went out (keep the "
+            "client's keep-alive below the server's); a retry opens a new connection"
+            if broke
+            else "is the server running and is --base-url right?"
+        )
         self.retryable = retryable
-        super().__init__(f"could not connect to {self.url}: {reason}; {self.hint}")
+        what = (
+            f"the connection to {self.url} broke before the reply began"
+            if broke
+            else f"could not connect to {self.url}"
+        )
+        super().__init__(f"{what}: {reason}; {self.hint}")
 
 
 class BackendTimeout(BackendError):

@@ -61,6 +61,12 @@ log = logging.getLogger("interleaf.backends.http")
 
 USER_AGENT = f"interleaf/{interleaf.__version__}"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
+DEFAULT_KEEPALIVE = 4.0
+"""Seconds an idle pooled connection is kept for reuse. Below the 5 s after which uvicorn (vLLM, SGLang)
+and llama.cpp's server close an idle connection: a pool that keeps it longer sends some requests on a
+connection the server is closing at that moment, and they fail (a reset, "server disconnected") though
+the server is fine. Through the gateway in front of uvicorn (5 s), requests 5 s apart: 3 of 51 failed
+with a 60 s pool keep-alive, none of 51 with this one (docs/gateway.md, "Errors")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +200,10 @@ class HttpClient:
     Use as ``async with HttpClient() as http: ...`` or call :meth:`aclose`. The session is created on
     first use (inside the running event loop). ``limit`` is the total number of pooled connections —
     sized for a gateway fronting a few upstreams; ``keepalive`` is how long an idle connection stays
-    open. Pass ``session`` to use your own aiohttp session (tests, custom connectors); it is not
-    closed by :meth:`aclose`. ``trust_env`` honours ``HTTPS_PROXY``/``NO_PROXY`` (off by default: a
-    gateway should not silently route through a proxy).
+    open (:data:`DEFAULT_KEEPALIVE`; keep it below the server's own). Pass ``session`` to use your own
+    aiohttp session (tests, custom connectors); it is not closed by :meth:`aclose`. ``trust_env``
+    honours ``HTTPS_PROXY``/``NO_PROXY`` (off by default: a gateway should not silently route through a
+    proxy).
     """
 
     def __init__(
@@ -206,7 +213,7 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         limit: int = 512,
         limit_per_host: int = 0,
-        keepalive: float = 60.0,
+        keepalive: float = DEFAULT_KEEPALIVE,
         trust_env: bool = False,
         session: aiohttp.ClientSession | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
@@ -663,7 +670,7 @@ def _broken(what: str) -> _Rule:
         detail = str(exc) or type(exc).__name__
         if phase == "body":
             return StreamCutError(url, f"{what} mid-response ({detail})")
-        return BackendConnectionError(url, f"{what} ({detail})")
+        return BackendConnectionError(url, f"{what} ({detail})", broke=True)
 
     return rule
 

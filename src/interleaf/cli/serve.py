@@ -151,6 +151,16 @@ def serve(
             "--idle-timeout", help="Seconds of upstream silence mid-stream before giving up. Default: 120."
         ),
     ] = 120.0,
+    upstream_keepalive: Annotated[
+        float,
+        typer.Option(
+            "--upstream-keepalive",
+            help="Seconds an idle upstream connection is kept for the next request; 0 opens one per "
+            "request. Keep it below the upstream server's idle timeout (5 s for vLLM, SGLang and "
+            "llama.cpp), or some requests meet a connection the server is closing and fail. Raise it "
+            "for a hosted API that keeps connections longer, to save TLS handshakes. Default: 4.",
+        ),
+    ] = 4.0,
     header_timeout: Annotated[
         float,
         typer.Option(
@@ -239,6 +249,7 @@ def serve(
             capture_backlog_bytes=capture_backlog_bytes,
             first_byte_timeout=first_byte_timeout,
             idle_timeout=idle_timeout,
+            upstream_keepalive=upstream_keepalive,
             header_timeout=header_timeout,
             metrics_token=metrics_token,
             log_content=log_content,
@@ -281,6 +292,7 @@ def serve_options(
     capture_backlog_bytes: str = "64m",
     first_byte_timeout: float = 300.0,
     idle_timeout: float = 120.0,
+    upstream_keepalive: float = 4.0,
     header_timeout: float = 30.0,
     metrics_token: str | None = None,
     log_content: bool = False,
@@ -343,6 +355,7 @@ def serve_options(
         log_content=log_content,
         metrics_token=metrics_token,
         header_timeout=header_timeout,
+        upstream_keepalive=upstream_keepalive,
         timeouts=Timeouts(connect=10.0, first_byte=first_byte_timeout, idle=idle_timeout, total=None),
         record=record,
         record_path=record_path,

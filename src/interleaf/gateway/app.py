@@ -115,7 +115,10 @@ class Gateway:
             else open_store(options.store_url, ttl=options.ttl, durable=options.durable)
         )
         self.http = HttpClient(
-            timeouts=options.timeouts, retry=UPSTREAM_RETRY, limit=options.upstream_connections
+            timeouts=options.timeouts,
+            retry=UPSTREAM_RETRY,
+            limit=options.upstream_connections,
+            keepalive=options.upstream_keepalive,
         )
         self.captures = CaptureQueue(
             self.store,

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
-from interleaf.backends.http import Timeouts
+from interleaf.backends.http import DEFAULT_KEEPALIVE, Timeouts
 from interleaf.backends.profiles import Profile
 from interleaf.gateway.limits import Limits
 from interleaf.transcript import ReasoningDialect
@@ -129,6 +129,10 @@ class ServeOptions:
     )
     """Upstream limits; no total: a long generation is fine while bytes keep coming (idle)."""
     upstream_connections: int = 4096
+    upstream_keepalive: float = DEFAULT_KEEPALIVE
+    """Seconds an idle upstream connection is kept for the next request. Below the upstream server's own
+    idle timeout (5 s for vLLM, SGLang and llama.cpp's server), or a request can go out on a connection
+    the server is closing, and the client gets a 502 (backends/http.py, ``DEFAULT_KEEPALIVE``)."""
     capture_backlog: int = 8192
     """Replies held in memory waiting to be stored. Past half of it on a healthy store, new requests are
     refused with 503 until writes catch up; past all of it (the store failing) the oldest are dropped."""
@@ -174,6 +178,11 @@ class ServeOptions:
             )
         if self.header_timeout <= 0:
             raise GatewayConfigError("--header-timeout must be a positive number of seconds")
+        if self.upstream_keepalive < 0:
+            raise GatewayConfigError(
+                "--upstream-keepalive must be 0 (a new connection per request) or a number of seconds, "
+                f"got {self.upstream_keepalive:g}"
+            )
 
     @property
     def base_url(self) -> str:

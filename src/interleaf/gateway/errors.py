@@ -175,9 +175,8 @@ def from_backend(exc: BackendError, upstream_format: ClientFormat) -> GatewayErr
     if isinstance(exc, StreamCutError):
         return GatewayError(502, f"upstream stream cut: {exc.message}", code="upstream_cut", kind="cut")
     if isinstance(exc, BackendConnectionError):
-        return GatewayError(
-            502, f"upstream unreachable: {exc.message}", code="upstream_unreachable", kind="connection"
-        )
+        what = "upstream connection lost" if exc.broke else "upstream unreachable"
+        return GatewayError(502, f"{what}: {exc.message}", code="upstream_unreachable", kind="connection")
     if isinstance(exc, BackendProtocolError):
         return GatewayError(
             502, f"upstream answered badly: {exc.message}", code="upstream_protocol", kind="protocol"
