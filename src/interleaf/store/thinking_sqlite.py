@@ -211,6 +211,12 @@ class SQLiteThinkingStore:
         # NORMAL: in WAL mode a commit survives the process dying, not the machine losing power; a cache
         # can lose its last commits then. --durable asks for FULL (an fsync per commit).
         db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+        # A batch of replies (up to 2,048 under load) is one transaction whose statements rewrite
+        # existing index pages; past 64 KiB SQLite spills the statement journal to a temp file. In a
+        # container with a read-only root (only the store's directory writable) there is no temp
+        # directory, and the writes failed under load only ("disk I/O error"). Memory holds it instead:
+        # a batch is bounded (capture.BATCH_BYTES).
+        db.execute("PRAGMA temp_store=MEMORY")
         return db
 
     def _migrate(self) -> None:
