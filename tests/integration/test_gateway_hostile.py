@@ -298,6 +298,41 @@ async def test_slow_loris_heads_bodies_and_silent_connections_are_cut(
     assert run.restored == [0, 1]
 
 
+def _hang_up_mid_body(port: int, path: str, headers: bytes) -> None:
+    """Send a request's head and part of its body, then close the connection, as a client cancelled
+    while uploading a long conversation does."""
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n".encode() + headers + b"\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=3.0) as sock:
+        sock.sendall(head + b'{"model": "m", "messages": [')
+        time.sleep(0.1)
+
+
+async def test_a_client_that_hangs_up_mid_body_is_counted_not_logged_as_a_bug(
+    upstream: ScriptedServer, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway:
+        for path, headers in (
+            ("/v1/messages", b"Content-Type: application/json\r\nx-api-key: k\r\n"),
+            ("/v1/chat/completions", b"Content-Type: application/json\r\nAuthorization: Bearer k\r\n"),
+        ):
+            await asyncio.to_thread(_hang_up_mid_body, gateway.port, path, headers)
+        metrics = gateway.gateway.metrics
+        for _ in range(150):  # the gateway sees the hang-up a moment after the socket closes
+            if metrics.requests.total() >= 2:
+                break
+            await asyncio.sleep(0.02)
+        # Counted as nginx counts it (499: the client closed the request), nothing sent upstream.
+        assert metrics.requests.value("/v1/messages", "499") == 1
+        assert metrics.requests.value("/v1/chat/completions", "499") == 1
+        assert gateway.gateway.inflight == 0
+        assert upstream.requests == []
+        # Everyone else is served as before.
+        upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=False, turns=2))
+        run = await anthropic_async(gateway.base_url, "k", stream=False, turns=2)
+    assert run.restored == [0, 1]
+    assert "unexpected error" not in caplog.text and "Traceback" not in caplog.text, caplog.text
+
+
 # ------------------------------------------------------------------------------------ operations
 
 

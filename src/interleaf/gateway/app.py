@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -63,6 +63,8 @@ RESPONSES = "/v1/responses"
 UPSTREAM_RETRY = RetryPolicy(max_retries=1, statuses=frozenset(), unsent_only=True)
 _LABELS_MAX = 10_000
 IDLE_TIDY_SECONDS = 2.0
+CLIENT_CLOSED = 499
+"""The status a request is counted under when its client hung up before it was read (nginx's 499)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +477,19 @@ class Gateway:
                 streaming = True
                 return relay
             response = await self.forwarder.whole(call)
+        except ClientDisconnect:
+            # The client hung up while sending its request (a cancelled upload of a long conversation):
+            # nothing went upstream and there is no one to answer. Counted as nginx counts it, without
+            # the traceback of a bug.
+            self._record(
+                endpoint,
+                CLIENT_CLOSED,
+                time.perf_counter() - started,
+                call,
+                sent=False,
+                error="the client closed the connection while sending its request",
+            )
+            return Response(status_code=CLIENT_CLOSED)
         except _MissingThinking as refused:
             call = refused.call
             response = self._error(fmt, refused.error, call)
