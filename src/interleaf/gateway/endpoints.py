@@ -17,6 +17,7 @@ from interleaf.backends.http import HttpClient
 from interleaf.gateway.auth import Authenticator
 from interleaf.gateway.capture import CaptureQueue
 from interleaf.gateway.config import ClientFormat, ServeOptions
+from interleaf.gateway.encoding import decode_body
 from interleaf.gateway.errors import NOTHING_RESTORED, GatewayError, error_response, from_backend
 from interleaf.gateway.metrics import Metrics
 from interleaf.gateway.upstream import Upstream
@@ -162,7 +163,8 @@ def _loopback(request: Request) -> bool:
 async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
     """The request body, refused with 413 as soon as it is known to be over ``limit`` bytes, with 415
     when it is not declared JSON, and with 408 when the client stalls for ``timeout`` seconds between
-    two reads (a slow-loris body holds a connection and its memory for nothing)."""
+    two reads (a slow-loris body holds a connection and its memory for nothing). A compressed body
+    (``Content-Encoding``) is decoded, within the same limit (:mod:`.encoding`)."""
     content_type = request.headers.get("content-type", "")
     if "json" not in content_type.lower():
         # A web page can make a browser POST text/plain (or an untyped Blob) cross-site without asking
@@ -210,7 +212,8 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
             f"the request body stalled: nothing arrived for {timeout:g} s (--header-timeout)",
             code="request_timeout",
         ) from None
-    return b"".join(chunks)
+    encoding = request.headers.get("content-encoding")
+    return decode_body(b"".join(chunks), encoding, limit) if encoding else b"".join(chunks)
 
 
 def _too_large(size: int, limit: int) -> GatewayError:
