@@ -152,3 +152,31 @@ async def test_what_cannot_be_decoded_is_refused_in_the_clients_format(
     assert answer["type"] == "error"
     assert says in answer["error"]["message"], answer
     assert upstream.requests == []
+
+
+async def test_a_body_that_expands_past_200_fold_is_refused_as_a_bomb_below_the_limit(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    # Under the default 32 MiB limit: 2 KB that would decode to 64 MiB is refused by its ratio, after
+    # at most 1 MiB of decoding. A small but very repetitive body (under 1 MiB decoded) still passes.
+    upstream.enqueue(Step.json(anthropic_turn(0)))
+    repetitive = {
+        "model": MODEL,
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "the same log line\n" * 40_000}],
+    }
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        aiohttp.ClientSession() as session,
+    ):
+        status, _ = await post(gateway.base_url + "/v1/messages", repetitive, ANTHROPIC, "zstd")
+        assert status == 200
+        async with session.post(
+            gateway.base_url + "/v1/messages",
+            data=_bomb(),
+            headers={**ANTHROPIC, "content-encoding": "zstd"},
+        ) as response:
+            assert response.status == 413
+            answer = await response.json()
+    assert "decompression bomb" in answer["error"]["message"], answer
+    assert len(upstream.requests) == 1

@@ -212,8 +212,12 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
             f"the request body stalled: nothing arrived for {timeout:g} s (--header-timeout)",
             code="request_timeout",
         ) from None
+    body = b"".join(chunks)
     encoding = request.headers.get("content-encoding")
-    return decode_body(b"".join(chunks), encoding, limit) if encoding else b"".join(chunks)
+    if encoding is None:
+        return body
+    # In a thread: decoding a few megabytes takes milliseconds the event loop owes everyone else.
+    return await asyncio.to_thread(decode_body, body, encoding, limit)
 
 
 def _too_large(size: int, limit: int) -> GatewayError:
