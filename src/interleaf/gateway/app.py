@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from interleaf.backends.http import HttpClient, RetryPolicy
-from interleaf.gateway import endpoints
+from interleaf.gateway import compaction, endpoints
 from interleaf.gateway.auth import Authenticator, Identity
 from interleaf.gateway.capture import CaptureQueue
 from interleaf.gateway.config import ClientFormat, ServeOptions
@@ -292,6 +292,12 @@ class Gateway:
             conversation = self.signer.redeem(tenant, conversation).conversation
         if seals and self.signer is not None and tenant is not None:
             conversation = self.signer.redeem_responses(tenant, conversation).conversation
+        compacting = False
+        if fmt == "openai-responses" and not same:  # a Responses upstream compacts by itself
+            conversation = compaction.expand(conversation)
+            compacting = compaction.requested(body)
+            if compacting:
+                conversation = compaction.without_trigger(conversation)
         indices = candidates(conversation, upstream.dialect)
         outcome = await restore(
             conversation,
@@ -318,7 +324,11 @@ class Gateway:
                 code="store_unavailable",
                 headers={"retry-after": "1"},
             )
-        if same and not outcome.restored and not moves_thinking(conversation, upstream.dialect):
+        if compacting:
+            upstream_body = upstream.encode(
+                compaction.summary_request(outcome.conversation), model, stream=False
+            )
+        elif same and not outcome.restored and not moves_thinking(conversation, upstream.dialect):
             # Nothing to add and nothing in the wrong place: the client's bytes, exactly.
             upstream_body = upstream.passthrough_body(raw, body, model)
         else:
@@ -343,6 +353,7 @@ class Gateway:
             restored_at=outcome.restored,
             missing_at=outcome.missing,
             foreign_at=outcome.foreign,
+            compaction=compacting,
         )
         labels = (
             self._tenant_label(identity.credential),
@@ -466,7 +477,9 @@ class Gateway:
         try:
             identity = self.auth.identify(request.headers)
             call = await self._prepare(request, fmt, identity)
-            if call.stream:
+            if call.compaction:
+                response = await self.forwarder.compact(call)
+            elif call.stream:
                 finished = call
 
                 def on_end(outcome: str, seconds: float) -> None:
@@ -476,7 +489,8 @@ class Gateway:
                 relay = await self.forwarder.stream(call, on_end)
                 streaming = True
                 return relay
-            response = await self.forwarder.whole(call)
+            else:
+                response = await self.forwarder.whole(call)
         except ClientDisconnect:
             # The client hung up while sending its request (a cancelled upload of a long conversation):
             # nothing went upstream and there is no one to answer. Counted as nginx counts it, without

@@ -18,18 +18,19 @@ from typing import Any
 from starlette.responses import Response
 
 from interleaf.backends.errors import BackendError
-from interleaf.backends.http import HttpClient
+from interleaf.backends.http import HttpClient, HttpResponse
+from interleaf.gateway import compaction
 from interleaf.gateway.capture import CaptureJob, CaptureQueue
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError, from_backend, passed_headers, unstored_reply
-from interleaf.gateway.formats import decode_response, encode_response
+from interleaf.gateway.formats import client_encoder, decode_response, encode_response
 from interleaf.gateway.jsonio import json_bytes, loads
 from interleaf.gateway.metrics import Metrics
 from interleaf.gateway.relay import StreamRelay
 from interleaf.gateway.upstream import Upstream
 from interleaf.transcript import Conversation, ReasoningDialect
 from interleaf.transcript import Response as Reply
-from interleaf.wire.apis import PayloadHook
+from interleaf.wire.apis import PayloadHook, api
 from interleaf.wire.errors import WireError
 
 log = logging.getLogger("interleaf.gateway")
@@ -63,6 +64,8 @@ class Prepared:
     """Decoded message indices of the turns restored, missing and foreign (for --record)."""
     missing_at: tuple[int, ...] = ()
     foreign_at: tuple[int, ...] = ()
+    compaction: bool = False
+    """Codex's compaction request, answered with a summary (:meth:`Forwarder.compact`)."""
 
     def interleaf_headers(self) -> dict[str, str]:
         return {
@@ -121,9 +124,9 @@ class Forwarder:
             log.debug("upstream reply (--log-content): %r", reply)
         return await self._captures.capture(job)
 
-    async def whole(self, call: Prepared) -> Response:
-        """A non-streamed request: the upstream's reply, in the client's format."""
-        upstream = self._upstream
+    async def _answer(self, call: Prepared) -> tuple[HttpResponse, Any]:
+        """The upstream's whole answer to ``call`` and its parsed JSON (a 200 that holds an error, as some
+        profiles send, is an error)."""
         try:
             answer = await self._http.request("POST", call.url, call.upstream_body, headers=call.headers)
         except BackendError as exc:
@@ -141,21 +144,30 @@ class Forwarder:
                 kind="protocol",
             ) from None
         try:
-            upstream.backend.check_reply(data, call.url)  # an error inside an HTTP 200 (a profile quirk)
+            self._upstream.backend.check_reply(data, call.url)  # an error inside an HTTP 200
         except BackendError as exc:
             raise self._failed(exc) from None
+        return answer, data
+
+    def _reply(self, data: Any) -> Reply:
+        try:
+            return decode_response(self._upstream.api, data)
+        except WireError as exc:
+            self._metrics.upstream_errors.inc("protocol")
+            raise GatewayError(
+                502, f"the upstream's reply is not a valid {self._upstream.api} response: {exc}"
+            ) from None
+
+    async def whole(self, call: Prepared) -> Response:
+        """A non-streamed request: the upstream's reply, in the client's format."""
+        upstream = self._upstream
+        answer, data = await self._answer(call)
         headers = {**passed_headers(answer.headers), **call.interleaf_headers()}
         if call.fmt == upstream.api:
             if not await self._capture(call.capture(upstream.api, data=data, body=answer.content)):
                 raise unstored_reply()
             return Response(answer.content, answer.status, headers, media_type="application/json")
-        try:
-            reply = decode_response(upstream.api, data)
-        except WireError as exc:
-            self._metrics.upstream_errors.inc("protocol")
-            raise GatewayError(
-                502, f"the upstream's reply is not a valid {upstream.api} response: {exc}"
-            ) from None
+        reply = self._reply(data)
         if not await self._capture(call.capture(upstream.api, reply=reply)):
             raise unstored_reply()
         shown = call.for_client(reply) if call.for_client is not None else reply
@@ -164,6 +176,34 @@ class Forwarder:
             call.payload_hook(encoded)
         body = json_bytes(encoded)
         return Response(body, answer.status, headers, media_type="application/json")
+
+    async def compact(self, call: Prepared) -> Response:
+        """Codex's compaction request, on an upstream without the Responses API: the upstream's summary
+        of the conversation, as the one compaction item Codex takes back (:mod:`.compaction`), streamed
+        or whole as asked. Not captured: no client sends a summary back as a turn."""
+        answer, data = await self._answer(call)
+        reply = self._reply(data)
+        summary = compaction.summary_of(reply)
+        if not summary:
+            self._metrics.upstream_errors.inc("protocol")
+            raise GatewayError(
+                502,
+                "the upstream wrote no summary when asked to compact the conversation; retry",
+                code="upstream_protocol",
+                kind="protocol",
+            )
+        out = compaction.compaction_reply(
+            summary, model=reply.model or call.model, usage=reply.usage, source=reply.source
+        )
+        log.info("compacted a conversation into a summary of %d characters", len(summary))
+        headers = {**passed_headers(answer.headers), **call.interleaf_headers()}
+        if call.stream:
+            encoder = client_encoder(call.fmt, self._dialect)
+            body = encoder.encode(api(call.fmt).events(out)) + encoder.end()
+            headers["cache-control"] = "no-cache"
+            return Response(body, 200, headers, media_type="text/event-stream; charset=utf-8")
+        encoded = encode_response(call.fmt, out, self._dialect)
+        return Response(json_bytes(encoded), 200, headers, media_type="application/json")
 
     async def stream(self, call: Prepared, on_end: Callable[[str, float], None]) -> StreamRelay:
         """A streamed request: opened here (so an upstream error status becomes a normal error

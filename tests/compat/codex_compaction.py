@@ -1,0 +1,198 @@
+"""The real Codex (its pinned npm release) compacting its context through the gateway, in front of an
+upstream that does not speak the Responses API.
+
+With its built-in OpenAI provider (here: a provider named ``OpenAI``, as ``OPENAI_BASE_URL`` gives),
+Codex compacts on the server: a ``compaction_trigger`` request that must come back as exactly one
+``compaction`` item, or Codex stops the session. The gateway has the upstream write a summary
+(gateway/compaction.py). Codex's context is made small (``model_auto_compact_token_limit``) and the
+scripted model reports a quarter of each request's bytes as its input tokens, so the task (read a
+16 KB file four times) fills the context every two reads; the model counts the reads its summaries say
+were done, and finishes only after four in all.
+
+Like app_matrix.py this is not a ``test_*`` module: ``scripts/compat`` installs the apps, then names it
+to pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interleaf.gateway.compaction import PROMPT, SUMMARY_INTRO
+from tests.compat.dialects import DIALECTS
+from tests.compat.gateway import GatewayProcess
+from tests.compat.launch import npm_bin
+from tests.support.payloads import (
+    anthropic_events,
+    anthropic_message,
+    openai_chunks,
+    openai_completion,
+    text,
+    thinking,
+    tool_call,
+    tool_use,
+)
+from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step
+
+READS = 4
+MARK = "SUMMARY-OF-WORK"
+FINAL = "All done after four reads."
+TASK = "Run `cat big.txt` in the current directory four times, one command at a time, then say so."
+LINE = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor\n"
+
+
+def _texts(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+
+
+def _reads(request: RecordedRequest) -> int:
+    """Reads done so far: tool results in the request, plus those an earlier summary counted."""
+    done = 0
+    for message in request.json.get("messages", []):
+        content = message.get("content")
+        if message.get("role") == "tool":
+            done += 1
+        elif isinstance(content, list):
+            done += sum(1 for p in content if isinstance(p, dict) and p.get("type") == "tool_result")
+        if message.get("role") == "user" and (found := re.search(MARK + r" reads=(\d+)", _texts(content))):
+            done += int(found[1])
+    return done
+
+
+def respond(request: RecordedRequest) -> Step:
+    """The scripted model: a summary when asked for one whole, else the next read or the answer."""
+    anthropic = request.api == "anthropic"
+    tokens = max(10, len(request.raw) // 4)
+    reads = _reads(request)
+    if request.json.get("stream") is not True:  # the gateway asking for the compaction's summary
+        summary = f"{MARK} reads={reads}: big.txt was read {reads} times of {READS}."
+        if anthropic:
+            return Step.json(anthropic_message([text(summary)], stop_reason="end_turn", input_tokens=tokens))
+        return Step.json(openai_completion(content=summary, finish_reason="stop", prompt_tokens=tokens))
+    call_id, command = f"call_{secrets.token_hex(6)}", {"cmd": "cat big.txt"}
+    if anthropic:
+        content = [thinking(f"Read {reads + 1} of {READS}.", "sig")]
+        if reads < READS:
+            message = anthropic_message(
+                [*content, tool_use(call_id, "exec_command", command)],
+                stop_reason="tool_use",
+                input_tokens=tokens,
+            )
+        else:
+            message = anthropic_message([*content, text(FINAL)], stop_reason="end_turn", input_tokens=tokens)
+        return Step.sse(anthropic_events(message))
+    calls = [tool_call(call_id, "exec_command", command)] if reads < READS else []
+    completion = openai_completion(
+        content=None if calls else FINAL,
+        reasoning=f"Read {reads + 1} of {READS}.",
+        tool_calls=calls,
+        finish_reason="tool_calls" if calls else "stop",
+        prompt_tokens=tokens,
+    )
+    return Step.sse(openai_chunks(completion))
+
+
+def codex_config(base_url: str) -> str:
+    return f"""
+model = "compat-model"
+model_provider = "compat"
+model_reasoning_summary = "auto"
+check_for_update_on_startup = false
+model_context_window = 100000
+model_auto_compact_token_limit = 12000
+
+[model_providers.compat]
+name = "OpenAI"
+base_url = "{base_url}/v1"
+env_key = "COMPAT_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+
+[analytics]
+enabled = false
+
+[otel]
+exporter = "none"
+"""
+
+
+async def run_codex(tmp: Path, base_url: str) -> tuple[int, str, str]:
+    home, work = tmp / "home", tmp / "work"
+    for directory in (home / ".codex", home / ".config", home / ".cache", work, tmp / "tmp"):
+        directory.mkdir(parents=True, exist_ok=True)
+    (home / ".codex" / "config.toml").write_text(codex_config(base_url))
+    (work / "big.txt").write_text((LINE * (16_000 // len(LINE) + 1))[:16_000])
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "TMPDIR": str(tmp / "tmp"),
+        "TERM": "dumb",
+        "NO_COLOR": "1",
+        "CODEX_HOME": str(home / ".codex"),
+        "COMPAT_API_KEY": "sk-compat-test-key",
+    }
+    binary = npm_bin("codex", "codex")
+    if not binary.exists():
+        pytest.fail(f"Codex is not installed at {binary}: run scripts/compat (make compat)")
+    flags = (
+        "exec",
+        "--skip-git-repo-check",
+        "--dangerously-bypass-approvals-and-sandbox",
+        "--color",
+        "never",
+    )
+    process = await asyncio.create_subprocess_exec(
+        str(binary),
+        *flags,
+        TASK,
+        env=env,
+        cwd=work,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 150)
+    except TimeoutError:
+        process.kill()
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("dialect", ["reasoning_content", "anthropic"])
+def test_codex_compacts_on_the_server_through_the_gateway_and_finishes(tmp_path: Path, dialect: str) -> None:
+    async def scenario() -> tuple[int, str, str, list[RecordedRequest], str]:
+        async with ScriptedServer(responder=respond) as upstream:
+            gateway = GatewayProcess(DIALECTS[dialect], upstream.base_url, tmp_path / "gateway")
+            try:
+                url = await gateway.start()
+                code, out, err = await run_codex(tmp_path, url)
+            finally:
+                await gateway.stop()
+            return code, out, err, list(upstream.requests), gateway.log_tail(20_000)
+
+    code, out, err, requests, log = asyncio.run(scenario())
+    assert code == 0 and FINAL in out, f"codex exited {code}:\n{err[-3000:]}\n--- gateway:\n{log[-3000:]}"
+    # Each compaction (two reads fill the context, so there are two) went upstream as a request for a
+    # summary, and every request after the first carried a summary where the history had been.
+    summaries = [r for r in requests if r.json.get("stream") is not True]
+    assert summaries, [r.json.get("stream") for r in requests]
+    assert all(_texts(r.json["messages"][-1]["content"]) == PROMPT for r in summaries)
+    after = requests[requests.index(summaries[0]) + 1 :]
+    intro = json.dumps(SUMMARY_INTRO)[1:-1]  # as it reads inside the JSON text
+    assert after and all(intro in json.dumps(r.json) for r in after)
+    assert log.count("compacted a conversation") == len(summaries)
