@@ -178,3 +178,20 @@ async def test_an_upstream_that_writes_no_summary_is_a_502_not_an_empty_compacti
         assert response.status == 502
         answer = await response.json()
     assert "no summary" in answer["error"]["message"]
+
+
+async def test_a_compaction_asked_without_streaming_is_one_json_response(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    upstream.enqueue(summary_reply("openai-chat"))
+    body = {**codex_request([*HISTORY, {"type": "compaction_trigger"}]), "stream": False}
+    async with (
+        GatewayServer(gateway_options("deepseek", upstream.base_url, store_url)) as gateway,
+        aiohttp.ClientSession() as session,
+        session.post(gateway.base_url + "/v1/responses", json=body, headers=HEADERS) as response,
+    ):
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("application/json")
+        answer = await response.json()
+    (item,) = answer["output"]
+    assert item["type"] == "compaction" and answer["usage"]["total_tokens"] == 30
