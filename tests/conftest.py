@@ -33,6 +33,12 @@ def upstream(scripted_server: ScriptedServer) -> ScriptedServer:
 
 
 @pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """A SQLite thinking store of the test's own, for a gateway under test."""
+    return f"sqlite:///{tmp_path}/thinking.db"
+
+
+@pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port, stopped after the test (tests/support/redis_server.py)."""
     with RedisServer(tmp_path / "redis") as server:

@@ -131,19 +131,19 @@ def qwen_code(box: Sandbox, target: Target) -> Launch:
 # ------------------------------------------------------------------------------------------ Codex
 
 
-def codex(box: Sandbox, target: Target) -> Launch:
-    """``codex exec`` with a custom ``model_providers`` entry in $CODEX_HOME/config.toml. Codex speaks
-    only the Responses API (``wire_api = "chat"`` is refused); its OS sandbox cannot start in this
-    container, so the run bypasses it (the workdir is a temp dir and the model only reads files)."""
-    config = f"""
-model = "{target.model}"
+def codex_config(model: str, base_url: str, *, name: str = "compat", knobs: str = "") -> str:
+    """Codex's config.toml: a custom provider at ``base_url`` (its ``/v1``), key from $COMPAT_API_KEY,
+    no retries (a failure shows at once), no analytics. ``name = "OpenAI"`` makes Codex treat it as its
+    built-in OpenAI provider (server-side compaction); ``knobs`` are more top-level lines."""
+    return f"""
+model = "{model}"
 model_provider = "compat"
 model_reasoning_summary = "auto"
 check_for_update_on_startup = false
-
+{knobs}
 [model_providers.compat]
-name = "compat"
-base_url = "{target.v1}"
+name = "{name}"
+base_url = "{base_url}"
 env_key = "COMPAT_API_KEY"
 wire_api = "responses"
 request_max_retries = 0
@@ -155,7 +155,13 @@ enabled = false
 [otel]
 exporter = "none"
 """
-    write(box.home / ".codex" / "config.toml", config)
+
+
+def codex(box: Sandbox, target: Target) -> Launch:
+    """``codex exec`` with a custom ``model_providers`` entry in $CODEX_HOME/config.toml. Codex speaks
+    only the Responses API (``wire_api = "chat"`` is refused); its OS sandbox cannot start in this
+    container, so the run bypasses it (the workdir is a temp dir and the model only reads files)."""
+    write(box.home / ".codex" / "config.toml", codex_config(target.model, target.v1))
     env = box.base_env()
     env.update({"CODEX_HOME": str(box.home / ".codex"), "COMPAT_API_KEY": target.key})
     argv = [

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from interleaf.gateway.compaction import PROMPT, SUMMARY_INTRO
+from tests.compat.apps_node import codex_config
 from tests.compat.dialects import DIALECTS
 from tests.compat.gateway import GatewayProcess
 from tests.compat.launch import npm_bin
@@ -101,36 +102,13 @@ def respond(request: RecordedRequest) -> Step:
     return Step.sse(openai_chunks(completion))
 
 
-def codex_config(base_url: str) -> str:
-    return f"""
-model = "compat-model"
-model_provider = "compat"
-model_reasoning_summary = "auto"
-check_for_update_on_startup = false
-model_context_window = 100000
-model_auto_compact_token_limit = 12000
-
-[model_providers.compat]
-name = "OpenAI"
-base_url = "{base_url}/v1"
-env_key = "COMPAT_API_KEY"
-wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
-
-[analytics]
-enabled = false
-
-[otel]
-exporter = "none"
-"""
-
-
 async def run_codex(tmp: Path, base_url: str) -> tuple[int, str, str]:
     home, work = tmp / "home", tmp / "work"
     for directory in (home / ".codex", home / ".config", home / ".cache", work, tmp / "tmp"):
         directory.mkdir(parents=True, exist_ok=True)
-    (home / ".codex" / "config.toml").write_text(codex_config(base_url))
+    knobs = "model_context_window = 100000\nmodel_auto_compact_token_limit = 12000\n"
+    config = codex_config("compat-model", base_url + "/v1", name="OpenAI", knobs=knobs)
+    (home / ".codex" / "config.toml").write_text(config)
     (work / "big.txt").write_text((LINE * (16_000 // len(LINE) + 1))[:16_000])
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -10,8 +10,6 @@ requests were recorded when its context filled up); the real app runs in tests/c
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,7 +18,7 @@ import pytest
 from interleaf.gateway.compaction import PROMPT, SUMMARY_INTRO
 from tests.support.gateway_server import GatewayServer, gateway_options
 from tests.support.payloads import anthropic_message, openai_completion, text, thinking
-from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step
+from tests.support.scripted_server import ScriptedServer, Step
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -84,22 +82,6 @@ async def sse_events(session: aiohttp.ClientSession, url: str, body: dict[str, A
     return [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
 
 
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/thinking.db"
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer() as server:
-        yield server
-
-
-def upstream_messages(api: str, request: RecordedRequest) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = request.json["messages"]
-    return messages
-
-
 def texts_of(message: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, str):
@@ -132,13 +114,13 @@ async def test_a_compaction_request_gets_one_compaction_item_and_its_summary_com
 
     summarise, resumed = upstream.requests
     # The summary request: the whole history, the prompt last, no tools, not streamed.
-    asked = upstream_messages(api, summarise)
+    asked: list[dict[str, Any]] = summarise.json["messages"]
     assert texts_of(asked[-1]) == PROMPT and asked[-1]["role"] == "user"
     assert "tools" not in summarise.json and "tool_choice" not in summarise.json
     assert summarise.json.get("stream") in (None, False)
     assert CALL in json.dumps(asked)  # the history went up with it
     # Afterwards: the summary as a user message where the compaction item was, nothing empty.
-    sent = upstream_messages(api, resumed)
+    sent: list[dict[str, Any]] = resumed.json["messages"]
     summary = [m for m in sent if m["role"] == "user" and texts_of(m).startswith(SUMMARY_INTRO)]
     assert [texts_of(m) for m in summary] == [SUMMARY_INTRO + SUMMARY]
     assert all(m.get("content") not in (None, "", []) for m in sent), sent

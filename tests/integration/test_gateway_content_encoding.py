@@ -9,8 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -38,17 +37,6 @@ COMPRESS: dict[str, Callable[[bytes], bytes]] = {
     "deflate": zlib.compress,
     "gzip, zstd": lambda data: zstandard.ZstdCompressor().compress(gzip.compress(data)),
 }
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/thinking.db"
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer() as server:
-        yield server
 
 
 async def post(url: str, body: Any, headers: dict[str, str], encoding: str) -> tuple[int, Any]:

@@ -42,11 +42,6 @@ pytestmark = pytest.mark.timeout(60)
 QUICK = Timeouts(connect=1.0, first_byte=0.5, idle=0.5, total=None)
 
 
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/thinking.db"
-
-
 def anthropic_client(gateway: GatewayServer, key: str = "k") -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key=key, max_retries=0)
 

@@ -31,11 +31,6 @@ ANTHROPIC = {**JSON, "x-api-key": "k", "anthropic-version": "2023-06-01"}
 OPENAI = {**JSON, "authorization": "Bearer k"}
 
 
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/thinking.db"
-
-
 def _openai_history(call_id: str, arguments: str = "{}") -> list[Any]:
     """A conversation whose earlier assistant turn (thinking dropped) calls a tool with this id."""
     return [

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import anthropic
 import pytest
@@ -76,17 +74,6 @@ class ThreadedUpstream:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/thinking.db"
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer() as server:
-        yield server
 
 
 async def ask(client: anthropic.AsyncAnthropic) -> None:

@@ -41,11 +41,6 @@ TOOLS: list[Any] = [{"type": "function", "name": "read_file", "parameters": {"ty
 APPS = Path(__file__).parents[1] / "fixtures" / "apps"
 
 
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/thinking.db"
-
-
 def _reasoning(n: int) -> dict[str, Any]:
     return {
         "type": "reasoning",

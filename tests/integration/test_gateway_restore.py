@@ -15,7 +15,6 @@ import json
 import re
 import sqlite3
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -45,11 +44,6 @@ from tests.support.scripted_server import ScriptedServer, Step
 from tests.support.strict import StrictAnthropic, StrictOpenAIReasoning
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/thinking.db"
 
 
 def make_strict(server: ScriptedServer, api: str, field: str) -> None:
