@@ -29,6 +29,7 @@ from typing import Any
 
 from interleaf.transcript import Block, Conversation, Message, Opaque, Text, Usage
 from interleaf.transcript import Response as Reply
+from interleaf.wire.responses.common import FORMAT
 
 TRIGGER = "compaction_trigger"
 ITEM = "compaction"
@@ -40,7 +41,6 @@ PROMPT = (
     "next step. Be specific and brief. Write only the summary; do not call tools."
 )
 SUMMARY_INTRO = "Summary of the earlier part of this conversation, written when it was compacted:\n\n"
-_SOURCE = "responses"
 
 
 def requested(body: Mapping[str, Any]) -> bool:
@@ -63,13 +63,11 @@ def without_trigger(conversation: Conversation) -> Conversation:
 
 def summary_request(conversation: Conversation) -> Conversation:
     """What the upstream is asked instead: the history, then :data:`PROMPT`, with no tools."""
-    params = {k: v for k, v in conversation.params.items() if k != "stream"}
     return replace(
         conversation,
         messages=(*conversation.messages, Message(role="user", blocks=(Text(text=PROMPT),))),
         tools=(),
         tool_choice=None,
-        params=params,
     )
 
 
@@ -84,7 +82,7 @@ def compaction_reply(summary: str, *, model: str | None, usage: Usage | None, so
     field Codex requires (``usage.total_tokens``...)."""
     item = {"type": ITEM, "id": f"cmp_{uuid.uuid4().hex}", "encrypted_content": seal(summary)}
     return Reply(
-        message=Message(role="assistant", blocks=(Opaque(source=_SOURCE, data=item),)),
+        message=Message(role="assistant", blocks=(Opaque(source=FORMAT, data=item),)),
         id=f"resp_{uuid.uuid4().hex}",
         model=model,
         stop_reason="end_turn",
@@ -138,4 +136,4 @@ def _is(item: Any, kind: str) -> bool:
 
 
 def _is_block(block: Block, kind: str) -> bool:
-    return isinstance(block, Opaque) and block.source == _SOURCE and _is(block.data, kind)
+    return isinstance(block, Opaque) and block.source == FORMAT and _is(block.data, kind)
