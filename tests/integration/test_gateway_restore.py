@@ -22,6 +22,9 @@ import anthropic
 import openai
 import pytest
 
+from interleaf.store.fingerprint import calls_fingerprint, legacy_fingerprint
+from interleaf.store.thinking_sqlite import row_key
+from interleaf.transcript import Message, Text, ToolCall
 from tests.support.gateway_scenario import (
     ANTHROPIC_TOOLS,
     MODEL,
@@ -33,6 +36,7 @@ from tests.support.gateway_scenario import (
     anthropic_sync,
     assert_upstream_saw_all_thinking,
     call_id,
+    issued_thinking,
     openai_async,
     openai_sync,
     replayed_thinking,
@@ -525,3 +529,119 @@ async def test_inline_think_a_client_rerendered_is_put_back_as_generated(
     assert upstream.requests[1].json["messages"][1]["content"].startswith("<think>Read a first.</think>")
     assert (exact.headers["x-interleaf-restored"], exact.headers["x-interleaf-foreign"]) == ("0", "0")
     assert upstream.requests[2].json["messages"][1]["content"] == generated
+
+
+async def _first_tool_turn(client: openai.AsyncOpenAI, stream: bool) -> tuple[Any, str]:
+    """Turn one through the gateway as a Chat app reads it: the tool call and what the user saw."""
+    messages: Any = [{"role": "user", "content": PROMPT}]
+    if not stream:
+        reply = await client.chat.completions.create(model=MODEL, messages=messages, tools=OPENAI_TOOLS)
+        message = reply.choices[0].message
+        return message.tool_calls[0].model_dump(), message.content or ""  # type: ignore[index]
+    calls: dict[int, Any] = {}
+    content = ""
+    chunks = await client.chat.completions.create(
+        model=MODEL, messages=messages, tools=OPENAI_TOOLS, stream=True
+    )
+    async for chunk in chunks:
+        delta = chunk.choices[0].delta if chunk.choices else None
+        content += (delta.content or "") if delta else ""
+        for part in (delta.tool_calls or []) if delta else []:
+            call = calls.setdefault(
+                part.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+            )
+            call["id"] += part.id or ""
+            call["function"]["name"] += (part.function.name or "") if part.function else ""
+            call["function"]["arguments"] += (part.function.arguments or "") if part.function else ""
+    return calls[0], content
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("upstream_api", ["anthropic", "openai-chat"])
+async def test_a_tool_call_sent_back_with_new_text_around_it_gets_its_thinking_back(
+    upstream_api: str, stream: bool, upstream: ScriptedServer, store_url: str
+) -> None:
+    """Qwen Code, after compacting its history, sends its unfinished step back as a new assistant
+    message: "Got it. Thanks for the additional context!" plus the original tool call (same id), no
+    thinking. A strict upstream refuses a tool call without its thinking; the call's random id still
+    names the turn the gateway served, so its thinking goes back."""
+    profile, field = UPSTREAMS[upstream_api]
+    upstream.enqueue(*upstream_steps(upstream_api, field, stream=stream, turns=2))
+    make_strict(upstream, upstream_api, field)
+    async with (
+        GatewayServer(gateway_options(profile, upstream.base_url, store_url)) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        call, content = await _first_tool_turn(client, stream)
+        assert content == "Let me look at the files."
+        rebuilt: Any = [
+            {"role": "user", "content": "Summary of the work so far: nothing read yet. Continue."},
+            {
+                "role": "assistant",
+                "content": "Got it. Thanks for the additional context!",
+                "tool_calls": [call],
+            },
+            {"role": "tool", "tool_call_id": call["id"], "content": "README.md\nsrc/"},
+        ]
+        raw = await client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=rebuilt, tools=OPENAI_TOOLS, stream=stream
+        )
+        if stream:
+            await raw.parse().close()  # type: ignore[union-attr]
+    assert not upstream.rejections, upstream.rejections
+    assert (raw.headers["x-interleaf-restored"], raw.headers["x-interleaf-foreign"]) == ("1", "0")
+    sent = upstream.requests[1]
+    assert replayed_thinking(upstream_api, field, sent) == [issued_thinking(upstream_api, field, 0)]
+    # The app's text is what goes upstream; only the thinking was put back.
+    assistant = next(m for m in sent.json["messages"] if m["role"] == "assistant")
+    visible = assistant["content"] if upstream_api == "openai-chat" else assistant["content"][1]["text"]
+    assert visible == "Got it. Thanks for the additional context!"
+
+
+async def test_a_turn_stored_by_an_earlier_version_is_still_restored(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    """Versions before ``k1:`` keys stored a turn with random tool-call ids under its ``f1:`` key (calls
+    and text). A gateway upgraded mid-conversation still finds such rows while they live."""
+    field = "reasoning_content"
+    upstream.enqueue(*upstream_steps("openai-chat", field, stream=False, turns=2))
+    make_strict(upstream, "openai-chat", field)
+    options = gateway_options("deepseek", upstream.base_url, store_url)
+    async with (
+        GatewayServer(options) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        call, content = await _first_tool_turn(client, stream=False)
+    # Rewrite the stored row as an earlier version wrote it: under the turn's f1: key.
+    echoed = Message(role="assistant", blocks=(Text(text=content), _tool_call(call)))
+    legacy = legacy_fingerprint(echoed)
+    assert legacy is not None and legacy.startswith("f1:")
+    path = store_url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        rows = db.execute("SELECT rowid, tenant, fingerprint FROM thinking").fetchall()
+        assert [key for _, _, key in rows] == [calls_fingerprint(echoed)]
+        ((rowid, tenant, _),) = rows
+        db.execute(
+            "UPDATE thinking SET fingerprint = ?, k = ? WHERE rowid = ?",
+            (legacy, row_key(tenant, legacy), rowid),
+        )
+    async with (
+        GatewayServer(options) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        history: Any = [
+            {"role": "user", "content": PROMPT},
+            {"role": "assistant", "content": content, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "README.md\nsrc/"},
+        ]
+        raw = await client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=history, tools=OPENAI_TOOLS
+        )
+    assert not upstream.rejections, upstream.rejections
+    assert raw.headers["x-interleaf-restored"] == "1"
+    assert_upstream_saw_all_thinking("openai-chat", field, upstream.requests)
+
+
+def _tool_call(call: Any) -> ToolCall:
+    function = call["function"]
+    return ToolCall(id=call["id"], name=function["name"], raw_arguments=function["arguments"])

@@ -18,11 +18,13 @@ import redis.asyncio as aioredis
 import zstandard
 
 from interleaf.store.fingerprint import (
+    calls_fingerprint,
     conversation_context,
     conversation_fingerprints,
     fingerprint,
     fingerprint_variants,
     has_distinctive_ids,
+    legacy_fingerprint,
     needs_restore,
     tenant_id,
     text_fingerprint,
@@ -140,7 +142,7 @@ async def store_pair(
 
 
 def test_keys_are_pinned_to_their_version() -> None:
-    """The keys of fixed turns, as written since the f1/c1/x1/t1 formats shipped: stored turns are found
+    """The keys of fixed turns, as written since the f1/k1/c1/x1/t1 formats shipped: stored turns are found
     by them, so any change of normalisation must come with a new prefix (and this test then grows a
     case for it), never as a new value under an old one."""
     call = ToolCall(
@@ -165,13 +167,17 @@ def test_keys_are_pinned_to_their_version() -> None:
     ]
     strict = "f1:7449431a3bc4e5e219131fbedf2812968cc8e7f2f22fd40134543513a48b4407"
     bound = "f1:f5f5ba73d574f34c6d3d7dac901b3b6e3d74d694b0dafee32816e64bddef1b37"
+    calls = "k1:b0e42c46c28f6b0e993a14e35883ef8a6aa73bf17e8dfeed234498b8af50be25"
     assert fingerprint(tools) == strict
+    assert calls_fingerprint(tools) == calls
+    assert legacy_fingerprint(tools) == strict  # what versions before k1: stored this turn under
     assert fingerprint_variants(tools) == (
         strict,
         "f1n:e0dcd678b9018a3c0d3f82bc5b366d938471d44cc95522e547c4658c54b6cc1c",
     )
     assert turn_fingerprint(messages, 3, system="You are careful.") == bound
-    assert conversation_fingerprints(messages, system="You are careful.") == {1: strict, 3: bound}
+    assert turn_fingerprint(messages, 1, system="You are careful.") == calls
+    assert conversation_fingerprints(messages, system="You are careful.") == {1: calls, 3: bound}
     assert (
         text_fingerprint(reply, system="You are careful.")
         == "x1:86781b8b3a1f32ec309710a3c362d15ce6f2eef141251bf11404d38aff9c7e2b"
@@ -245,6 +251,28 @@ def test_fingerprint_differs_for_a_different_turn(changed: Message) -> None:
     assert fingerprint(changed) != fingerprint(turn())
 
 
+def test_a_turn_with_random_ids_is_keyed_on_its_calls_whatever_text_surrounds_them() -> None:
+    """Qwen Code, after compacting, sends its unfinished step back with new text around the same call:
+    the calls key still finds it, and any change to a call (id, name, arguments) is another turn."""
+    rewritten = turn(thinking=False, text="Got it. Thanks for the additional context!")
+    assert calls_fingerprint(rewritten) == calls_fingerprint(turn()) == calls_fingerprint(turn(text=""))
+    assert calls_fingerprint(rewritten).startswith("k1:")
+    assert fingerprint(rewritten) != fingerprint(turn())  # the text-bound key did not survive it
+    other_turns = [
+        turn(call_id="toolu_01B09q90qw90lq917835lq9"),
+        turn(raw_arguments='{"path": "src/app.py", "limit": 201}'),
+        turn().with_blocks([Text(text="x"), ToolCall(id=turn().tool_calls[0].id, name="cat", arguments={})]),
+    ]
+    assert calls_fingerprint(turn()) not in {calls_fingerprint(m) for m in other_turns}
+    # The gateway's key for it: the calls key; the key before k1: is only the fallback for old rows.
+    messages = [Message(role="user", blocks=(Text(text="go"),)), rewritten]
+    assert (
+        turn_fingerprint(messages, 1) == conversation_fingerprints(messages)[1] == calls_fingerprint(turn())
+    )
+    assert legacy_fingerprint(rewritten) == fingerprint(rewritten)
+    assert legacy_fingerprint(turn(call_id="functions.read:0")) is None  # bound to its conversation
+
+
 def test_fingerprint_variants_survive_rewritten_ids() -> None:
     strict, no_ids = fingerprint_variants(turn())
     assert strict == fingerprint(turn())
@@ -282,8 +310,8 @@ def test_turn_fingerprint_binds_indistinct_turns_to_their_conversation() -> None
         ]
 
     first, second = conversation("fix app.py"), conversation("fix lib.py")
-    # A tool-call turn with a random id is keyed on its own: found even if older history changed.
-    assert turn_fingerprint(first, 1) == turn_fingerprint(second, 1) == fingerprint(turn())
+    # A tool-call turn with a random id is keyed on its calls: found even if older history changed.
+    assert turn_fingerprint(first, 1) == turn_fingerprint(second, 1) == calls_fingerprint(turn())
     # "Done." is not: two conversations never share its thinking.
     assert turn_fingerprint(first, 3) != turn_fingerprint(second, 3)
     # What the client sends back later (thinking dropped, tool output cleared) gives the captured key.

@@ -1,4 +1,4 @@
-"""A reply relayed whole is keyed off the wire (``reply_visible_parts`` + ``distinct_fingerprint``)
+"""A reply relayed whole is keyed off the wire (``reply_tool_calls`` + ``distinct_fingerprint``)
 without building its message: the key must be the one its decoded message gets, for every body."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from interleaf.gateway.capture import CaptureJob, keyed_reply
-from interleaf.store.fingerprint import distinct_fingerprint, fingerprint, has_distinctive_ids
+from interleaf.store.fingerprint import calls_fingerprint, distinct_fingerprint, has_distinctive_ids
 from interleaf.store.thinking import RawReply
 from interleaf.wire import anthropic
 from interleaf.wire.errors import WireError
@@ -68,17 +68,17 @@ junk_bodies = st.builds(
 
 def _key_of_decoded(body: dict[str, Any]) -> str | None:
     message = anthropic.decode_reply_message(body)
-    return fingerprint(message) if has_distinctive_ids(message) else None
+    return calls_fingerprint(message) if has_distinctive_ids(message) else None
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies | junk_bodies)
 def test_a_key_read_off_the_wire_is_the_key_of_the_decoded_message(body: dict[str, Any]) -> None:
-    parts = anthropic.reply_visible_parts(body)
-    if parts is None:
+    calls = anthropic.reply_tool_calls(body)
+    if calls is None:
         return  # not a plain reply: keyed from its decoded message, as before
     # Whatever the wire path reads, the decoder reads too (it never keys a body the decoder refuses).
-    assert distinct_fingerprint(*parts) == _key_of_decoded(body)
+    assert distinct_fingerprint(calls) == _key_of_decoded(body)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -119,12 +119,12 @@ def test_the_wire_path_answers_for_a_plain_reply_and_not_for_any_other_block() -
             },
         ]
     }
-    parts = anthropic.reply_visible_parts(body)
-    assert parts == ([("toolu_01XyZ9abcDEF123", "read", {"path": "a", "n": 1.0})], ["Let me look."])
-    assert distinct_fingerprint(*parts) == _key_of_decoded(body) is not None
+    calls = anthropic.reply_tool_calls(body)
+    assert calls == [("toolu_01XyZ9abcDEF123", "read", {"path": "a", "n": 1.0})]
+    assert distinct_fingerprint(calls) == _key_of_decoded(body) is not None
     for other in ({"type": "server_tool_use", "id": "x", "name": "y", "input": {}}, {"type": "image"}):
-        assert anthropic.reply_visible_parts({"content": [*body["content"], other]}) is None
-    assert anthropic.reply_visible_parts({"type": "error", "error": {}}) is None
+        assert anthropic.reply_tool_calls({"content": [*body["content"], other]}) is None
+    assert anthropic.reply_tool_calls({"type": "error", "error": {}}) is None
     # Numbered ids bind the conversation: no key off the wire.
     numbered = [{"type": "tool_use", "id": "functions.read:0", "name": "read", "input": {}}]
-    assert distinct_fingerprint(*anthropic.reply_visible_parts({"content": numbered}) or ([], [])) is None
+    assert distinct_fingerprint(anthropic.reply_tool_calls({"content": numbered}) or []) is None

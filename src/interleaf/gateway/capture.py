@@ -57,15 +57,15 @@ from interleaf.gateway.errors import GatewayError
 from interleaf.gateway.formats import (
     decode_reply_message,
     decode_request,
-    reply_visible_parts,
+    reply_tool_calls,
     system_text,
 )
 from interleaf.gateway.jsonio import json_bytes, loads
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics
 from interleaf.store.fingerprint import (
+    calls_fingerprint,
     distinct_fingerprint,
-    fingerprint,
     first_system_text,
     has_distinctive_ids,
     text_fingerprint,
@@ -510,14 +510,14 @@ def keyed_reply(job: CaptureJob, *, text_keys: bool = True) -> tuple[Stored, tup
     else:
         if job.reply_body is not None:
             # A reply relayed whole is stored as its body: a turn with distinctive ids needs no
-            # message at all, only its calls and text read off the wire.
-            parts = reply_visible_parts(job.upstream_api, job.reply_data)
-            if parts is not None and (key := distinct_fingerprint(*parts)) is not None:
+            # message at all, only its calls read off the wire.
+            calls = reply_tool_calls(job.upstream_api, job.reply_data)
+            if calls is not None and (key := distinct_fingerprint(calls)) is not None:
                 return RawReply(job.upstream_api, job.reply_body), (key,)
         message = decode_reply_message(job.upstream_api, job.reply_data)
     stored: Stored = message if job.reply_body is None else RawReply(job.upstream_api, job.reply_body)
     if has_distinctive_ids(message):
-        return stored, (fingerprint(message),)
+        return stored, (calls_fingerprint(message),)
     conversation = job.conversation
     if conversation is None:
         conversation = decode_request(job.fmt, loads(job.request))

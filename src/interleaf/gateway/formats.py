@@ -14,7 +14,7 @@ from typing import Any
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError
 from interleaf.transcript import Conversation, JSONDict, Message, Response
-from interleaf.wire.anthropic import ReplyParts
+from interleaf.wire.anthropic import ReplyCalls
 from interleaf.wire.apis import Assembler, Encoder, PayloadHook, StreamDataError, api
 from interleaf.wire.errors import WireError
 from interleaf.wire.responses.messages import message_starts
@@ -26,7 +26,7 @@ __all__ = [
     "decode_request",
     "decode_response",
     "encode_response",
-    "reply_visible_parts",
+    "reply_tool_calls",
     "system_text",
     "upstream_assembler",
     "wire_index",
@@ -88,9 +88,9 @@ def decode_reply_message(upstream_api: str, body: Any) -> Message:
     return api(upstream_api).decode_reply_message(body)
 
 
-def reply_visible_parts(upstream_api: str, body: Any) -> ReplyParts | None:
-    """An upstream reply's tool calls and text parts read off the wire, or None (decode it instead)."""
-    return api(upstream_api).reply_visible_parts(body)
+def reply_tool_calls(upstream_api: str, body: Any) -> ReplyCalls | None:
+    """An upstream reply's tool calls read off the wire, or None (decode it instead)."""
+    return api(upstream_api).reply_tool_calls(body)
 
 
 def encode_response(fmt: ClientFormat, response: Response, profile_dialect: Any) -> JSONDict:

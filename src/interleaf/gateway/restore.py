@@ -31,6 +31,7 @@ from interleaf.gateway.config import ClientFormat
 from interleaf.store.fingerprint import (
     conversation_fingerprints,
     first_system_text,
+    legacy_fingerprint,
     needs_restore,
     text_fingerprint,
 )
@@ -250,7 +251,7 @@ async def restore(
     text_keys: bool = True,
 ) -> RestoreOutcome:
     """Look ``indices`` up under ``tenant`` and restore what ``held`` or the store has (by each turn's
-    key, then, with ``text_keys``, a long text-only turn by its text key).
+    key, then by its second key where it has one: :func:`_second_keys`).
 
     ``tenant`` None means the tenant could not be derived (the store is down): every candidate is
     missing. A store failure is reported in ``store_error`` and counts every candidate missing too; the
@@ -265,22 +266,14 @@ async def restore(
     wanted = {index: keys[index] for index in indices}
     try:
         found, served = await _look_up(store, tenant, held, wanted.values())
-        # A long text-only turn the bound key misses (an app that rebuilt the conversation around it)
-        # is tried by its text key (store/fingerprint.py, "Text turns").
-        if text_keys and (unmatched := [i for i, key in wanted.items() if key not in found]):
-            first_system = first_system_text(system, conversation.messages)
-            by_text = {
-                index: text_key
-                for index in unmatched
-                if (text_key := text_fingerprint(conversation.messages[index], system=first_system))
-            }
-            if by_text:
-                found_text, served_text = await _look_up(store, tenant, held, by_text.values())
-                for index, text_key in by_text.items():
-                    if text_key in found_text:
-                        found[wanted[index]] = found_text[text_key]
-                    elif text_key in served_text:
-                        served.add(wanted[index])
+        unmatched = [index for index, key in wanted.items() if key not in found]
+        if unmatched and (second := _second_keys(conversation, system, unmatched, text_keys=text_keys)):
+            found_second, served_second = await _look_up(store, tenant, held, second.values())
+            for index, second_key in second.items():
+                if second_key in found_second:
+                    found[wanted[index]] = found_second[second_key]
+                elif second_key in served_second:
+                    served.add(wanted[index])
     except StoreUnavailableError as exc:
         return RestoreOutcome(conversation, missing=tuple(indices), store_error=str(exc))
     messages = list(conversation.messages)
@@ -299,6 +292,28 @@ async def restore(
     if restored:
         conversation = conversation.with_messages(messages)
     return RestoreOutcome(conversation, tuple(restored), tuple(missing), tuple(foreign))
+
+
+def _second_keys(
+    conversation: Conversation, system: str, indices: Iterable[int], *, text_keys: bool
+) -> dict[int, str]:
+    """The key to try for each turn its main key missed, where it has one (both looked up in one call):
+
+    * a turn with distinctive ids, by the key earlier versions stored it under (``f1:``, calls and
+      text): rows written before ``k1:`` keys, or by a replica not yet upgraded;
+    * with ``text_keys``, a long text-only turn by its text key: an app that rebuilt the conversation
+      around it (store/fingerprint.py, "Text turns").
+    """
+    first_system = first_system_text(system, conversation.messages) if text_keys else ""
+    keys: dict[int, str] = {}
+    for index in indices:
+        message = conversation.messages[index]
+        key = legacy_fingerprint(message)
+        if key is None and text_keys:
+            key = text_fingerprint(message, system=first_system)
+        if key is not None:
+            keys[index] = key
+    return keys
 
 
 async def _look_up(

@@ -2,8 +2,9 @@
 
 An Anthropic-format client in front of an OpenAI-format upstream (DeepSeek, vLLM, ...) receives thinking
 blocks without a signature, because the upstream makes none. Careful clients treat unsigned thinking
-as untrusted: some turn it into text, some drop it. Either way the client's next request no longer
-matches the stored turn (a fingerprint includes visible text), and nothing is restored.
+as untrusted: some turn it into text, some drop it. Either way the client's next request may no longer
+match the stored turn (a turn without random tool-call ids is keyed on its visible text), and nothing
+is restored.
 
 So the gateway signs such blocks itself: ``signature = "ilf1." + HMAC(tenant key, text)``. The client
 stores and replays them as signed thinking. On the way back the gateway *redeems* its own tokens before

@@ -15,7 +15,10 @@ Thinking, signatures and vendor ``extra`` are never part of a key: they are what
 
 **Binding to the conversation.** Tool-call ids are the one identifier every client echoes, and most
 servers mint them at random (``toolu_01A09q...``, ``call_function_7p2k...``, uuids), which makes a turn
-with tool calls unique on its own. A turn without tool calls ("Done.", "Hello! How can I help?") or with
+with tool calls unique on its own: :func:`calls_fingerprint` keys such a turn on its calls alone (id,
+name, canonical arguments), without its text, because apps rewrite the text around calls they keep
+(Qwen Code, after compacting its history, sends its unfinished step back as "Got it. Thanks for the
+additional context!" plus the original call, same id). A turn without tool calls ("Done.", "Hello! How can I help?") or with
 ids a server numbers deterministically (Kimi's ``functions.bash:0``) is not: keyed on its own, it would
 restore the thinking of *another* conversation of the same tenant, and that thinking may quote another
 end user's data (one API key often serves a whole app). :func:`turn_fingerprint` therefore binds such
@@ -37,8 +40,9 @@ conversation's first system text and the turn's own text, tried only when the bo
 hit needs the same tenant and upstream, the same system prompt and a byte-identical long reply (canned
 replies such as refusals are shorter); the gateway can turn it off (``--no-text-match``).
 
-Keys are versioned (``f1:``, ``c1:``, ``t1:``, ``x1:``): changing any normalisation means a new prefix, never a
-silent change of what an old key means.
+Keys are versioned (``f1:``, ``k1:``, ``c1:``, ``t1:``, ``x1:``): changing any normalisation means a new prefix,
+never a silent change of what an old key means. Turns with distinctive ids were keyed ``f1:`` (calls and
+text) before ``k1:``; :func:`legacy_fingerprint` gives that key, for rows written by earlier versions.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from interleaf.transcript import (
 from interleaf.wire import think
 
 FINGERPRINT_PREFIX = "f1:"
+CALLS_PREFIX = "k1:"
 NO_ID_PREFIX = "f1n:"
 CONTEXT_PREFIX = "c1:"
 TENANT_PREFIX = "t1:"
@@ -128,16 +133,10 @@ def _sha256(payload: list[Any]) -> str:
 
 
 def _visible(message: Message, *, with_ids: bool) -> list[Any]:
-    return _visible_payload(
-        ([c.id if with_ids else "", c.name, canonical_arguments(c)] for c in message.tool_calls),
-        "".join(b.text for b in message.blocks if isinstance(b, Text)),
-    )
-
-
-def _visible_payload(calls: Iterable[list[str]], text: str) -> list[Any]:
     """What a key hashes of a turn: its calls ([id, name, canonical arguments]) in order, and its text
-    as a key sees it. The one place both the message path and the wire path build it."""
-    return [sorted(calls), visible_text(text)]
+    as a key sees it."""
+    calls = [[c.id if with_ids else "", c.name, canonical_arguments(c)] for c in message.tool_calls]
+    return [sorted(calls), visible_text("".join(b.text for b in message.blocks if isinstance(b, Text)))]
 
 
 # ---------------------------------------------------------------------------------------------- keys
@@ -152,17 +151,32 @@ def fingerprint(message: Message, *, context: str = "") -> str:
     return FINGERPRINT_PREFIX + _sha256(["f1", context, *_visible(message, with_ids=True)])
 
 
-def distinct_fingerprint(calls: Sequence[tuple[str, str, Any]], texts: Sequence[str]) -> str | None:
-    """:func:`fingerprint` of a turn given by its tool calls (id, name, parsed arguments) and text parts
-    when its ids are distinctive (:func:`has_distinctive_ids`), else ``None`` (its key then binds the
-    conversation: :func:`turn_fingerprint`). For a reply read straight off the wire, without building
-    its message (``wire.anthropic.reply_visible_parts``); the same key as its decoded message gets."""
+def calls_fingerprint(message: Message) -> str:
+    """The key of a turn with distinctive tool-call ids (:func:`has_distinctive_ids`): its calls (id,
+    name, canonical arguments, in id order) and nothing else, so an app that rewrites the text around
+    the calls still finds the turn. Random ids make it unique without the conversation around it."""
+    return _calls_key([c.id, c.name, canonical_arguments(c)] for c in message.tool_calls)
+
+
+def distinct_fingerprint(calls: Sequence[tuple[str, str, Any]]) -> str | None:
+    """:func:`calls_fingerprint` of a turn given by its tool calls (id, name, parsed arguments) when
+    their ids are distinctive, else ``None`` (its key then binds the conversation:
+    :func:`turn_fingerprint`). For a reply read straight off the wire, without building its message
+    (``wire.anthropic.reply_visible_parts``); the same key as its decoded message gets."""
     if not calls or not all(looks_random(call_id) for call_id, _, _ in calls):
         return None
-    payload = _visible_payload(
-        ([call_id, name, canonical_json(arguments)] for call_id, name, arguments in calls), "".join(texts)
-    )
-    return FINGERPRINT_PREFIX + _sha256(["f1", "", *payload])
+    return _calls_key([call_id, name, canonical_json(arguments)] for call_id, name, arguments in calls)
+
+
+def _calls_key(calls: Iterable[list[str]]) -> str:
+    return CALLS_PREFIX + _sha256(["k1", sorted(calls)])
+
+
+def legacy_fingerprint(message: Message) -> str | None:
+    """The key earlier versions stored a turn with distinctive ids under (``f1:``, its calls *and*
+    text), else ``None``: looked up when :func:`calls_fingerprint` misses, so turns stored before the
+    upgrade (or by a replica not yet upgraded) are still restored while they live (a store TTL)."""
+    return fingerprint(message) if has_distinctive_ids(message) else None
 
 
 def fingerprint_variants(message: Message, *, context: str = "") -> tuple[str, ...]:
@@ -242,14 +256,14 @@ def conversation_context(messages: Sequence[Message], index: int, *, system: str
 def turn_fingerprint(messages: Sequence[Message], index: int, *, system: str = "") -> str:
     """The key the gateway uses for the assistant turn ``messages[index]``.
 
-    Turns with distinctive tool-call ids are keyed on their own content; any other turn is bound to
-    :func:`conversation_context`. At capture time, append the reply to the request's messages and pass
+    Turns with distinctive tool-call ids are keyed on their calls (:func:`calls_fingerprint`); any other
+    turn is bound to :func:`conversation_context`. At capture time, append the reply to the request's messages and pass
     its index. ``system`` is the request's top-level system text (OpenAI-style system messages are part
     of ``messages``). For every turn of a request at once, use :func:`conversation_fingerprints`.
     """
     message = messages[index]
     if has_distinctive_ids(message):
-        return fingerprint(message)
+        return calls_fingerprint(message)
     return fingerprint(message, context=conversation_context(messages, index, system=system))
 
 
@@ -261,7 +275,7 @@ def conversation_fingerprints(messages: Sequence[Message], *, system: str = "") 
     for index, message in enumerate(messages):
         if message.role == "assistant":
             if has_distinctive_ids(message):
-                keys[index] = fingerprint(message)
+                keys[index] = calls_fingerprint(message)
             else:
                 keys[index] = fingerprint(message, context=CONTEXT_PREFIX + digest.copy().hexdigest())
         digest.update(_context_part(message))

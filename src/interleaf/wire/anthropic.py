@@ -526,31 +526,28 @@ def decode_reply_message(body: Any) -> Message:
     return _reply_message(_as_object(body, "response"))
 
 
-ReplyParts = tuple[list[tuple[str, str, dict[str, Any]]], list[str]]
-"""A reply's tool calls (id, name, arguments) and its text parts, in order."""
+ReplyCalls = list[tuple[str, str, dict[str, Any]]]
+"""A reply's tool calls (id, name, arguments), in order."""
 
 
-def reply_visible_parts(body: Any) -> ReplyParts | None:
-    """A response body's tool calls (id, name, input) and text parts, read straight off the wire: what
-    a key needs, without building the message. ``None`` when the body holds anything but text, tool
-    use and thinking blocks, or a field :func:`decode_reply_message` would refuse: the caller then
-    decodes it whole. Where both answer, the parts are those of the decoded message."""
+def reply_tool_calls(body: Any) -> ReplyCalls | None:
+    """A response body's tool calls (id, name, input), read straight off the wire: what a key needs,
+    without building the message. ``None`` when the body holds anything but text, tool use and
+    thinking blocks, or a field :func:`decode_reply_message` would refuse: the caller then decodes it
+    whole. Where both answer, the calls are those of the decoded message."""
     if not isinstance(body, Mapping) or body.get("type") == "error":
         return None
     content = body.get("content")
     if not isinstance(content, list):
         return None
-    calls: list[tuple[str, str, dict[str, Any]]] = []
-    texts: list[str] = []
+    calls: ReplyCalls = []
     for block in content:
         if not isinstance(block, Mapping):
             return None
         kind = block.get("type")
         if kind == "text":
-            text = block.get("text")
-            if not isinstance(text, str):
+            if not isinstance(block.get("text"), str):
                 return None
-            texts.append(text)
         elif kind == "tool_use":
             call_id, name, arguments = block.get("id"), block.get("name"), block.get("input")
             if not (isinstance(call_id, str) and isinstance(name, str) and isinstance(arguments, dict)):
@@ -563,7 +560,7 @@ def reply_visible_parts(body: Any) -> ReplyParts | None:
                 return None
         elif kind != "redacted_thinking" or not isinstance(block.get("data"), str):
             return None
-    return calls, texts
+    return calls
 
 
 def _reply_message(body: Mapping[str, Any]) -> Message:

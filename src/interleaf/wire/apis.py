@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from interleaf.transcript import Conversation, JSONDict, Message, ReasoningDialect, Response
 from interleaf.wire import anthropic, openai_chat, responses
-from interleaf.wire.anthropic import ReplyParts
+from interleaf.wire.anthropic import ReplyCalls
 from interleaf.wire.errors import Losses, StreamIncompleteError, WireError
 from interleaf.wire.events import StreamEvent, events_from_response
 
@@ -108,9 +108,9 @@ class WireApi(Protocol):
         stores a reply by)."""
         ...
 
-    def reply_visible_parts(self, body: Any) -> ReplyParts | None:
-        """A plain reply's tool calls (id, name, arguments) and text parts without decoding it, or
-        ``None`` (then decode it: :meth:`decode_reply_message`)."""
+    def reply_tool_calls(self, body: Any) -> ReplyCalls | None:
+        """A plain reply's tool calls (id, name, arguments) without decoding it, or ``None`` (then
+        decode it: :meth:`decode_reply_message`)."""
         ...
 
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict: ...
@@ -197,8 +197,8 @@ class AnthropicApi:
     def decode_reply_message(self, body: Any) -> Message:
         return anthropic.decode_reply_message(body)
 
-    def reply_visible_parts(self, body: Any) -> ReplyParts | None:
-        return anthropic.reply_visible_parts(body)
+    def reply_tool_calls(self, body: Any) -> ReplyCalls | None:
+        return anthropic.reply_tool_calls(body)
 
     def encode_response(self, response: Response, *, dialect: ReasoningDialect | None) -> JSONDict:
         return anthropic.encode_response(response)
@@ -268,7 +268,7 @@ class _DecodedReplies:
     def decode_reply_message(self, body: Any) -> Message:
         return self.decode_response(body).message
 
-    def reply_visible_parts(self, body: Any) -> ReplyParts | None:
+    def reply_tool_calls(self, body: Any) -> ReplyCalls | None:
         return None
 
 
