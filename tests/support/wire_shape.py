@@ -7,7 +7,8 @@ block and item types with their required fields, every tool result answering a c
 thinking only in the field the upstream reads back. They do not judge texts or settings.
 
 Sources: the Anthropic Messages API reference (docs.anthropic.com/en/api/messages), the OpenAI Chat
-Completions and Responses references (platform.openai.com/docs/api-reference).
+Completions and Responses references (platform.openai.com/docs/api-reference); for the Chat ``thinking``
+field, DeepSeek's and Kimi's thinking-mode guides (docs/architecture.md §4.2).
 """
 
 from __future__ import annotations
@@ -137,6 +138,12 @@ def _chat(body: Mapping[str, Any], thinking_in: str | None) -> list[str]:
     if not isinstance(messages, list) or not messages:
         return ["messages: missing, empty or not a list"]
     problems: list[str] = []
+    # The servers that read `thinking` in a Chat request (DeepSeek, Kimi, GLM) know these two types.
+    thinking = body.get("thinking")
+    if "thinking" in body and not (
+        isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "disabled")
+    ):
+        problems.append(f"thinking: {thinking!r} is not {{'type': 'enabled' | 'disabled', ...}}")
     open_calls: set[str] = set()
     for _, where, message in _objects("messages", messages, problems):
         role = message.get("role")

@@ -1671,3 +1671,32 @@ def test_junk_raises_only_wire_format_errors(junk: Any) -> None:
             decode(junk)
     with contextlib.suppress(WireError):
         StreamAssembler().feed(junk)
+
+
+@pytest.mark.parametrize(
+    ("sent", "forwarded"),
+    [
+        ({"type": "adaptive"}, {"type": "enabled"}),
+        ({"type": "adaptive", "display": "omitted"}, {"type": "enabled"}),
+        ({"type": "enabled", "budget_tokens": 1024}, {"type": "enabled", "budget_tokens": 1024}),
+        ({"type": "disabled"}, {"type": "disabled"}),
+    ],
+)
+def test_anthropic_thinking_setting_becomes_the_one_chat_servers_know(
+    sent: dict[str, Any], forwarded: dict[str, Any]
+) -> None:
+    """Claude Code, OpenCode, Qwen Code, Cline and pi send Anthropic's ``adaptive``; DeepSeek, Kimi and GLM
+    read ``thinking.type`` as ``enabled`` or ``disabled``."""
+    request = {
+        "model": "m",
+        "max_tokens": 9,
+        "thinking": sent,
+        "messages": [{"role": "user", "content": "q"}],
+    }
+    losses = Losses()
+    body = encode_request(anthropic.decode_request(request), losses=losses)
+    assert body["thinking"] == forwarded
+    assert any("display" in item for item in losses.items) == ("display" in sent)
+    # A Chat client's own setting is its business: it goes as it came.
+    own = {"model": "m", "thinking": sent, "messages": [{"role": "user", "content": "q"}]}
+    assert encode_request(decode_request(own))["thinking"] == sent

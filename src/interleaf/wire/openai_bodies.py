@@ -195,6 +195,8 @@ def encode_request(
     for wire, portable in _PARAMS[1:]:
         if portable in params:
             body[wire] = params[portable]
+    if not own_extra and isinstance(body.get("thinking"), Mapping):
+        body["thinking"] = _chat_thinking(body["thinking"], writer)
     if "max_completion_tokens" in extra:  # the spelling the client used; the value is the param's
         value = body.pop("max_tokens", _ABSENT)
         if value is not _ABSENT:
@@ -208,6 +210,20 @@ def encode_request(
         fields = ", ".join(sorted(conversation.extra))
         writer.loss("", f"{conversation.source} request fields {fields} have no OpenAI Chat meaning")
     return body
+
+
+def _chat_thinking(thinking: Mapping[str, Any], writer: Writer) -> JSONDict:
+    """Another format's ``thinking`` setting as OpenAI-compatible servers read it: DeepSeek, Kimi and GLM
+    know the types ``enabled`` and ``disabled`` (docs/architecture.md §4.2). Anthropic's ``adaptive`` (the
+    model decides how much to think; what Claude Code, OpenCode, Qwen Code, Cline and pi send) asks for
+    thinking, so it becomes ``enabled``; ``display`` (whether Anthropic returns the text) means nothing
+    there. Every other field (``budget_tokens``, which Kimi reads) goes as it came."""
+    setting = dict(thinking)
+    if setting.get("type") == "adaptive":
+        setting["type"] = "enabled"
+    if setting.pop("display", None) is not None:
+        writer.loss("thinking.display", "Anthropic's thinking display has no OpenAI Chat meaning")
+    return setting
 
 
 def _encode_system(system: Sequence[Text]) -> JSONDict:
