@@ -1,8 +1,8 @@
 """The real Codex (its pinned npm release) compacting its context through the gateway, in front of an
 upstream that does not speak the Responses API.
 
-With its built-in OpenAI provider (here: a provider named ``OpenAI``, as ``OPENAI_BASE_URL`` gives),
-Codex compacts on the server: a ``compaction_trigger`` request that must come back as exactly one
+With its built-in OpenAI provider (``openai_base_url`` in its config.toml) or a provider named
+``OpenAI``, Codex compacts on the server: a ``compaction_trigger`` request that must come back as exactly one
 ``compaction`` item, or Codex stops the session. The gateway has the upstream write a summary
 (gateway/compaction.py). Codex's context is made small (``model_auto_compact_token_limit``) and the
 scripted model reports a quarter of each request's bytes as its input tokens, so the task (read a
@@ -16,10 +16,12 @@ to pytest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import secrets
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +104,57 @@ def respond(request: RecordedRequest) -> Step:
     return Step.sse(openai_chunks(completion))
 
 
-async def run_codex(tmp: Path, base_url: str) -> tuple[int, str, str]:
+BUILTIN_CONFIG = """
+model = "compat-model"
+openai_base_url = "{base_url}"
+model_reasoning_summary = "auto"
+check_for_update_on_startup = false
+{knobs}
+[analytics]
+enabled = false
+
+[otel]
+exporter = "none"
+"""
+"""Codex's own OpenAI provider pointed at the gateway: ``openai_base_url`` (Codex 0.171.0 does not read
+``OPENAI_BASE_URL`` for it), with a key stored by ``codex login --with-api-key``."""
+
+
+async def _run(
+    argv: list[str], env: dict[str, str], cwd: Path, stdin: bytes | None = None
+) -> tuple[int, str, str]:
+    """Run a Codex command; on a timeout kill its whole process group (the npm launcher's native
+    child holds the pipes open after the launcher dies)."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(stdin), 150)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+async def run_codex(tmp: Path, base_url: str, provider: str) -> tuple[int, str, str]:
+    """``codex exec`` on the task through the gateway at ``base_url``, with a provider named ``OpenAI``
+    (``provider="named"``) or Codex's built-in one (``"builtin"``): both compact on the server."""
     home, work = tmp / "home", tmp / "work"
     for directory in (home / ".codex", home / ".config", home / ".cache", work, tmp / "tmp"):
         directory.mkdir(parents=True, exist_ok=True)
     knobs = "model_context_window = 100000\nmodel_auto_compact_token_limit = 12000\n"
-    config = codex_config("compat-model", base_url + "/v1", name="OpenAI", knobs=knobs)
+    if provider == "builtin":
+        config = BUILTIN_CONFIG.format(base_url=base_url + "/v1", knobs=knobs)
+    else:
+        config = codex_config("compat-model", base_url + "/v1", name="OpenAI", knobs=knobs)
     (home / ".codex" / "config.toml").write_text(config)
     (work / "big.txt").write_text((LINE * (16_000 // len(LINE) + 1))[:16_000])
     env = {
@@ -125,43 +172,36 @@ async def run_codex(tmp: Path, base_url: str) -> tuple[int, str, str]:
     binary = npm_bin("codex", "codex")
     if not binary.exists():
         pytest.fail(f"Codex is not installed at {binary}: run scripts/compat (make compat)")
-    flags = (
+    if provider == "builtin":
+        code, out, err = await _run(
+            [str(binary), "login", "--with-api-key"], env, work, b"sk-compat-test-key\n"
+        )
+        assert code == 0, f"codex login exited {code}: {out}{err}"
+    flags = [
         "exec",
         "--skip-git-repo-check",
         "--dangerously-bypass-approvals-and-sandbox",
         "--color",
         "never",
-    )
-    process = await asyncio.create_subprocess_exec(
-        str(binary),
-        *flags,
-        TASK,
-        env=env,
-        cwd=work,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 150)
-    except TimeoutError:
-        process.kill()
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+    ]
+    return await _run([str(binary), *flags, TASK], env, work)
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("provider", ["named", "builtin"])
 @pytest.mark.parametrize("dialect", ["reasoning_content", "anthropic"])
-def test_codex_compacts_on_the_server_through_the_gateway_and_finishes(tmp_path: Path, dialect: str) -> None:
+def test_codex_compacts_on_the_server_through_the_gateway_and_finishes(
+    tmp_path: Path, dialect: str, provider: str
+) -> None:
     async def scenario() -> tuple[int, str, str, list[RecordedRequest], str]:
         async with ScriptedServer(responder=respond) as upstream:
             gateway = GatewayProcess(DIALECTS[dialect], upstream.base_url, tmp_path / "gateway")
             try:
                 url = await gateway.start()
-                code, out, err = await run_codex(tmp_path, url)
+                code, out, err = await run_codex(tmp_path, url, provider)
             finally:
                 await gateway.stop()
-            return code, out, err, list(upstream.requests), gateway.log_tail(20_000)
+            return code, out, err, list(upstream.requests), gateway.log_tail(1_000_000)
 
     code, out, err, requests, log = asyncio.run(scenario())
     assert code == 0 and FINAL in out, f"codex exited {code}:\n{err[-3000:]}\n--- gateway:\n{log[-3000:]}"
@@ -174,3 +214,6 @@ def test_codex_compacts_on_the_server_through_the_gateway_and_finishes(tmp_path:
     intro = json.dumps(SUMMARY_INTRO)[1:-1]  # as it reads inside the JSON text
     assert after and all(intro in json.dumps(r.json) for r in after)
     assert log.count("compacted a conversation") == len(summaries)
+    # Its WebSocket attempt (the built-in provider makes one) got the 426 that sends Codex to HTTP at
+    # once: a 404 cost seven attempts and about 6 s.
+    assert log.count("answered a WebSocket upgrade") <= 1 and "Unsupported upgrade" not in log

@@ -16,9 +16,12 @@ to pytest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
 import secrets
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -135,11 +138,13 @@ async def run_qwen(tmp: Path, target: Target) -> tuple[int, str, str]:
         cwd=launch.cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(), 150)
-    except TimeoutError:
-        process.kill()
+    except TimeoutError:  # the whole group: a shell it started would hold the pipes open
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from pathlib import Path
@@ -363,6 +364,43 @@ async def test_unknown_paths_are_logged_and_counted_by_app(
         unserved = gateway.gateway.metrics.unserved
     assert unserved.value("/v1/completions", "odd-app") == 3
     assert caplog.text.count("not served: POST /v1/completions") == 1  # logged once, counted thrice
+
+
+async def test_a_websocket_upgrade_is_told_to_use_http_at_once(
+    upstream: ScriptedServer, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Codex's built-in provider asks for a WebSocket on /v1/responses first and falls back to HTTP at
+    once only on a 426; anything else (uvicorn ran it as a plain GET: 404) cost it seven attempts over
+    about 6 s per session, each logging uvicorn's advice to install a WebSocket library."""
+    caplog.set_level(logging.INFO)
+    upstream.enqueue(Step.json(anthropic_message([text("fine")])))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        aiohttp.ClientSession() as session,
+    ):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(gateway.base_url.replace("http", "ws") + "/v1/responses")
+        assert refused.value.status == 426
+        # Over a raw socket: the whole answer, JSON the client can show, and the connection closed.
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.write(
+            b"GET /v1/responses HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(), 5)  # read() returns at EOF: the gateway closed it
+        writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 426 Upgrade Required")
+        assert json.loads(body)["error"]["code"] == "websocket_not_supported"
+        # HTTP goes on as before.
+        async with session.post(
+            gateway.base_url + "/v1/messages",
+            json={"model": MODEL, "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]},
+            headers=ANTHROPIC,
+        ) as response:
+            assert response.status == 200
+    assert caplog.text.count("answered a WebSocket upgrade on /v1/responses with 426") == 2
+    assert "WebSocket library" not in caplog.text and "not served" not in caplog.text
 
 
 async def test_a_bug_in_a_generation_endpoint_is_a_500_in_the_clients_format(

@@ -15,6 +15,12 @@ whole in one read, and arming and cancelling a timer for each request was a meas
 gateway's CPU per request. The deadline then runs from the end of that read instead of from the head's
 first byte: microseconds later.
 
+A WebSocket upgrade gets ``426 Upgrade Required`` at once, and the connection closes: no endpoint
+speaks WebSocket. Codex with its built-in OpenAI provider first asks for a WebSocket on
+``/v1/responses``; a 426 is the one answer it takes as "use HTTP" straight away, where anything else
+(uvicorn's own handling ran the request as a plain GET, answered 404) costs seven attempts over about
+6 s at the start of every session, and each logged uvicorn's advice to install a WebSocket library.
+
 A whole response (one with a ``content-length``) leaves in one write: uvicorn writes a response's head
 as soon as the app starts it and its body in a second write, so every reply cost two send calls, two
 TCP segments and two wake-ups of the client. Here the head waits for the body, which a whole response
@@ -32,7 +38,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 log = logging.getLogger("interleaf.gateway")
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {408: b"Request Timeout", 426: b"Upgrade Required", 431: b"Request Header Fields Too Large"}
+_NO_WEBSOCKET = (
+    b'{"error":{"type":"invalid_request_error","code":"websocket_not_supported","message":'
+    b'"the interleaf gateway speaks HTTP only: send this request as an HTTP POST (streamed with SSE)"}}'
+)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -48,6 +58,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = False
         self._requests = 0
+        self._refused_upgrade = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -81,6 +92,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm_head_timer()
+        if self.parser.should_upgrade() and self._get_upgrade() == b"websocket":
+            # Answered here: the app never sees it, and the parser is done with this connection.
+            self._refused_upgrade = True
+            log.info(
+                "answered a WebSocket upgrade on %s with 426: this gateway speaks HTTP",
+                self.url[:200].decode("latin-1"),
+            )
+            self._refuse(426, _NO_WEBSOCKET, content_type=b"application/json")
+            return
         super().on_headers_complete()
         # uvicorn builds the cycle here and only schedules its task, so the cycle is ours to adapt
         # before it sends anything (a pipelined request's cycle waits in the queue, adapted the same).
@@ -88,6 +108,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if type(cycle) is RequestResponseCycle:
             cycle.__class__ = OneWriteCycle
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused_upgrade:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused_upgrade:
+            super().on_message_complete()
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn's advice to install a WebSocket library, for an upgrade already answered with 426.
+        if not self._refused_upgrade:
+            super()._unsupported_upgrade_warning()
 
     # ------------------------------------------------------------------------------------ guards
 
@@ -113,14 +146,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             log.info("closing a client connection that sent nothing for %g s", self.header_timeout)
             self.transport.close()
 
-    def _refuse(self, status: int, why: str) -> None:
+    def _refuse(
+        self, status: int, why: str | bytes, *, content_type: bytes = b"text/plain; charset=utf-8"
+    ) -> None:
         if self.transport.is_closing():
             return
-        log.info("closing a client connection: %s", why)
-        body = why.encode()
+        if isinstance(why, str):
+            log.info("closing a client connection: %s", why)
+            why = why.encode()
         self.transport.write(
-            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-            b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
+            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, _REASONS[status], content_type, len(why), why)
         )
         self.transport.close()
 
