@@ -8,6 +8,7 @@ or ``openai-responses`` (``POST /v1/responses``); the upstream speaks its profil
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "decode_request",
     "decode_response",
     "encode_response",
+    "fresh_reply_id",
     "reply_tool_calls",
     "system_text",
     "upstream_assembler",
@@ -96,6 +98,16 @@ def reply_tool_calls(upstream_api: str, body: Any) -> ReplyCalls | None:
 def encode_response(fmt: ClientFormat, response: Response, profile_dialect: Any) -> JSONDict:
     """A reply in the client's format; OpenAI Chat clients get thinking in ``profile_dialect``."""
     return api(fmt).encode_response(response, dialect=profile_dialect)
+
+
+_ID_PREFIXES: dict[str, str] = {"anthropic": "msg_", "openai-responses": "resp_", "openai-chat": "chatcmpl-"}
+
+
+def fresh_reply_id(fmt: ClientFormat) -> str:
+    """An id for a reply translated into ``fmt``, unique to that reply. The upstream's will not do:
+    Ollama numbers its replies 0-998 at random, some servers send none, and Claude Code merges two
+    replies that share a message id into one turn (Responses clients key output items by it)."""
+    return _ID_PREFIXES[fmt] + secrets.token_hex(12)
 
 
 def upstream_assembler(upstream_api: str) -> Assembler:

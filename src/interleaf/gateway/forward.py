@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.responses import Response
@@ -23,7 +23,7 @@ from interleaf.gateway import compaction
 from interleaf.gateway.capture import CaptureJob, CaptureQueue
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError, from_backend, passed_headers, unstored_reply
-from interleaf.gateway.formats import client_encoder, decode_response, encode_response
+from interleaf.gateway.formats import client_encoder, decode_response, encode_response, fresh_reply_id
 from interleaf.gateway.jsonio import json_bytes, loads
 from interleaf.gateway.metrics import Metrics
 from interleaf.gateway.relay import StreamRelay
@@ -171,7 +171,7 @@ class Forwarder:
         if not await self._capture(call.capture(upstream.api, reply=reply)):
             raise unstored_reply()
         shown = call.for_client(reply) if call.for_client is not None else reply
-        encoded = encode_response(call.fmt, shown, self._dialect)
+        encoded = encode_response(call.fmt, replace(shown, id=fresh_reply_id(call.fmt)), self._dialect)
         if call.payload_hook is not None:
             call.payload_hook(encoded)
         body = json_bytes(encoded)

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.responses import Response
@@ -29,14 +30,14 @@ from interleaf.backends.errors import BackendError
 from interleaf.backends.http import StreamResponse
 from interleaf.gateway.config import ClientFormat
 from interleaf.gateway.errors import GatewayError, from_backend, stream_error_event, unstored_reply
-from interleaf.gateway.formats import client_encoder, decode_response, upstream_assembler
+from interleaf.gateway.formats import client_encoder, decode_response, fresh_reply_id, upstream_assembler
 from interleaf.gateway.jsonio import loads
 from interleaf.gateway.metrics import Metrics
 from interleaf.transcript import Message, ReasoningDialect
 from interleaf.transcript import Response as Reply
 from interleaf.wire.apis import Assembler, Encoder, PayloadHook, api
 from interleaf.wire.errors import StreamIncompleteError, StreamServerError, WireError
-from interleaf.wire.events import BlockEnd, MessageEnd, StreamEvent
+from interleaf.wire.events import BlockEnd, MessageEnd, MessageStart, StreamEvent
 from interleaf.wire.stream import SSEDecoder
 
 log = logging.getLogger("interleaf.gateway")
@@ -102,6 +103,8 @@ class StreamRelay(Response):
         self._on_end = on_end
         self._hold_end = hold_end
         self._for_client_reply = for_client
+        self._reply_id = fresh_reply_id(client_format)
+        """The id the client sees when the reply is translated (same format: the upstream's bytes)."""
         self._payload_hook = payload_hook
         self._json_body = json_body
         self._finished = False
@@ -282,16 +285,18 @@ class StreamRelay(Response):
         await send({"type": "http.response.body", "body": client.end(), "more_body": True})
 
     def _for_client(self, event: StreamEvent) -> StreamEvent:
-        """The event as the client gets it: a finished block or reply through ``for_client`` (the
-        gateway's own signature on unsigned thinking); capture always sees the upstream's original."""
+        """The event as the client gets it: the reply under its own id (:func:`fresh_reply_id`), a
+        finished block or reply through ``for_client`` (the gateway's own signature on unsigned
+        thinking); capture always sees the upstream's original."""
         change = self._for_client_reply
-        if change is None:
-            return event
-        if isinstance(event, BlockEnd):
+        if isinstance(event, MessageStart):
+            return replace(event, id=self._reply_id)
+        if isinstance(event, MessageEnd):
+            reply = change(event.response) if change is not None else event.response
+            return MessageEnd(replace(reply, id=self._reply_id))
+        if change is not None and isinstance(event, BlockEnd):
             probe = Reply(message=Message(role="assistant", blocks=(event.block,)))
             return BlockEnd(event.index, change(probe).message.blocks[0])
-        if isinstance(event, MessageEnd):
-            return MessageEnd(change(event.response))
         return event
 
     async def _send_events(self, send: Send, client: Encoder, events: list[StreamEvent]) -> bool:
