@@ -1,10 +1,10 @@
 """Codex's server-side compaction, for an upstream that does not speak the Responses API.
 
 Codex with its built-in OpenAI provider (``openai_base_url`` in its config pointed at the gateway, or
-a provider named ``OpenAI``) compacts a long conversation on the server ("remote compaction v2"): it sends the
-history with a last input item ``{"type": "compaction_trigger"}``, accepts exactly one output item
-back, ``{"type": "compaction", "id": ..., "encrypted_content": ...}``, and from then on sends that item
-in place of the history it replaced. Answered with an ordinary turn instead, Codex stops the session
+a provider named ``OpenAI``) compacts a long conversation on the server ("remote compaction v2"): it
+sends the history with a last input item ``{"type": "compaction_trigger"}``, accepts exactly one output
+item back, ``{"type": "compaction", "id": ..., "encrypted_content": ...}``, and from then on sends that
+item in place of the history it replaced. Answered with an ordinary turn instead, Codex stops the session
 ("expected exactly one compaction output item"). A Responses upstream compacts by itself: the request
 passes through untouched. For any other upstream the gateway does it:
 
