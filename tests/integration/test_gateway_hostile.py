@@ -403,6 +403,57 @@ async def test_a_websocket_upgrade_is_told_to_use_http_at_once(
     assert "WebSocket library" not in caplog.text and "not served" not in caplog.text
 
 
+async def _exchange(port: int, *parts: bytes) -> bytes:
+    """Send ``parts`` on one connection (a moment apart: each its own read) and read until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for part in parts:
+        writer.write(part)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return answer
+
+
+async def test_an_h2c_upgrade_is_ignored_and_its_post_served_with_its_body(
+    upstream: ScriptedServer, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Java's built-in HTTP client offers HTTP/2 over plain HTTP on every new connection (``Upgrade:
+    h2c`` on the POST itself, as below), and so does curl --http2. httptools took the body for the new
+    protocol's first bytes, so the gateway saw an empty body and answered 400 "not valid JSON"."""
+    upstream.enqueue(*(Step.json(anthropic_message([text(f"fine {n}")])) for n in range(3)))
+    body = json.dumps({"model": MODEL, "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]})
+    head = (
+        "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        "HTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA\r\nUpgrade: h2c\r\n"
+        "User-Agent: Java-http-client/21.0.2\r\nContent-Type: application/json\r\n"
+        "x-api-key: k\r\nanthropic-version: 2023-06-01\r\n"
+    )
+    chunked = head + "Transfer-Encoding: chunked\r\n\r\n"
+    async with GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway:
+        whole = await _exchange(gateway.port, f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode())
+        # The body in later reads than the head, chunked: a body parser of its own takes it all.
+        split = await _exchange(
+            gateway.port,
+            chunked.encode(),
+            f"{len(body[:20]):x}\r\n{body[:20]}\r\n".encode(),
+            f"{len(body[20:]):x}\r\n{body[20:]}\r\n0\r\n\r\n".encode(),
+        )
+        bodiless = await _exchange(
+            gateway.port,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+            b"HTTP2-Settings: AAEAAEAAAAIAAAAB\r\n\r\n",
+        )
+    for answer in (whole, split):
+        status, _, rest = answer.partition(b"\r\n")
+        assert status == b"HTTP/1.1 200 OK", answer[:300]
+        assert b"connection: close" in rest.lower()  # this connection's parser gave it up
+        assert json.loads(rest.partition(b"\r\n\r\n")[2])["content"][0]["text"].startswith("fine")
+    assert bodiless.startswith(b"HTTP/1.1 200 OK"), bodiless[:300]
+    assert [r.raw for r in upstream.requests] == [body.encode(), body.encode()]
+    assert "WebSocket library" not in caplog.text
+
+
 async def test_a_bug_in_a_generation_endpoint_is_a_500_in_the_clients_format(
     upstream: ScriptedServer,
     store_url: str,

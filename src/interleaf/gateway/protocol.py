@@ -21,6 +21,13 @@ speaks WebSocket. Codex with its built-in OpenAI provider first asks for a WebSo
 (uvicorn's own handling ran the request as a plain GET, answered 404) costs seven attempts over about
 6 s at the start of every session, and each logged uvicorn's advice to install a WebSocket library.
 
+Any other upgrade (``Upgrade: h2c``, which Java's built-in HTTP client and curl ``--http2`` send with a
+POST over plain HTTP) is ignored, as HTTP/1.1 allows, and the request is served over HTTP/1.1. httptools
+takes the body of such a request for the new protocol's first bytes and uvicorn passed the app an empty
+body, so every such POST was answered 400 "not valid JSON". Here the body is read with a second parser
+(:class:`_IgnoredUpgrade`) and handed to the request as usual; the connection closes after the response,
+since the first parser has given it up.
+
 A whole response (one with a ``content-length``) leaves in one write: uvicorn writes a response's head
 as soon as the app starts it and its body in a second write, so every reply cost two send calls, two
 TCP segments and two wake-ups of the client. Here the head waits for the body, which a whole response
@@ -34,6 +41,7 @@ import asyncio
 import logging
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 log = logging.getLogger("interleaf.gateway")
@@ -59,6 +67,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._requests = 0
         self._refused_upgrade = False
+        self._parser = _Parser(self)
+        self.parser = self._parser
+        self._read = b""
+        """The bytes of the read being parsed (the body of an ignored upgrade starts inside it)."""
+        self._ignored_upgrade: _IgnoredUpgrade | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -69,7 +82,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._ignored_upgrade is not None and self._ignored_upgrade.reading:
+            self._ignored_upgrade.feed(data)
+            return
+        self._read = data
         super().data_received(data)
+        self._read = b""
         # A head still incomplete at the end of this read gets its deadline now (the first request's
         # runs from the connection's start, armed in connection_made).
         if self._in_head and self._head_timer is None and not self.transport.is_closing():
@@ -102,6 +120,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(426, _NO_WEBSOCKET, content_type=b"application/json")
             return
         super().on_headers_complete()
+        if self.parser.should_upgrade():  # h2c or another protocol: served over HTTP/1.1 instead
+            self._ignored_upgrade = _IgnoredUpgrade(self, self.headers)
+            self.cycle.keep_alive = False
         # uvicorn builds the cycle here and only schedules its task, so the cycle is ours to adapt
         # before it sends anything (a pipelined request's cycle waits in the queue, adapted the same).
         # The class swap keeps uvicorn's cycle code as it is, and its fields too.
@@ -114,13 +135,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if not self._refused_upgrade:
+        # httptools ends an upgrade request at its head: its body, if any, is still to be read.
+        if not self._refused_upgrade and (self._ignored_upgrade is None or not self._ignored_upgrade.reading):
             super().on_message_complete()
 
     def _unsupported_upgrade_warning(self) -> None:
-        # uvicorn's advice to install a WebSocket library, for an upgrade already answered with 426.
-        if not self._refused_upgrade:
-            super()._unsupported_upgrade_warning()
+        # Called by uvicorn once the parser gave up the connection to the requested protocol: instead
+        # of its advice to install a WebSocket library, the body of an ignored upgrade is read.
+        ignored = self._ignored_upgrade
+        if ignored is not None and ignored.reading:
+            ignored.feed(self._read[self._parser.upgrade_at :])
 
     # ------------------------------------------------------------------------------------ guards
 
@@ -210,6 +234,51 @@ class _HeldHead:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+class _Parser(httptools.HttpRequestParser):
+    """httptools' parser, remembering where in the read an upgrade's new protocol would begin."""
+
+    upgrade_at = 0
+
+    def feed_data(self, data: Any) -> None:
+        try:
+            super().feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self.upgrade_at = upgrade.args[0] if upgrade.args else len(data)
+            raise
+
+
+class _IgnoredUpgrade:
+    """Reads the body of a request whose upgrade was ignored, with a parser of its own fed a head that
+    states only the body's framing, and hands it to the request as uvicorn's callbacks do."""
+
+    def __init__(self, protocol: GuardedHttpToolsProtocol, headers: list[tuple[bytes, bytes]]) -> None:
+        self._protocol = protocol
+        framing = [
+            (name, value) for name, value in headers if name in (b"content-length", b"transfer-encoding")
+        ]
+        chunked = any(name == b"transfer-encoding" and b"chunked" in value.lower() for name, value in framing)
+        length = next((value for name, value in framing if name == b"content-length"), b"0")
+        self.reading = chunked or length.strip() not in (b"", b"0")
+        self._parser = httptools.HttpRequestParser(self)
+        head = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: " + length.strip()
+        if self.reading:
+            self._parser.feed_data(b"POST / HTTP/1.1\r\n" + head + b"\r\n\r\n")
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.reading = False
+            self._protocol.send_400_response("Invalid HTTP request body received.")
+
+    def on_body(self, body: bytes) -> None:
+        self._protocol.on_body(body)
+
+    def on_message_complete(self) -> None:
+        self.reading = False
+        self._protocol.on_message_complete()
 
 
 def guarded_protocol(header_timeout: float, max_header_bytes: int) -> type[GuardedHttpToolsProtocol]:
