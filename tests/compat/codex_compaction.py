@@ -16,19 +16,16 @@ to pytest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import re
 import secrets
-import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from interleaf.gateway.compaction import PROMPT, SUMMARY_INTRO
 from tests.compat.apps_node import codex_config
+from tests.compat.compaction_task import MARK, reads_done, run_app, texts, write_big_file
 from tests.compat.dialects import DIALECTS
 from tests.compat.gateway import GatewayProcess
 from tests.compat.launch import npm_bin
@@ -45,37 +42,15 @@ from tests.support.payloads import (
 from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step
 
 READS = 4
-MARK = "SUMMARY-OF-WORK"
 FINAL = "All done after four reads."
 TASK = "Run `cat big.txt` in the current directory four times, one command at a time, then say so."
-LINE = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor\n"
-
-
-def _texts(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
-
-
-def _reads(request: RecordedRequest) -> int:
-    """Reads done so far: tool results in the request, plus those an earlier summary counted."""
-    done = 0
-    for message in request.json.get("messages", []):
-        content = message.get("content")
-        if message.get("role") == "tool":
-            done += 1
-        elif isinstance(content, list):
-            done += sum(1 for p in content if isinstance(p, dict) and p.get("type") == "tool_result")
-        if message.get("role") == "user" and (found := re.search(MARK + r" reads=(\d+)", _texts(content))):
-            done += int(found[1])
-    return done
 
 
 def respond(request: RecordedRequest) -> Step:
     """The scripted model: a summary when asked for one whole, else the next read or the answer."""
     anthropic = request.api == "anthropic"
     tokens = max(10, len(request.raw) // 4)
-    reads = _reads(request)
+    reads = reads_done(request.json)
     if request.json.get("stream") is not True:  # the gateway asking for the compaction's summary
         summary = f"{MARK} reads={reads}: big.txt was read {reads} times of {READS}."
         if anthropic:
@@ -120,30 +95,6 @@ exporter = "none"
 ``OPENAI_BASE_URL`` for it), with a key stored by ``codex login --with-api-key``."""
 
 
-async def _run(
-    argv: list[str], env: dict[str, str], cwd: Path, stdin: bytes | None = None
-) -> tuple[int, str, str]:
-    """Run a Codex command; on a timeout kill its whole process group (the npm launcher's native
-    child holds the pipes open after the launcher dies)."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(stdin), 150)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-
-
 async def run_codex(tmp: Path, base_url: str, provider: str) -> tuple[int, str, str]:
     """``codex exec`` on the task through the gateway at ``base_url``, with a provider named ``OpenAI``
     (``provider="named"``) or Codex's built-in one (``"builtin"``): both compact on the server."""
@@ -156,7 +107,7 @@ async def run_codex(tmp: Path, base_url: str, provider: str) -> tuple[int, str, 
     else:
         config = codex_config("compat-model", base_url + "/v1", name="OpenAI", knobs=knobs)
     (home / ".codex" / "config.toml").write_text(config)
-    (work / "big.txt").write_text((LINE * (16_000 // len(LINE) + 1))[:16_000])
+    write_big_file(work)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -173,7 +124,7 @@ async def run_codex(tmp: Path, base_url: str, provider: str) -> tuple[int, str, 
     if not binary.exists():
         pytest.fail(f"Codex is not installed at {binary}: run scripts/compat (make compat)")
     if provider == "builtin":
-        code, out, err = await _run(
+        code, out, err = await run_app(
             [str(binary), "login", "--with-api-key"], env, work, b"sk-compat-test-key\n"
         )
         assert code == 0, f"codex login exited {code}: {out}{err}"
@@ -184,7 +135,7 @@ async def run_codex(tmp: Path, base_url: str, provider: str) -> tuple[int, str, 
         "--color",
         "never",
     ]
-    return await _run([str(binary), *flags, TASK], env, work)
+    return await run_app([str(binary), *flags, TASK], env, work)
 
 
 @pytest.mark.timeout(300)
@@ -209,7 +160,7 @@ def test_codex_compacts_on_the_server_through_the_gateway_and_finishes(
     # summary, and every request after the first carried a summary where the history had been.
     summaries = [r for r in requests if r.json.get("stream") is not True]
     assert summaries, [r.json.get("stream") for r in requests]
-    assert all(_texts(r.json["messages"][-1]["content"]) == PROMPT for r in summaries)
+    assert all(texts(r.json["messages"][-1]["content"]) == PROMPT for r in summaries)
     after = requests[requests.index(summaries[0]) + 1 :]
     intro = json.dumps(SUMMARY_INTRO)[1:-1]  # as it reads inside the JSON text
     assert after and all(intro in json.dumps(r.json) for r in after)

@@ -16,18 +16,15 @@ to pytest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import re
 import secrets
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.compat.apps_node import qwen_code
+from tests.compat.compaction_task import MARK, reads_done, run_app, write_big_file
 from tests.compat.dialects import DIALECTS, WireApi
 from tests.compat.gateway import GatewayProcess
 from tests.compat.launch import npm_bin
@@ -46,34 +43,10 @@ from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step
 from tests.support.strict import StrictAnthropic, StrictOpenAIReasoning
 
 READS = 6
-MARK = "SUMMARY-OF-WORK"
 FINAL = "All done after six reads."
 TASK = "Run `cat big.txt` in the current directory six times, one command at a time, then say so."
-LINE = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor\n"
 CONTEXT_WINDOW = 32_000
 REBUILT = "Got it. Thanks for the additional context!"
-
-
-def _texts(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
-def _reads(body: dict[str, Any]) -> int:
-    """Reads done so far: tool results in the request, plus those an earlier summary counted."""
-    done = 0
-    for message in body.get("messages", []):
-        content = message.get("content")
-        if message.get("role") == "tool":
-            done += 1
-        elif isinstance(content, list):
-            done += sum(1 for p in content if isinstance(p, dict) and p.get("type") == "tool_result")
-        if message.get("role") == "user" and (found := re.search(MARK + r" reads=(\d+)", _texts(content))):
-            done += int(found[1])
-    return done
 
 
 def respond(request: RecordedRequest) -> Step | None:
@@ -85,7 +58,7 @@ def respond(request: RecordedRequest) -> Step | None:
     anthropic = request.api == "anthropic"
     stream = body.get("stream") is True
     tokens = max(10, len(request.raw) // 4)
-    reads = _reads(body)
+    reads = reads_done(body)
 
     def reply(blocks: list[Any], content: str | None, calls: list[Any], reasoning: str) -> Step:
         if anthropic:
@@ -122,7 +95,7 @@ def respond(request: RecordedRequest) -> Step | None:
 async def run_qwen(tmp: Path, target: Target) -> tuple[int, str, str]:
     created = Sandbox.create(tmp / "box")
     box = Sandbox(created.root, created.home, created.workdir, created.file_text, TASK)
-    (box.workdir / "big.txt").write_text((LINE * (16_000 // len(LINE) + 1))[:16_000])
+    write_big_file(box.workdir)
     launch = qwen_code(box, target)
     settings_path = box.home / ".qwen" / "settings.json"
     settings = json.loads(settings_path.read_text())
@@ -132,22 +105,7 @@ async def run_qwen(tmp: Path, target: Target) -> tuple[int, str, str]:
     settings_path.write_text(json.dumps(settings, indent=2))
     if not npm_bin("qwen-code", "qwen").exists():
         pytest.fail("Qwen Code is not installed: run scripts/compat (make compat)")
-    process = await asyncio.create_subprocess_exec(
-        *launch.argv,
-        env=launch.env,
-        cwd=launch.cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 150)
-    except TimeoutError:  # the whole group: a shell it started would hold the pipes open
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+    return await run_app(launch.argv, launch.env, launch.cwd)
 
 
 def strict_upstream(dialect: str) -> ScriptedServer:
