@@ -39,8 +39,9 @@ class ThreadedUpstream:
     upstream runs in its own process: its keep-alive timer fires independently of the gateway's loop,
     which is what makes the race real (in the test's own loop the two would take turns)."""
 
-    def __init__(self, keep_alive: float) -> None:
+    def __init__(self, keep_alive: float, *, answer_after: float = 0.0) -> None:
         self.connections: set[int] = set()
+        self._answer_after = answer_after
         app = Starlette(routes=[Route("/v1/messages", self._answer, methods=["POST"])])
         self._sock = listening_socket("127.0.0.1", 0)
         self.port = self._sock.getsockname()[1]
@@ -51,6 +52,8 @@ class ThreadedUpstream:
 
     async def _answer(self, request: Request) -> JSONResponse:
         await request.body()
+        if self._answer_after:
+            await asyncio.sleep(self._answer_after)
         client = request.client
         if client is not None:
             self.connections.add(client.port)
@@ -74,6 +77,11 @@ class ThreadedUpstream:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open to this server now (uvicorn's own count, which it drains on shutdown)."""
+        return len(self._server.server_state.connections)
 
 
 async def ask(client: anthropic.AsyncAnthropic) -> None:
@@ -143,3 +151,41 @@ async def test_keepalive_zero_opens_a_connection_per_request(
         await client.close()
     ports = [request.peer[1] for request in upstream.requests if request.peer is not None]
     assert len(set(ports)) == 3
+
+
+@pytest.mark.parametrize(("idle_limit", "kept"), [(3, 3), (64, 12)])
+async def test_a_burst_leaves_at_most_the_idle_limit_of_connections_open(
+    store_url: str, idle_limit: int, kept: int
+) -> None:
+    burst = 12
+    # Long keep-alives on both sides: only the idle limit closes anything during the test.
+    async with ThreadedUpstream(30.0, answer_after=0.3) as server:
+        options = gateway_options(
+            "anthropic",
+            server.base_url,
+            store_url,
+            upstream_keepalive=20.0,
+            upstream_idle_connections=idle_limit,
+        )
+        async with GatewayServer(options) as gateway:
+            client = anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key="k", max_retries=0)
+            await asyncio.gather(*(ask(client) for _ in range(burst)))  # each holds a connection 0.3 s
+            assert len(server.connections) == burst
+            for _ in range(50):  # the server sees the gateway's closes a moment later
+                if server.open_connections == kept:
+                    break
+                await asyncio.sleep(0.02)
+            assert server.open_connections == kept
+            await ask(client)  # a kept connection serves the next request
+            assert len(server.connections) == burst
+            await client.close()
+            assert gateway.gateway.metrics.upstream_errors.total() == 0
+
+
+def test_a_negative_idle_limit_is_refused() -> None:
+    from interleaf.gateway.config import GatewayConfigError
+
+    with pytest.raises(GatewayConfigError, match="--upstream-idle-connections"):
+        gateway_options(
+            "anthropic", "http://127.0.0.1:1", "sqlite:///unused.db", upstream_idle_connections=-1
+        )

@@ -384,6 +384,7 @@ def test_serve_flags_become_one_options_object_and_bad_ones_name_the_flag(tmp_pa
     assert box.profile.thinking_dialect is ReasoningDialect.THINK_TAGS
     assert serve_options(profile="deepseek", capture_backlog_bytes="8m").capture_backlog_bytes == 8 * 2**20
     assert serve_options(profile="deepseek", upstream_keepalive=30).upstream_keepalive == 30
+    assert serve_options(profile="deepseek", upstream_idle_connections=8).upstream_idle_connections == 8
     vllm = serve_options(profile="vllm", thinking_dialect="think_tags", config=config)
     assert vllm.profile.thinking_dialect is ReasoningDialect.THINK_TAGS
     for bad, flag in (
@@ -392,6 +393,7 @@ def test_serve_flags_become_one_options_object_and_bad_ones_name_the_flag(tmp_pa
         ({"idle_timeout": 0.0}, "--idle-timeout"),
         ({"header_timeout": -1.0}, "--header-timeout"),
         ({"upstream_keepalive": -1.0}, "--upstream-keepalive"),
+        ({"upstream_idle_connections": -1}, "--upstream-idle-connections"),
         ({"max_body": "huge"}, "--max-body"),
         ({"capture_backlog_bytes": "0"}, "--capture-backlog-bytes"),
         ({"thinking_dialect": "anthropic"}, "--thinking-dialect"),

@@ -161,6 +161,16 @@ def serve(
             "for a hosted API that keeps connections longer, to save TLS handshakes. Default: 4.",
         ),
     ] = 4.0,
+    upstream_idle_connections: Annotated[
+        int,
+        typer.Option(
+            "--upstream-idle-connections",
+            help="Idle upstream connections kept for the next requests; one coming back beyond that is "
+            "closed at once, so a burst of streams does not leave its sockets (and their memory) open "
+            "until the keep-alive ends. Default: 64.",
+            min=0,
+        ),
+    ] = 64,
     header_timeout: Annotated[
         float,
         typer.Option(
@@ -250,6 +260,7 @@ def serve(
             first_byte_timeout=first_byte_timeout,
             idle_timeout=idle_timeout,
             upstream_keepalive=upstream_keepalive,
+            upstream_idle_connections=upstream_idle_connections,
             header_timeout=header_timeout,
             metrics_token=metrics_token,
             log_content=log_content,
@@ -293,6 +304,7 @@ def serve_options(
     first_byte_timeout: float = 300.0,
     idle_timeout: float = 120.0,
     upstream_keepalive: float = 4.0,
+    upstream_idle_connections: int = 64,
     header_timeout: float = 30.0,
     metrics_token: str | None = None,
     log_content: bool = False,
@@ -356,6 +368,7 @@ def serve_options(
         metrics_token=metrics_token,
         header_timeout=header_timeout,
         upstream_keepalive=upstream_keepalive,
+        upstream_idle_connections=upstream_idle_connections,
         timeouts=Timeouts(connect=10.0, first_byte=first_byte_timeout, idle=idle_timeout, total=None),
         record=record,
         record_path=record_path,

@@ -121,6 +121,7 @@ class Gateway:
             retry=UPSTREAM_RETRY,
             limit=options.upstream_connections,
             keepalive=options.upstream_keepalive,
+            idle_limit=options.upstream_idle_connections,
         )
         self.captures = CaptureQueue(
             self.store,

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
-from interleaf.backends.http import DEFAULT_KEEPALIVE, Timeouts
+from interleaf.backends.http import DEFAULT_IDLE_CONNECTIONS, DEFAULT_KEEPALIVE, Timeouts
 from interleaf.backends.profiles import Profile
 from interleaf.gateway.limits import Limits
 from interleaf.transcript import ReasoningDialect
@@ -133,6 +133,9 @@ class ServeOptions:
     """Seconds an idle upstream connection is kept for the next request. Below the upstream server's own
     idle timeout (5 s for vLLM, SGLang and llama.cpp's server), or a request can go out on a connection
     the server is closing, and the client gets a 502 (backends/http.py, ``DEFAULT_KEEPALIVE``)."""
+    upstream_idle_connections: int = DEFAULT_IDLE_CONNECTIONS
+    """Idle upstream connections the pool keeps; one released beyond that is closed at once
+    (backends/http.py, ``DEFAULT_IDLE_CONNECTIONS``)."""
     capture_backlog: int = 8192
     """Replies held in memory waiting to be stored. Past half of it on a healthy store, new requests are
     refused with 503 until writes catch up; past all of it (the store failing) the oldest are dropped."""
@@ -178,6 +181,10 @@ class ServeOptions:
             )
         if self.header_timeout <= 0:
             raise GatewayConfigError("--header-timeout must be a positive number of seconds")
+        if self.upstream_idle_connections < 0:
+            raise GatewayConfigError(
+                f"--upstream-idle-connections must be 0 or more, got {self.upstream_idle_connections}"
+            )
         if self.upstream_keepalive < 0:
             raise GatewayConfigError(
                 "--upstream-keepalive must be 0 (a new connection per request) or a number of seconds, "
