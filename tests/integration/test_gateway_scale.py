@@ -152,6 +152,12 @@ async def test_the_interleaf_serve_command(upstream: ScriptedServer, tmp_path: P
     try:
         base_url = f"http://127.0.0.1:{port}"
         await _wait_healthy(base_url, process)
+        # The same process (its PID), now an interpreter that imported the gateway and not the CLI's
+        # typer and pydantic; its command line still says what was started.
+        assert not _has_pydantic(process.pid)
+        command = _command_line(process.pid)
+        assert command[1:3] == [b"-m", b"interleaf.gateway"]
+        assert b"serve" in command and b"--profile" in command
         run = await openai_async(base_url, "sk-client-key-123", stream=True)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -175,3 +181,47 @@ def test_interleaf_serve_rejects_bad_flags(tmp_path: Path) -> None:
     output, _ = process.communicate(timeout=20)
     assert process.returncode == 2
     assert "--ttl 'soon' is not a duration" in output.decode()
+
+
+def _has_pydantic(pid: int) -> bool:
+    return "pydantic_core" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def _command_line(pid: int) -> list[bytes]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+
+async def test_interleaf_serve_here_keeps_the_clis_modules(tmp_path: Path) -> None:
+    """The control for the check above: served in the CLI's own process, pydantic is there."""
+    port = free_port()
+    env = {**os.environ, "INTERLEAF_HOME": str(tmp_path / "home"), "INTERLEAF_SERVE_HERE": "1"}
+    args = ["--profile", "deepseek", "--base-url", "http://127.0.0.1:9", "--port", str(port)]
+    process = _serve([*args, "--store", f"sqlite:///{tmp_path}/thinking.db"], env)
+    try:
+        await _wait_healthy(f"http://127.0.0.1:{port}", process)
+        assert _has_pydantic(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.communicate, timeout=20)
+    assert process.returncode == 0
+
+
+def test_interleaf_serve_reports_a_store_it_cannot_open(tmp_path: Path) -> None:
+    """A failure after the hand-over reads as one before it did: one line, the CLI's exit status."""
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    env = {**os.environ, "INTERLEAF_HOME": str(tmp_path / "home")}
+    args = ["--profile", "deepseek", "--base-url", "http://127.0.0.1:9", "--port", str(free_port())]
+    process = _serve([*args, "--store", f"sqlite:///{blocked}/thinking.db"], env)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2, output.decode()
+    assert "interleaf serve: error: cannot open the thinking store" in output.decode()
+    assert "Traceback" not in output.decode()
+
+
+def test_the_gateway_module_is_not_started_by_hand() -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "interleaf.gateway"], capture_output=True, text=True, timeout=30
+    )
+    assert process.returncode == 2
+    assert "started by `interleaf serve`" in process.stderr

@@ -6,6 +6,7 @@ No servers here; these pin down the rules the end-to-end tests rely on.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from interleaf.backends.errors import (
     BackendTimeout,
     StreamCutError,
 )
-from interleaf.backends.profiles import get_profile
+from interleaf.backends.profiles import BUILTIN_PROFILES, get_profile
 from interleaf.gateway.auth import ANONYMOUS, Authenticator, client_key, load_keys
 from interleaf.gateway.config import GatewayConfigError, ModelMap, ServeOptions, parse_duration, parse_size
 from interleaf.gateway.errors import GatewayError, error_body, error_bytes, from_backend, stream_error_event
@@ -404,3 +405,32 @@ def test_serve_flags_become_one_options_object_and_bad_ones_name_the_flag(tmp_pa
         serve_options(profile="gpu-boks", config=config)
     with pytest.raises(GatewayConfigError, match="--log-level"):
         log_level_number("loud")
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_PROFILES))
+def test_serve_hands_over_options_of_every_built_in_profile(name: str, tmp_path: Path) -> None:
+    """``interleaf serve`` hands its resolved options to a fresh interpreter (gateway/server.py,
+    ``serve``): every built-in profile, its read-only mappings and its reply-error function included,
+    must come back equal."""
+    import pickle
+
+    from interleaf.cli.serve import serve_options
+    from interleaf.gateway.server import handover_payload
+
+    options = serve_options(
+        profile=name, base_url="http://127.0.0.1:9/v1", store=f"sqlite:///{tmp_path}/t.db", model_map=["a=b"]
+    )
+    payload = handover_payload(options, logging.DEBUG)
+    assert payload is not None
+    assert pickle.loads(payload) == (options, logging.DEBUG)
+
+
+def test_options_that_do_not_pickle_are_served_in_place() -> None:
+    from dataclasses import replace
+
+    from interleaf.cli.serve import serve_options
+    from interleaf.gateway.server import handover_payload
+
+    options = serve_options(profile="deepseek")
+    odd = replace(options, profile=replace(options.profile, reply_error=lambda data: None))
+    assert handover_payload(odd, logging.INFO) is None

@@ -272,10 +272,10 @@ def serve(
     except (GatewayConfigError, BackendConfigError, ConfigError) as exc:
         typer.echo(f"interleaf serve: error: {exc}", err=True)
         raise typer.Exit(BAD_INPUT) from None
-    from interleaf.gateway.server import run
+    from interleaf.gateway.server import serve as serve_gateway
 
     try:
-        run(options, log_level=level)
+        serve_gateway(options, log_level=level)
     except (GatewayConfigError, BackendConfigError, StoreError) as exc:
         typer.echo(f"interleaf serve: error: {exc}", err=True)
         raise typer.Exit(BAD_INPUT) from None

@@ -1,24 +1,34 @@
-"""Running the gateway under uvicorn (uvloop + httptools), as ``interleaf serve`` does, in the same
-process (an earlier version re-executed itself to leave the CLI's modules behind; measured, that saved
-about 1 MiB of a 42 MiB process, so it went)."""
+"""Running the gateway under uvicorn (uvloop + httptools), as ``interleaf serve`` does: :func:`serve`
+hands the options over to a fresh interpreter that imports only the gateway, :func:`run` serves them.
+
+History of that hand-over: an earlier version re-executed itself the same way; measured then (typer
+0.12), it saved about 1 MiB of a 42 MiB process, so it went. typer 0.29 validates every flag with
+pydantic, and the CLI's process grew by 12 MiB that the gateway never uses: it is back, measured."""
 
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import gc
+import io
 import logging
+import os
+import pickle
 import resource
 import signal
-from types import FrameType
+import sys
+import tempfile
+from types import FrameType, MappingProxyType
 from typing import Any
 
 import uvicorn
 
-from interleaf.backends.errors import redact_url
+from interleaf.backends.errors import BackendConfigError, redact_url
 from interleaf.gateway.app import create_app
-from interleaf.gateway.config import ServeOptions
+from interleaf.gateway.config import GatewayConfigError, ServeOptions
 from interleaf.gateway.protocol import guarded_protocol
 from interleaf.serving import ServerInLoop, listening_socket
+from interleaf.store.thinking import StoreError
 
 log = logging.getLogger("interleaf.gateway")
 
@@ -98,6 +108,83 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+
+SERVE_HERE_ENV = "INTERLEAF_SERVE_HERE"
+"""Set to ``1`` to serve in ``interleaf serve``'s own process instead of a fresh interpreter."""
+BAD_INPUT = 2  # interleaf.cli.exit_codes.BAD_INPUT (the gateway does not import the CLI)
+
+
+def serve(options: ServeOptions, *, log_level: int = logging.INFO) -> None:
+    """Serve until interrupted, in an interpreter that has imported the gateway and nothing else.
+
+    ``interleaf serve`` reads its flags with typer, and typer (0.29) validates each flag with a pydantic
+    ``TypeAdapter``: pydantic and its adapters stay in the process, about 12 MiB of a gateway that
+    never uses them again (start RSS 59 -> 47 MiB; docs/benchmarks.md, "Gateway"). So this process
+    replaces itself (``os.execv``: the same PID, so a supervisor's signals, the exit status and the
+    open terminal are unchanged) with ``python -m interleaf.gateway``, handing over the options it
+    resolved through an unnamed temporary file. It serves here instead when it cannot (not POSIX, a
+    profile from a plugin that does not pickle) or is told to (``INTERLEAF_SERVE_HERE=1``).
+    """
+    if os.name != "posix" or os.environ.get(SERVE_HERE_ENV) == "1":
+        run(options, log_level=log_level)
+        return
+    payload = handover_payload(options, log_level)
+    if payload is None:
+        run(options, log_level=log_level)
+        return
+    with tempfile.TemporaryFile() as handover:
+        handover.write(payload)
+        handover.flush()
+        descriptor = os.dup(handover.fileno())  # outlives the file object's close
+    os.set_inheritable(descriptor, True)  # and the exec
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The original command line follows, so process listings still read "... interleaf serve ...".
+    os.execv(sys.executable, [sys.executable, "-m", "interleaf.gateway", str(descriptor), *sys.argv])
+
+
+def handover_payload(options: ServeOptions, log_level: int) -> bytes | None:
+    """What :func:`serve` hands over (pickled options and log level), or ``None`` when the options do
+    not pickle (a plugin's profile holding a lambda): the gateway then serves in the CLI's process."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer)
+    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mapping_proxy}
+    try:
+        pickler.dump((options, log_level))
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        log.warning("serving in the CLI's own process: the options do not pickle (%s)", exc)
+        return None
+    return buffer.getvalue()
+
+
+def serve_handed_over(args: list[str]) -> int:
+    """The other side of :func:`serve`: read the options from the descriptor ``args[0]``, serve them,
+    and give the exit status (``interleaf serve``'s own for a store or key file that fails)."""
+    try:
+        with os.fdopen(int(args[0]), "rb") as handover:
+            handover.seek(0)
+            options, log_level = pickle.load(handover)
+    except (IndexError, ValueError, OSError, EOFError, pickle.UnpicklingError):
+        print(
+            "python -m interleaf.gateway is started by `interleaf serve`; run that instead", file=sys.stderr
+        )
+        return BAD_INPUT
+    try:
+        run(options, log_level=log_level)
+    except (GatewayConfigError, BackendConfigError, StoreError) as exc:
+        print(f"interleaf serve: error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    return 0
+
+
+def _reduce_mapping_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[Any, Any]]]:
+    # Profiles hold read-only mappings, which pickle cannot write by themselves.
+    return _mapping_proxy, (dict(proxy),)
+
+
+def _mapping_proxy(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(items)
 
 
 def _after_shutdown(sig: int, frame: FrameType | None) -> None:
