@@ -13,6 +13,7 @@ import asyncio
 import random
 import threading
 
+import aiohttp
 import anthropic
 import pytest
 import uvicorn
@@ -189,3 +190,32 @@ def test_a_negative_idle_limit_is_refused() -> None:
         gateway_options(
             "anthropic", "http://127.0.0.1:1", "sqlite:///unused.db", upstream_idle_connections=-1
         )
+
+
+async def test_a_client_connection_outlives_a_common_client_pools_idle_time(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    """The in-process gateway (tests, ``interleaf probe client``) keeps idle client connections as long as
+    ``interleaf serve`` does: aiohttp's pool keeps one 15 s, and a server that closed it after uvicorn's
+    default 5 s could reset a request sent at that moment."""
+    reply = anthropic_message([text("hi")], stop_reason="end_turn")
+    upstream.enqueue(*(Step.json(reply) for _ in range(2)))
+    opened: list[str] = []
+    reused: list[str] = []
+    tracing = aiohttp.TraceConfig()
+    tracing.on_connection_create_end.append(lambda *_: _note(opened))
+    tracing.on_connection_reuseconn.append(lambda *_: _note(reused))
+    options = gateway_options("anthropic", upstream.base_url, store_url)
+    body = {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": PROMPT}]}
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    async with GatewayServer(options) as gateway, aiohttp.ClientSession(trace_configs=[tracing]) as session:
+        for pause in (0.0, 5.5):  # past uvicorn's default keep-alive
+            await asyncio.sleep(pause)
+            async with session.post(f"{gateway.base_url}/v1/messages", headers=headers, json=body) as answer:
+                assert answer.status == 200
+                await answer.read()
+    assert (len(opened), len(reused)) == (1, 1)  # the second request went on the first connection
+
+
+async def _note(events: list[str]) -> None:
+    events.append("connection")

@@ -45,6 +45,13 @@ def raise_open_file_limit() -> int:
     return soft
 
 
+CLIENT_KEEPALIVE_SECONDS = 75
+"""How long an idle client connection stays open: longer than the idle pools of aiohttp (15 s), Node's
+undici (4 s) and httpx (5 s). A client that keeps an idle connection longer than the server sometimes
+sends a request just as the server closes it and gets a reset instead of an answer; uvicorn's default of
+5 s is below aiohttp's 15 (a test client met exactly that)."""
+
+
 def uvicorn_config(options: ServeOptions, *, log_level: int = logging.INFO) -> uvicorn.Config:
     app = create_app(options)
     return uvicorn.Config(
@@ -60,7 +67,7 @@ def uvicorn_config(options: ServeOptions, *, log_level: int = logging.INFO) -> u
         log_level=log_level,
         server_header=False,
         backlog=4096,
-        timeout_keep_alive=75,
+        timeout_keep_alive=CLIENT_KEEPALIVE_SECONDS,
     )
 
 
@@ -222,6 +229,7 @@ class InProcessServer:
             log_config=None,
             log_level="warning",
             timeout_graceful_shutdown=1,
+            timeout_keep_alive=CLIENT_KEEPALIVE_SECONDS,  # as `interleaf serve` does
         )
         sock = listening_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
