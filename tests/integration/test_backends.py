@@ -603,6 +603,23 @@ async def test_keep_alive_connection_is_reused(scripted_server: ScriptedServer, 
     assert len(peers) == 1
 
 
+async def test_cookies_an_upstream_sets_are_never_sent_back(
+    scripted_server: ScriptedServer, http: HttpClient
+) -> None:
+    # One HttpClient serves every client of a gateway: a cookie one reply set (a load balancer's
+    # affinity or bot-check cookie) sent with the next request would carry one tenant's state into
+    # another's requests.
+    scripted_server.enqueue(
+        Step.json(FINAL_REPLY, headers={"Set-Cookie": "affinity=tenant-a; Path=/"}), Step.json(FINAL_REPLY)
+    )
+    # By name: aiohttp's default jar keeps no cookie from a bare IP address.
+    base_url = scripted_server.base_url.replace("127.0.0.1", "localhost")
+    client = ModelClient("anthropic", base_url=base_url, http=http, api_key="test-key")
+    await client.complete(user())
+    await client.complete(user())
+    assert [r.headers.get("cookie") for r in scripted_server.requests] == [None, None]
+
+
 async def test_post_json_and_get_json(scripted_server: ScriptedServer, http: HttpClient) -> None:
     scripted_server.models = ["a", "b"]
     scripted_server.enqueue(Step.json({"ok": True}, headers={"x-request-id": "r1"}))

@@ -290,6 +290,10 @@ class HttpClient:
                 # so the error can name the phase.
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect),
                 headers={"User-Agent": USER_AGENT},
+                # No cookie jar: one client serves every tenant of a gateway, and a cookie one reply
+                # set (a load balancer's affinity, a bot check) must not ride along on another's
+                # requests. Model APIs authenticate by header, never by cookie.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=self._trust_env,
                 raise_for_status=False,
             )
