@@ -31,7 +31,7 @@ from tests.support.payloads import (
     tool_use,
 )
 from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step
-from tests.support.strict import StrictAnthropic, StrictOpenAIReasoning
+from tests.support.strict import StrictAnthropic, StrictOpenAIReasoning, StrictThinkingSetting
 
 THOUGHTS = (
     "The user wants hello in out.txt; «echo» then cat it to check.\n",
@@ -211,6 +211,47 @@ async def test_whole_replies_are_asked_for_without_streaming(server: ScriptedSer
         finished = await session.run(TASK)
     assert finished.status == "done"
     assert [r.json.get("stream") for r in server.requests] == [False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("mode", "model", "thinking", "output_config"),
+    [
+        ("lightning", "claude-opus-4-7", {"type": "adaptive"}, {"effort": "low"}),
+        ("pro", "claude-opus-4-7", {"type": "adaptive"}, {"effort": "high"}),
+        ("lightning", "claude-sonnet-4-5", {"type": "enabled", "budget_tokens": 2048}, None),
+        ("pro", "claude-sonnet-4-5", {"type": "enabled", "budget_tokens": 16000}, None),
+    ],
+)
+async def test_each_claude_model_is_asked_to_think_the_way_it_takes(
+    mode: str,
+    model: str,
+    thinking: dict[str, Any],
+    output_config: dict[str, Any] | None,
+    server: ScriptedServer,
+    workdir: Path,
+) -> None:
+    # Opus 4.7 refuses a thinking budget with a 400, Sonnet 4.5 refuses adaptive thinking: a mode's
+    # effort must reach each as the form it takes, or no task runs at all.
+    server.validators.extend([StrictThinkingSetting(), StrictAnthropic(server)])
+    server.enqueue(*_anthropic_steps(stream=True))
+    options = RunOptions(
+        workdir=workdir,
+        profile="anthropic",
+        model=model,
+        mode=mode,
+        base_url=server.base_url,
+        api_key="k",
+        approve="auto",
+    )
+    async with AgentSession(options) as session:
+        finished = await session.run(TASK)
+    assert not server.rejections, server.rejections
+    assert finished.status == "done", finished
+    assert len(server.requests) == 3
+    for request in server.requests:
+        assert request.json["model"] == model
+        assert request.json["thinking"] == thinking
+        assert request.json.get("output_config") == output_config
 
 
 async def test_resuming_on_another_backend_never_moves_signatures(

@@ -322,7 +322,10 @@ async def test_signed_thinking_is_probed_from_a_real_first_turn(
     second_turns = [r.json for r in server.requests if r.method == "POST" and len(r.json["messages"]) == 3]
     assert len(second_turns) == 3
     for body in second_turns:
-        assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+        # The profile's model, Claude Sonnet 4.6, takes adaptive thinking (its budget form is
+        # deprecated); at a high effort it thinks on every request, as a probe needs.
+        assert body["thinking"] == {"type": "adaptive"}
+        assert body["output_config"] == {"effort": "high"}
         replayed = body["messages"][1]["content"]
         assert replayed[0]["type"] == "thinking" and replayed[0]["signature"].startswith("sig-")
 

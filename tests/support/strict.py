@@ -9,6 +9,7 @@ vendor's own error text (docs/architecture.md §4.1-4.3)::
     server.validators.append(StrictOpenAIReasoning(server, "reasoning_content"))
     server.validators.append(StrictThinkTags(server))      # inline <think> in content
     server.validators.append(StrictResponses(server))      # Responses reasoning items
+    server.validators.append(StrictThinkingSetting())      # Anthropic's `thinking` per model
 
 They read the raw wire, independently of interleaf's codecs.
 """
@@ -290,4 +291,47 @@ class StrictResponses:
                 seen = []  # a new turn begins: earlier reasoning items belong to earlier calls
                 continue
             seen.append(item)
+        return None
+
+
+# Anthropic's documented split (late 2026): from Opus 4.7 on only adaptive thinking, `enabled` is a 400;
+# Claude 4.5 and earlier only a budget. Listed by name here, not parsed, so a test's model is one the
+# docs name.
+ADAPTIVE_ONLY_MODELS = ("claude-opus-4-7", "claude-opus-5", "claude-sonnet-5", "claude-mythos-preview")
+BUDGET_ONLY_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "claude-3-7-sonnet")
+EFFORTS = ("low", "medium", "high", "max")
+
+
+class StrictThinkingSetting:
+    """Anthropic's rules for the request's ``thinking`` setting, for the models listed above: the form
+    the model takes, ``budget_tokens`` of at least 1,024, ``output_config.effort`` a known word and only
+    with adaptive thinking, and no ``temperature`` other than 1 or ``top_k`` while thinking is on."""
+
+    def __call__(self, request: RecordedRequest) -> str | None:
+        body = request.body if isinstance(request.body, dict) else {}
+        model = str(body.get("model", ""))
+        setting = body.get("thinking")
+        kind = setting.get("type") if isinstance(setting, Mapping) else None
+        if kind == "enabled" and model.startswith(ADAPTIVE_ONLY_MODELS):
+            return (
+                f'thinking.type.enabled is not supported for this model ({model}). Use thinking.type: "adaptive" '
+                "and output_config.effort to control thinking."
+            )
+        if kind == "adaptive" and model.startswith(BUDGET_ONLY_MODELS):
+            return f"thinking.type: adaptive thinking is not supported for this model ({model})"
+        if kind == "enabled":
+            budget = setting.get("budget_tokens") if isinstance(setting, Mapping) else None
+            if not isinstance(budget, int) or budget < 1024:
+                return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        output_config = body.get("output_config")
+        if isinstance(output_config, Mapping) and "effort" in output_config:
+            if output_config["effort"] not in EFFORTS:
+                return f"output_config.effort: Input should be {', '.join(map(repr, EFFORTS))}"
+            if kind != "adaptive":
+                return "output_config.effort: effort needs adaptive thinking on this model"
+        if kind in ("enabled", "adaptive"):
+            if body.get("temperature", 1) != 1:
+                return "`temperature` may only be set to 1 when thinking is enabled."
+            if "top_k" in body:
+                return "`top_k` is not supported when thinking is enabled."
         return None

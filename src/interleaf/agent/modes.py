@@ -65,18 +65,22 @@ MODES: dict[ModeName, Mode] = {
 }
 
 # Where a backend has a knob for how much to think, lightning turns it down. Profiles missing here
-# (MiniMax M2.x thinks always and has no knob; self-hosted servers vary) get nothing extra. Portable
-# params (thinking, reasoning_effort) go to any format; OpenRouter's `reasoning` is an OpenAI Chat field.
+# (self-hosted servers vary) get nothing extra. Portable params go to any format: an Anthropic-API
+# backend turns `reasoning_effort` into the `thinking` its model takes (adaptive, or a budget;
+# interleaf.backends.effort), and MiniMax M2.x, which thinks always, gets nothing; OpenRouter's
+# `reasoning` is an OpenAI Chat field.
 _LOW_EFFORT: dict[str, dict[str, Any]] = {
-    "anthropic": {"thinking": {"type": "enabled", "budget_tokens": 2048}},
+    "anthropic": {"reasoning_effort": "low"},
+    "minimax": {"reasoning_effort": "low"},
     "openai": {"reasoning_effort": "low"},
     "deepseek": {"reasoning_effort": "low"},
     "ollama": {"reasoning_effort": "low"},
 }
 _LOW_EFFORT_WIRE: dict[str, dict[str, Any]] = {"openrouter": {"reasoning": {"effort": "low"}}}
-# Thinking on at a generous budget where it must be asked for.
+# Thinking on, and deep, where it must be asked for.
 _PRO_EFFORT: dict[str, dict[str, Any]] = {
-    "anthropic": {"thinking": {"type": "enabled", "budget_tokens": 16000}},
+    "anthropic": {"reasoning_effort": "high"},
+    "minimax": {"reasoning_effort": "high"},
 }
 
 

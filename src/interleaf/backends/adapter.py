@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
+from interleaf.backends.effort import anthropic_thinking, thinking_conflict
 from interleaf.backends.errors import BackendHTTPError
 from interleaf.backends.profiles import Profile, ReplyError
 from interleaf.transcript import (
@@ -101,8 +102,10 @@ class Backend:
                 params.setdefault(key, value)
             if self.profile.max_tokens is not None:
                 params.setdefault("max_tokens", self.profile.max_tokens)
+        output_config: JSONDict | None = None
         if self.profile.api == "anthropic":
             params.setdefault("max_tokens", self.profile.max_tokens or DEFAULT_MAX_TOKENS)
+            output_config = self._effort_as_thinking(params, conversation, losses)
         params["stream"] = stream
         prepared = replace(conversation, params=params)
         dialect: ReasoningDialect | None = self.dialect
@@ -113,9 +116,39 @@ class Backend:
         body = self.wire.encode_request(prepared, dialect=dialect, losses=losses)
         if self.profile.api == "openai-chat" and stream and self._wants_usage(conversation, defaults):
             body.setdefault("stream_options", {"include_usage": True})
+        if output_config is not None:
+            # Merged into what the request sets there (an Anthropic app's own output_config wins).
+            existing = body.get("output_config")
+            body["output_config"] = {**output_config, **(existing if isinstance(existing, Mapping) else {})}
         for key, value in self.profile.extra_body.items():
             body.setdefault(key, value)
         return body
+
+    def _effort_as_thinking(
+        self, params: dict[str, Any], conversation: Conversation, losses: Losses
+    ) -> JSONDict | None:
+        """A portable ``reasoning_effort`` (an OpenAI-format app's, or the agent's mode) turned into the
+        ``thinking`` this model takes (:mod:`interleaf.backends.effort`); returns the ``output_config``
+        to send with it. A request that sets ``thinking`` itself keeps it."""
+        effort = params.pop("reasoning_effort", None)
+        if not isinstance(effort, str) or "thinking" in params:
+            return None
+        model = params.get("model") or self.profile.model or ""
+        max_tokens = params.get("max_tokens")
+        setting = anthropic_thinking(
+            str(model), effort, max_tokens=max_tokens if isinstance(max_tokens, int) else None
+        )
+        if setting is None:
+            return None
+        conflict = thinking_conflict(params, conversation.tool_choice)
+        if conflict is not None:
+            losses.add(
+                "reasoning_effort",
+                f"thinking left off: this server refuses thinking with the request's {conflict}",
+            )
+            return None
+        params["thinking"] = setting.thinking
+        return setting.output_config
 
     @staticmethod
     def _drop_unsigned(conversation: Conversation, losses: Losses) -> Conversation:

@@ -70,7 +70,9 @@ class EndpointOptions:
       always tried.
     * ``primary``: the way that decides the outcome (default: the profile's ``thinking_dialect``).
     * ``temperature``/``max_tokens``: generation settings of every request (``None``: the profile's).
-    * ``anthropic_thinking``: the ``thinking`` parameter sent to Anthropic-API servers.
+    * ``anthropic_thinking``: the ``thinking`` parameter sent to Anthropic-API servers; by default the
+      one the model takes for a high effort (:mod:`interleaf.backends.effort`: adaptive, which then
+      always thinks, or a budget of 1,024 tokens).
     * ``checks``/``controls``: run the tool-call and streaming checks / the control and baseline.
     * ``seed``: makes the codes reproducible (default: fresh randomness).
     """
@@ -88,7 +90,9 @@ class EndpointOptions:
     retry: RetryPolicy | None = None
 
 
-DEFAULT_ANTHROPIC_THINKING: JSONDict = {"type": "enabled", "budget_tokens": 1024}
+PROBE_EFFORT = "high"
+"""The effort asked of Anthropic-API servers: a probe needs thinking in every reply, and an adaptive
+model at a lower effort may answer a simple question without any."""
 
 
 def ways_for(profile: Profile) -> tuple[ReasoningDialect, ...]:
@@ -225,7 +229,10 @@ class EndpointProbe:
         if self.options.max_tokens is not None:
             params["max_tokens"] = self.options.max_tokens
         if self.profile.api == "anthropic":
-            params["thinking"] = dict(self.options.anthropic_thinking or DEFAULT_ANTHROPIC_THINKING)
+            if self.options.anthropic_thinking is not None:
+                params["thinking"] = dict(self.options.anthropic_thinking)
+            else:
+                params["reasoning_effort"] = PROBE_EFFORT
             # With thinking on, Anthropic accepts no temperature but 1: leave it to the profile.
             params.pop("temperature", None)
         return params

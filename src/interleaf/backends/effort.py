@@ -1,0 +1,123 @@
+"""How much to think, said the portable way (``reasoning_effort``), as an Anthropic-API server takes it.
+
+OpenAI-style callers say how hard the model should think with one word (``reasoning_effort``: ``none``,
+``minimal``, ``low``, ``medium``, ``high``, ``xhigh``). Anthropic-API servers have no such field: thinking
+is off unless ``thinking`` turns it on, and *how* depends on the model (docs/architecture.md §4.1):
+
+* Claude 4.6 and later (Opus 4.7, the 5 family, Mythos) take ``{"type": "adaptive"}`` with
+  ``output_config.effort`` (``low``, ``medium``, ``high``); from Opus 4.7 on, ``{"type": "enabled"}``
+  is refused with a 400.
+* Claude 4.5 and earlier know only ``{"type": "enabled", "budget_tokens": N}`` (N >= 1024), and refuse
+  ``adaptive``.
+* MiniMax M3 on its ``/anthropic`` API takes ``adaptive`` and does not think when ``thinking`` is
+  omitted; M2.x thinks on every request whatever is sent, so nothing is sent to it.
+* Any other model behind an Anthropic-compatible API (DeepSeek's, Kimi's, GLM's) gets the manual form,
+  the one those servers emulate.
+
+:func:`anthropic_thinking` makes that choice once, for the agent's modes, the probes and the gateway
+(an OpenAI Chat or Responses app in front of an Anthropic-API upstream) alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from interleaf.transcript import JSONDict, ToolChoice
+
+MIN_BUDGET = 1024
+"""Anthropic's smallest ``budget_tokens``."""
+
+BUDGETS: Mapping[str, int] = {
+    "minimal": MIN_BUDGET,
+    "low": 2048,
+    "medium": 8192,
+    "high": 16000,
+    "xhigh": 32000,
+}
+"""``budget_tokens`` for each effort, for models that take a budget."""
+
+_ADAPTIVE_EFFORT: Mapping[str, str] = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    # Anthropic's "max" exists on some models only: the most every adaptive model takes is "high".
+    "xhigh": "high",
+}
+
+# "claude-opus-4-7", "anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-opus-5", "claude-mythos-preview".
+# A minor version is one or two digits: the "-20250514" of "claude-sonnet-4-20250514" is a date.
+_CLAUDE = re.compile(r"claude-(?P<family>[a-z]+)(?:-(?P<major>\d{1,2})(?:-(?P<minor>\d{1,2}))?(?!\d))?")
+# The naming before Claude 4 put the version first: "claude-3-7-sonnet", "claude-3-5-haiku".
+_CLAUDE_BEFORE_4 = re.compile(r"claude-\d")
+_MINIMAX = re.compile(r"minimax-m(?P<major>\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class AnthropicThinking:
+    """The request fields that ask an Anthropic-API server for thinking."""
+
+    thinking: JSONDict
+    output_config: JSONDict | None = None
+
+
+def takes_adaptive(model: str) -> bool | None:
+    """Whether ``model`` takes ``adaptive`` thinking (True), only a budget (False), or thinks without
+    being asked and is sent nothing (None: MiniMax M2.x)."""
+    minimax = _MINIMAX.search(model)
+    if minimax is not None:
+        return None if int(minimax["major"]) < 3 else True
+    name = model.lower()
+    if _CLAUDE_BEFORE_4.search(name):
+        return False
+    claude = _CLAUDE.search(name)
+    if claude is None:
+        return False  # another vendor's Anthropic-compatible API: the form they all emulate
+    if claude["major"] is None:  # claude-mythos-preview, a newer family without a number
+        return True
+    return (int(claude["major"]), int(claude["minor"] or 0)) >= (4, 6)
+
+
+def anthropic_thinking(model: str, effort: str, *, max_tokens: int | None = None) -> AnthropicThinking | None:
+    """The fields asking ``model`` to think with ``effort``; None when nothing is to be sent (``none``,
+    an unknown effort word, or a model that thinks without being asked).
+
+    A budget stays below ``max_tokens`` where it can (Anthropic requires it unless interleaved thinking
+    is on), and never below :data:`MIN_BUDGET`.
+    """
+    if effort not in BUDGETS:
+        return None
+    adaptive = takes_adaptive(model)
+    if adaptive is None:
+        return None
+    if adaptive:
+        # MiniMax documents no effort for M3: it gets thinking on, and decides how much itself.
+        if _MINIMAX.search(model) is not None:
+            return AnthropicThinking({"type": "adaptive"})
+        return AnthropicThinking({"type": "adaptive"}, {"effort": _ADAPTIVE_EFFORT[effort]})
+    budget = BUDGETS[effort]
+    if max_tokens is not None:
+        budget = max(MIN_BUDGET, min(budget, max_tokens - 1))
+    return AnthropicThinking({"type": "enabled", "budget_tokens": budget})
+
+
+def thinking_conflict(params: Mapping[str, Any], tool_choice: ToolChoice | None) -> str | None:
+    """Why thinking cannot be turned on for a request with these settings (Anthropic refuses thinking
+    with a ``temperature`` other than 1, a ``top_k``, a ``top_p`` under 0.95, or a forced tool), or None.
+
+    The gateway then leaves thinking off, as the request would have gone without it: an app's own
+    settings are never changed."""
+    temperature = params.get("temperature")
+    if temperature is not None and temperature != 1:
+        return f"temperature {temperature}"
+    if params.get("top_k") is not None:
+        return "top_k"
+    top_p = params.get("top_p")
+    if isinstance(top_p, int | float) and top_p < 0.95:
+        return f"top_p {top_p}"
+    if tool_choice is not None and tool_choice.mode not in ("auto", "none"):
+        return f"tool_choice {tool_choice.mode}"
+    return None

@@ -1,0 +1,162 @@
+"""reasoning_effort as the ``thinking`` each Anthropic-API model takes (interleaf.backends.effort)."""
+
+from __future__ import annotations
+
+import pytest
+
+from interleaf.backends.adapter import Backend
+from interleaf.backends.effort import AnthropicThinking, anthropic_thinking, takes_adaptive, thinking_conflict
+from interleaf.backends.profiles import get_profile
+from interleaf.transcript import Conversation, Message, Text, ToolChoice
+from interleaf.wire.errors import Losses
+
+
+@pytest.mark.parametrize(
+    ("model", "adaptive"),
+    [
+        ("claude-opus-4-7", True),
+        ("claude-sonnet-4-6", True),
+        ("claude-opus-5", True),
+        ("claude-fable-5-1", True),
+        ("claude-mythos-preview", True),
+        ("anthropic.claude-opus-4-6-v1", True),  # Bedrock
+        ("claude-opus-4-7@20260416", True),  # Vertex
+        ("Claude-Opus-4-7", True),
+        ("claude-sonnet-4-5-20250929", False),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", False),
+        ("claude-sonnet-4-20250514", False),  # a date, not version 4.20
+        ("claude-opus-4-1", False),
+        ("claude-haiku-4-5", False),
+        ("claude-3-7-sonnet-20250219", False),
+        ("claude-3-5-haiku-latest", False),
+        ("MiniMax-M3", True),
+        ("MiniMax-M2.7", None),  # thinks always: nothing is sent
+        ("minimax-m2.5-highspeed", None),
+        ("deepseek-chat", False),  # another vendor's Anthropic-compatible API: the budget form
+        ("kimi-k2-thinking", False),
+    ],
+)
+def test_each_model_gets_the_form_it_takes(model: str, adaptive: bool | None) -> None:
+    assert takes_adaptive(model) is adaptive
+
+
+def test_adaptive_models_get_an_effort_and_budget_models_a_budget() -> None:
+    assert anthropic_thinking("claude-opus-4-7", "medium") == AnthropicThinking(
+        {"type": "adaptive"}, {"effort": "medium"}
+    )
+    # Anthropic's "max" is not on every adaptive model: xhigh asks for the most they all take.
+    assert anthropic_thinking("claude-opus-5", "xhigh") == AnthropicThinking(
+        {"type": "adaptive"}, {"effort": "high"}
+    )
+    assert anthropic_thinking("claude-sonnet-4-6", "minimal") == AnthropicThinking(
+        {"type": "adaptive"}, {"effort": "low"}
+    )
+    # MiniMax documents no effort for M3.
+    assert anthropic_thinking("MiniMax-M3", "low") == AnthropicThinking({"type": "adaptive"})
+    assert anthropic_thinking("claude-sonnet-4-5", "low") == AnthropicThinking(
+        {"type": "enabled", "budget_tokens": 2048}
+    )
+    assert anthropic_thinking("claude-sonnet-4-5", "high") == AnthropicThinking(
+        {"type": "enabled", "budget_tokens": 16000}
+    )
+
+
+def test_a_budget_stays_below_max_tokens_but_never_below_the_minimum() -> None:
+    assert anthropic_thinking("claude-sonnet-4-5", "high", max_tokens=4096) == AnthropicThinking(
+        {"type": "enabled", "budget_tokens": 4095}
+    )
+    assert anthropic_thinking("claude-sonnet-4-5", "high", max_tokens=500) == AnthropicThinking(
+        {"type": "enabled", "budget_tokens": 1024}
+    )
+
+
+@pytest.mark.parametrize("effort", ["none", "extreme", ""])
+def test_no_thinking_for_none_or_an_unknown_effort(effort: str) -> None:
+    assert anthropic_thinking("claude-opus-4-7", effort) is None
+    assert anthropic_thinking("claude-sonnet-4-5", effort) is None
+
+
+def test_nothing_for_a_model_that_thinks_unasked() -> None:
+    assert anthropic_thinking("MiniMax-M2.7", "high") is None
+
+
+@pytest.mark.parametrize(
+    ("params", "choice", "conflict"),
+    [
+        ({}, None, None),
+        ({"temperature": 1}, ToolChoice(mode="auto"), None),
+        ({"top_p": 0.95}, ToolChoice(mode="none"), None),
+        ({"temperature": 0.2}, None, "temperature 0.2"),
+        ({"top_k": 40}, None, "top_k"),
+        ({"top_p": 0.5}, None, "top_p 0.5"),
+        ({}, ToolChoice(mode="required"), "tool_choice required"),
+        ({}, ToolChoice(mode="tool", name="read"), "tool_choice tool"),
+    ],
+)
+def test_settings_that_rule_thinking_out(
+    params: dict[str, object], choice: ToolChoice | None, conflict: str | None
+) -> None:
+    assert thinking_conflict(params, choice) == conflict
+
+
+def _chat(**params: object) -> Conversation:
+    return Conversation(
+        messages=(Message(role="user", blocks=(Text(text="hi"),)),), params=params, source="openai-chat"
+    )
+
+
+def test_the_adapter_turns_an_effort_into_thinking_for_the_model_asked() -> None:
+    backend = Backend(get_profile("anthropic"))
+    body = backend.encode(
+        _chat(model="claude-opus-4-7", reasoning_effort="medium"),
+        stream=False,
+        replay="profile",
+        defaults="required",
+    )
+    assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "medium"}
+    assert "reasoning_effort" not in body
+    body = backend.encode(
+        _chat(model="claude-sonnet-4-5", reasoning_effort="high", max_tokens=8000),
+        stream=False,
+        replay="profile",
+        defaults="required",
+    )
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 7999} and "output_config" not in body
+
+
+def test_the_adapter_keeps_a_thinking_the_request_sets_itself() -> None:
+    backend = Backend(get_profile("anthropic"))
+    own = {"type": "enabled", "budget_tokens": 3000}
+    body = backend.encode(
+        _chat(model="claude-sonnet-4-5", reasoning_effort="high", thinking=own),
+        stream=False,
+        replay="profile",
+        defaults="required",
+    )
+    assert body["thinking"] == own and "output_config" not in body
+
+
+def test_the_adapter_leaves_thinking_off_where_the_request_rules_it_out_and_says_why() -> None:
+    backend = Backend(get_profile("anthropic"))
+    losses = Losses()
+    body = backend.encode(
+        _chat(model="claude-opus-4-7", reasoning_effort="high", temperature=0.2),
+        stream=False,
+        replay="profile",
+        defaults="required",
+        losses=losses,
+    )
+    assert "thinking" not in body and "output_config" not in body and body["temperature"] == 0.2
+    assert list(losses) == [
+        "reasoning_effort: thinking left off: this server refuses thinking with the request's temperature 0.2"
+    ]
+
+
+def test_an_openai_chat_backend_gets_the_effort_as_it_is() -> None:
+    body = Backend(get_profile("deepseek")).encode(
+        _chat(model="deepseek-reasoner", reasoning_effort="high"),
+        stream=False,
+        replay="profile",
+        defaults="required",
+    )
+    assert body["reasoning_effort"] == "high" and "thinking" not in body
