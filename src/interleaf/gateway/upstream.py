@@ -8,6 +8,7 @@ mid-conversation gets nothing restored across the switch, which is what Anthropi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -18,6 +19,9 @@ from interleaf.gateway.auth import Identity
 from interleaf.gateway.config import ClientFormat, ModelMap
 from interleaf.gateway.jsonio import json_bytes
 from interleaf.transcript import Conversation
+from interleaf.wire.errors import Losses
+
+log = logging.getLogger("interleaf.gateway")
 
 # Client request headers an Anthropic upstream should see from an Anthropic client (Claude Code sends
 # betas such as interleaved thinking and context management).
@@ -74,5 +78,13 @@ class Upstream:
         what the upstream requires added; the client's own generation settings are never changed."""
         if model is not None:
             conversation = replace(conversation, params={**conversation.params, "model": model})
-        body = self.backend.encode(conversation, stream=stream, replay="profile", defaults="required")
+        losses = Losses()
+        body = self.backend.encode(
+            conversation, stream=stream, replay="profile", defaults="required", losses=losses
+        )
+        for loss in losses:
+            # The one loss that says why an app asking for reasoning gets none (other losses may quote
+            # request content, which is logged only with --log-content).
+            if loss.startswith("reasoning_effort:"):
+                log.debug("%s", loss)
         return json_bytes(body)

@@ -1,0 +1,107 @@
+"""An OpenAI-format app's reasoning effort, through the gateway, to an Anthropic-API upstream.
+
+Codex (Responses, ``reasoning.effort``) and OpenCode or Qwen Code (Chat, ``reasoning_effort``) ask for
+reasoning with one word. An Anthropic-API model thinks only when ``thinking`` asks it to, in the form
+the model takes; the strict upstream refuses the wrong form as Anthropic does (a budget on Opus 4.7,
+adaptive on Sonnet 4.5), and a thinking request with a temperature other than 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from tests.support.gateway_server import GatewayServer, gateway_options
+from tests.support.payloads import anthropic_events, anthropic_message, text, thinking
+from tests.support.scripted_server import ScriptedServer, Step
+from tests.support.strict import StrictThinkingSetting
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _reply() -> dict[str, Any]:
+    return anthropic_message([thinking("The user says hi: greet back.", "sig-hi"), text("Hello!")])
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "sent", "output_config"),
+    [
+        ("claude-opus-4-7", "medium", {"type": "adaptive"}, {"effort": "medium"}),
+        ("claude-sonnet-4-5", "high", {"type": "enabled", "budget_tokens": 16000}, None),
+    ],
+)
+async def test_a_chat_apps_reasoning_effort_becomes_the_thinking_the_model_takes(
+    model: str,
+    effort: Any,  # the SDK's Literal of effort words
+    sent: dict[str, Any],
+    output_config: dict[str, Any] | None,
+    upstream: ScriptedServer,
+    store_url: str,
+) -> None:
+    upstream.validators.append(StrictThinkingSetting())
+    upstream.enqueue(Step.sse(anthropic_events(_reply())))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        chunks = await client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "hi"}],
+            reasoning_effort=effort,
+            stream=True,
+        )
+        reasoning = [
+            getattr(chunk.choices[0].delta, "reasoning_content", None) or ""
+            async for chunk in chunks
+            if chunk.choices
+        ]
+    assert not upstream.rejections, upstream.rejections
+    body = upstream.requests[0].json
+    assert body["thinking"] == sent
+    assert body["thinking"].get("budget_tokens", 0) < body["max_tokens"]
+    assert body.get("output_config") == output_config
+    assert "reasoning_effort" not in body
+    assert "".join(reasoning) == "The user says hi: greet back."
+
+
+async def test_a_responses_apps_reasoning_effort_becomes_adaptive_thinking(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    upstream.validators.append(StrictThinkingSetting())
+    upstream.enqueue(Step.json(_reply()))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        reply = await client.responses.create(
+            model="claude-opus-4-7", input="hi", reasoning={"effort": "low"}, store=False
+        )
+    assert not upstream.rejections, upstream.rejections
+    body = upstream.requests[0].json
+    assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "low"}
+    assert reply.output_text == "Hello!"
+
+
+async def test_thinking_stays_off_when_the_apps_own_settings_rule_it_out(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    # Anthropic refuses thinking with a temperature other than 1: the app's request goes as it would
+    # have without the effort, rather than changed or refused.
+    upstream.validators.append(StrictThinkingSetting())
+    upstream.enqueue(Step.json(anthropic_message([text("Hello!")])))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        reply = await client.chat.completions.create(
+            model="claude-opus-4-7",
+            messages=[{"role": "user", "content": "hi"}],
+            reasoning_effort="high",
+            temperature=0.2,
+        )
+    assert not upstream.rejections, upstream.rejections
+    body = upstream.requests[0].json
+    assert "thinking" not in body and "output_config" not in body and body["temperature"] == 0.2
+    assert reply.choices[0].message.content == "Hello!"
