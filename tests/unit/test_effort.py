@@ -44,10 +44,14 @@ def test_adaptive_models_get_an_effort_and_budget_models_a_budget() -> None:
     assert anthropic_thinking("claude-opus-4-7", "medium") == AnthropicThinking(
         {"type": "adaptive"}, {"effort": "medium"}
     )
-    # Anthropic's "max" is not on every adaptive model: xhigh asks for the most they all take.
-    assert anthropic_thinking("claude-opus-5", "xhigh") == AnthropicThinking(
-        {"type": "adaptive"}, {"effort": "high"}
-    )
+    # Anthropic's "max" is not on every adaptive model: xhigh and max ask for the most they all take.
+    for most in ("xhigh", "max"):
+        assert anthropic_thinking("claude-opus-5", most) == AnthropicThinking(
+            {"type": "adaptive"}, {"effort": "high"}
+        )
+        assert anthropic_thinking("claude-sonnet-4-5", most) == AnthropicThinking(
+            {"type": "enabled", "budget_tokens": 32000}
+        )
     assert anthropic_thinking("claude-sonnet-4-6", "minimal") == AnthropicThinking(
         {"type": "adaptive"}, {"effort": "low"}
     )

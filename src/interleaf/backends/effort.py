@@ -1,8 +1,9 @@
 """How much to think, said the portable way (``reasoning_effort``), as an Anthropic-API server takes it.
 
-OpenAI-style callers say how hard the model should think with one word (``reasoning_effort``: ``none``,
-``minimal``, ``low``, ``medium``, ``high``, ``xhigh``). Anthropic-API servers have no such field: thinking
-is off unless ``thinking`` turns it on, and *how* depends on the model (docs/architecture.md §4.1):
+OpenAI-style callers say how hard the model should think with one word (``reasoning_effort``:
+``none``, ``minimal``, ``low``, ``medium``, ``high``, ``xhigh``, ``max``). Anthropic-API servers have no
+such field: thinking is off unless ``thinking`` turns it on, and *how* depends on the model
+(docs/architecture.md §4.1):
 
 * Claude 4.6 and later (Opus 4.7, the 5 family, Mythos) take ``{"type": "adaptive"}`` with
   ``output_config.effort`` (``low``, ``medium``, ``high``); from Opus 4.7 on, ``{"type": "enabled"}``
@@ -36,6 +37,7 @@ BUDGETS: Mapping[str, int] = {
     "medium": 8192,
     "high": 16000,
     "xhigh": 32000,
+    "max": 32000,
 }
 """``budget_tokens`` for each effort, for models that take a budget."""
 
@@ -44,8 +46,9 @@ _ADAPTIVE_EFFORT: Mapping[str, str] = {
     "low": "low",
     "medium": "medium",
     "high": "high",
-    # Anthropic's "max" exists on some models only: the most every adaptive model takes is "high".
+    # Anthropic's own "max" exists on some models only: the most every adaptive model takes is "high".
     "xhigh": "high",
+    "max": "high",
 }
 
 # "claude-opus-4-7", "anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-opus-5", "claude-mythos-preview".
