@@ -254,6 +254,33 @@ async def test_each_claude_model_is_asked_to_think_the_way_it_takes(
         assert request.json.get("output_config") == output_config
 
 
+@pytest.mark.parametrize(
+    ("model", "thinking"), [("MiniMax-M3", {"type": "adaptive"}), ("MiniMax-M2.7", None)]
+)
+async def test_minimax_m3_is_asked_to_think_and_m2_is_left_to_think_as_it_always_does(
+    model: str, thinking: dict[str, Any] | None, server: ScriptedServer, workdir: Path
+) -> None:
+    # M3 on /anthropic does not think unless asked; M2.x thinks on every request. The profile's
+    # recommended sampling (top_k 40, which /anthropic ignores) must not keep M3 from being asked.
+    server.validators.append(StrictAnthropic(server))
+    server.enqueue(*_anthropic_steps(stream=True))
+    options = RunOptions(
+        workdir=workdir,
+        profile="minimax",
+        model=model,
+        base_url=server.base_url,
+        api_key="k",
+        approve="auto",
+    )
+    async with AgentSession(options) as session:
+        finished = await session.run(TASK)
+    assert finished.status == "done", finished
+    for request in server.requests:
+        assert request.json["model"] == model and request.json["top_k"] == 40
+        assert request.json.get("thinking") == thinking
+        assert "output_config" not in request.json and "reasoning_effort" not in request.json
+
+
 async def test_resuming_on_another_backend_never_moves_signatures(
     server: ScriptedServer, workdir: Path
 ) -> None:

@@ -100,7 +100,12 @@ def test_nothing_for_a_model_that_thinks_unasked() -> None:
 def test_settings_that_rule_thinking_out(
     params: dict[str, object], choice: ToolChoice | None, conflict: str | None
 ) -> None:
-    assert thinking_conflict(params, choice) == conflict
+    assert thinking_conflict("claude-opus-4-7", params, choice) == conflict
+
+
+def test_minimax_has_none_of_claudes_rules() -> None:
+    # Its recommended sampling sets top_k, which /anthropic ignores.
+    assert thinking_conflict("MiniMax-M3", {"temperature": 1.0, "top_p": 0.95, "top_k": 40}, None) is None
 
 
 def _chat(**params: object) -> Conversation:

@@ -140,7 +140,7 @@ class Backend:
         )
         if setting is None:
             return None
-        conflict = thinking_conflict(params, conversation.tool_choice)
+        conflict = thinking_conflict(str(model), params, conversation.tool_choice)
         if conflict is not None:
             losses.add(
                 "reasoning_effort",

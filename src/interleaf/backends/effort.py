@@ -107,12 +107,15 @@ def anthropic_thinking(model: str, effort: str, *, max_tokens: int | None = None
     return AnthropicThinking({"type": "enabled", "budget_tokens": budget})
 
 
-def thinking_conflict(params: Mapping[str, Any], tool_choice: ToolChoice | None) -> str | None:
+def thinking_conflict(model: str, params: Mapping[str, Any], tool_choice: ToolChoice | None) -> str | None:
     """Why thinking cannot be turned on for a request with these settings (Anthropic refuses thinking
     with a ``temperature`` other than 1, a ``top_k``, a ``top_p`` under 0.95, or a forced tool), or None.
 
     The gateway then leaves thinking off, as the request would have gone without it: an app's own
-    settings are never changed."""
+    settings are never changed. MiniMax's ``/anthropic`` has none of these rules (it ignores ``top_k``,
+    which its recommended sampling sets)."""
+    if _MINIMAX.search(model) is not None:
+        return None
     temperature = params.get("temperature")
     if temperature is not None and temperature != 1:
         return f"temperature {temperature}"
