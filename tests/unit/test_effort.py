@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from interleaf.backends.adapter import Backend
 from interleaf.backends.effort import AnthropicThinking, anthropic_thinking, takes_adaptive, thinking_conflict
 from interleaf.backends.profiles import get_profile
-from interleaf.transcript import Conversation, Message, Text, ToolChoice
+from interleaf.transcript import (
+    Conversation,
+    Message,
+    ReasoningDialect,
+    Text,
+    Thinking,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+)
 from interleaf.wire.errors import Losses
 
 
@@ -169,3 +180,44 @@ def test_an_openai_chat_backend_gets_the_effort_as_it_is() -> None:
         defaults="required",
     )
     assert body["reasoning_effort"] == "high" and "thinking" not in body
+
+
+def _loop(*, thought: bool) -> Conversation:
+    """A tool loop in progress: the user's task, a tool call (with or without its thinking), its result."""
+    blocks: tuple[Thinking | ToolCall, ...] = (ToolCall(id="call_1", name="read", arguments={"path": "a"}),)
+    if thought:
+        blocks = (
+            Thinking(text="Read a first.", signature="sig-1", dialect=ReasoningDialect.ANTHROPIC),
+            *blocks,
+        )
+    return Conversation(
+        messages=(
+            Message(role="user", blocks=(Text(text="Read a."),)),
+            Message(role="assistant", blocks=blocks),
+            Message(role="tool", blocks=(ToolResult(call_id="call_1", content="contents of a"),)),
+        ),
+        params={"model": "claude-sonnet-4-5", "reasoning_effort": "high"},
+        source="openai-chat",
+    )
+
+
+def test_a_budget_is_not_turned_on_in_the_middle_of_a_loop_that_went_without_thinking() -> None:
+    # With a budget, Anthropic requires the loop's tool-call turns to start with thinking (a 400
+    # otherwise): a loop whose call came back without it goes on without thinking, as before.
+    backend = Backend(get_profile("anthropic"))
+    losses = Losses()
+    body = backend.encode(
+        _loop(thought=False), stream=False, replay="profile", defaults="required", losses=losses
+    )
+    assert "thinking" not in body
+    assert any("messages[1] of this tool loop called a tool without thinking" in loss for loss in losses)
+    body = backend.encode(_loop(thought=True), stream=False, replay="profile", defaults="required")
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 16000}
+
+
+def test_an_adaptive_model_may_have_skipped_thinking_on_a_turn_and_keeps_it_on() -> None:
+    backend = Backend(get_profile("anthropic"))
+    loop = _loop(thought=False)
+    loop = replace(loop, params={**loop.params, "model": "claude-opus-4-7"})
+    body = backend.encode(loop, stream=False, replay="profile", defaults="required")
+    assert body["thinking"] == {"type": "adaptive"}

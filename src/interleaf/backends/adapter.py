@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
-from interleaf.backends.effort import anthropic_thinking, thinking_conflict
+from interleaf.backends.effort import anthropic_thinking, thinking_conflict, unthought_tool_turn
 from interleaf.backends.errors import BackendHTTPError
 from interleaf.backends.profiles import Profile, ReplyError
 from interleaf.transcript import (
@@ -102,10 +102,8 @@ class Backend:
                 params.setdefault(key, value)
             if self.profile.max_tokens is not None:
                 params.setdefault("max_tokens", self.profile.max_tokens)
-        output_config: JSONDict | None = None
         if self.profile.api == "anthropic":
             params.setdefault("max_tokens", self.profile.max_tokens or DEFAULT_MAX_TOKENS)
-            output_config = self._effort_as_thinking(params, conversation, losses)
         params["stream"] = stream
         prepared = replace(conversation, params=params)
         dialect: ReasoningDialect | None = self.dialect
@@ -113,6 +111,9 @@ class Backend:
             prepared, dialect = self._place_thinking(prepared, replay, losses)
         elif self.profile.verifies_signatures:
             prepared = self._drop_unsigned(prepared, losses)
+        output_config: JSONDict | None = None
+        if self.profile.api == "anthropic":  # after the drops: they decide which turns keep thinking
+            output_config = self._effort_as_thinking(params, prepared, losses)
         body = self.wire.encode_request(prepared, dialect=dialect, losses=losses)
         if self.profile.api == "openai-chat" and stream and self._wants_usage(conversation, defaults):
             body.setdefault("stream_options", {"include_usage": True})
@@ -128,8 +129,9 @@ class Backend:
         self, params: dict[str, Any], conversation: Conversation, losses: Losses
     ) -> JSONDict | None:
         """A portable ``reasoning_effort`` (an OpenAI-format app's, or the agent's mode) turned into the
-        ``thinking`` this model takes (:mod:`interleaf.backends.effort`); returns the ``output_config``
-        to send with it. A request that sets ``thinking`` itself keeps it."""
+        ``thinking`` this model takes (:mod:`interleaf.backends.effort`), set in ``params`` (the
+        conversation's own); returns the ``output_config`` to send with it. A request that sets
+        ``thinking`` itself keeps it."""
         effort = params.pop("reasoning_effort", None)
         if not isinstance(effort, str) or "thinking" in params:
             return None
@@ -145,6 +147,14 @@ class Backend:
             losses.add(
                 "reasoning_effort",
                 f"thinking left off: this server refuses thinking with the request's {conflict}",
+            )
+            return None
+        unthought = unthought_tool_turn(conversation) if setting.thinking["type"] == "enabled" else None
+        if unthought is not None:
+            losses.add(
+                "reasoning_effort",
+                f"thinking left off: messages[{unthought}] of this tool loop called a tool without "
+                "thinking, and with a thinking budget every such turn must start with its thinking",
             )
             return None
         params["thinking"] = setting.thinking

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from interleaf.transcript import JSONDict, ToolChoice
+from interleaf.transcript import Conversation, JSONDict, ToolChoice
 
 MIN_BUDGET = 1024
 """Anthropic's smallest ``budget_tokens``."""
@@ -126,4 +126,19 @@ def thinking_conflict(model: str, params: Mapping[str, Any], tool_choice: ToolCh
         return f"top_p {top_p}"
     if tool_choice is not None and tool_choice.mode not in ("auto", "none"):
         return f"tool_choice {tool_choice.mode}"
+    return None
+
+
+def unthought_tool_turn(conversation: Conversation) -> int | None:
+    """The index of an assistant turn of the current tool loop (after the last user message) that calls
+    a tool without thinking, or None.
+
+    With a thinking budget, Anthropic requires such a turn to start with its thinking block (a 400
+    otherwise): a loop that began with thinking off (the app switched its effort, or a turn's thinking
+    is gone) must go on without it. Adaptive models decide per turn whether to think, so a turn
+    without thinking is theirs to send."""
+    for index in range(conversation.last_user_index + 1, len(conversation.messages)):
+        message = conversation.messages[index]
+        if message.role == "assistant" and message.tool_calls and not message.thinking:
+            return index
     return None
