@@ -82,7 +82,14 @@ def respond(request: RecordedRequest) -> Step | None:
     if reads >= READS:
         return reply([thinking(plan, "sig-final"), text(FINAL)], FINAL, [], plan)
     call_id = f"call_{secrets.token_hex(6)}"
-    args = {"command": "cat big.txt", "description": "Read big.txt", "is_background": False}
+    # Each read described apart: Qwen Code halts a run whose model repeats one call with identical
+    # arguments (an always-on loop guard), and under load its compaction came too late to break the
+    # run of identical reads.
+    args = {
+        "command": "cat big.txt",
+        "description": f"Read big.txt, pass {reads + 1}",
+        "is_background": False,
+    }
     signed = thinking(plan, f"sig-{call_id}")
     return reply(
         [signed, tool_use(call_id, "run_shell_command", args)],
