@@ -61,6 +61,9 @@ class ProfileConfig(_Strict):
     fast_model: str | None = None
     key_env: str | None = None
     thinking_dialect: ReasoningDialect | None = None
+    openai_strict: bool | None = Field(
+        None, description="The server refuses what OpenAI's own API refuses (Azure OpenAI: true)."
+    )
     headers: dict[str, str] | None = None
     extra_body: dict[str, Any] | None = None
     sampling: dict[str, Any] | None = None

@@ -1,4 +1,5 @@
-"""Strict upstreams: validators that fail a request the way real servers do when thinking is lost.
+"""Strict upstreams: validators that fail a request the way real servers do when thinking is lost, or
+when a setting is one the server refuses.
 
 Each validator remembers what the scripted server *issued* (thinking blocks and their signatures,
 reasoning text per tool call) and rejects a later request that does not send it back intact, with the
@@ -10,6 +11,7 @@ vendor's own error text (docs/architecture.md §4.1-4.3)::
     server.validators.append(StrictThinkTags(server))      # inline <think> in content
     server.validators.append(StrictResponses(server))      # Responses reasoning items
     server.validators.append(StrictThinkingSetting())      # Anthropic's `thinking` per model
+    server.validators.append(StrictOpenAIParams())         # OpenAI's own API's request settings
 
 They read the raw wire, independently of interleaf's codecs.
 """
@@ -334,4 +336,120 @@ class StrictThinkingSetting:
                 return "`temperature` may only be set to 1 when thinking is enabled."
             if "top_k" in body:
                 return "`top_k` is not supported when thinking is enabled."
+        return None
+
+
+# OpenAI's own API (platform.openai.com API reference): the request fields each endpoint documents. An
+# OpenAI-compatible server ignores a field it does not know; OpenAI answers 400.
+OPENAI_CHAT_FIELDS = frozenset(
+    [
+        "messages",
+        "model",
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    ]
+)
+OPENAI_RESPONSES_FIELDS = frozenset(
+    [
+        "input",
+        "model",
+        "background",
+        "conversation",
+        "include",
+        "instructions",
+        "max_output_tokens",
+        "max_tool_calls",
+        "metadata",
+        "parallel_tool_calls",
+        "previous_response_id",
+        "prompt",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "reasoning",
+        "safety_identifier",
+        "service_tier",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "text",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "truncation",
+        "user",
+    ]
+)
+OPENAI_REASONING_MODELS = ("gpt-5", "gpt-5-mini", "o3", "o4-mini")
+OPENAI_OTHER_MODELS = ("gpt-4.1", "gpt-4o")
+
+
+class StrictOpenAIParams:
+    """OpenAI's own refusals of request settings, with its error texts, for the models listed above:
+    an undocumented field, ``metadata`` without ``store`` (Chat), ``reasoning_effort`` (or
+    ``reasoning.effort``) on a model that does not reason, and on one that does ``max_tokens``,
+    ``stop``, ``top_p`` or a ``temperature`` other than 1."""
+
+    def __call__(self, request: RecordedRequest) -> str | None:
+        body = request.body if isinstance(request.body, dict) else {}
+        responses = request.path.endswith("/responses")
+        known = OPENAI_RESPONSES_FIELDS if responses else OPENAI_CHAT_FIELDS
+        unknown = sorted(set(body) - known)
+        if unknown:
+            return f"Unrecognized request argument supplied: {unknown[0]}"
+        if not responses and "metadata" in body and body.get("store") is not True:
+            return "The 'metadata' parameter is only allowed when 'store' is enabled."
+        model = str(body.get("model", ""))
+        reasoning = body.get("reasoning")
+        effort = reasoning.get("effort") if responses and isinstance(reasoning, Mapping) else None
+        if model in OPENAI_OTHER_MODELS and effort:
+            return "Unsupported parameter: 'reasoning.effort' is not supported with this model."
+        if model in OPENAI_OTHER_MODELS and "reasoning_effort" in body:
+            return "Unrecognized request argument supplied: reasoning_effort"
+        if model in OPENAI_REASONING_MODELS:
+            if "max_tokens" in body:
+                return (
+                    "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                    "Use 'max_completion_tokens' instead."
+                )
+            for name in ("stop", "top_p"):
+                if name in body:
+                    return f"Unsupported parameter: '{name}' is not supported with this model."
+            if body.get("temperature", 1) != 1:
+                return (
+                    f"Unsupported value: 'temperature' does not support {body['temperature']} with this "
+                    "model. Only the default (1) value is supported."
+                )
         return None

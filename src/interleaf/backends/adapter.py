@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from interleaf.backends.effort import anthropic_thinking, thinking_conflict, unthought_tool_turn
 from interleaf.backends.errors import BackendHTTPError
+from interleaf.backends.openai_strict import fit_params
 from interleaf.backends.profiles import Profile, ReplyError
 from interleaf.transcript import (
     THINKING_BLOCKS,
@@ -50,6 +51,9 @@ DEFAULT_MAX_TOKENS = 4096
 """``max_tokens`` for an Anthropic server when the request and the profile set none (the API requires it)."""
 
 __all__ = ["DEFAULT_MAX_TOKENS", "Backend", "Defaults", "Replay"]
+
+# The transcript's ``source`` of a request sent in each API's own format.
+_OWN_FORMAT = {"anthropic": "anthropic", "openai-chat": "openai-chat", "openai-responses": "responses"}
 
 
 class Backend:
@@ -105,6 +109,12 @@ class Backend:
         if self.profile.api == "anthropic":
             params.setdefault("max_tokens", self.profile.max_tokens or DEFAULT_MAX_TOKENS)
         params["stream"] = stream
+        # An app's request in this server's own format goes as the app wrote it; the agent's and
+        # other formats' are fitted to what a strict server takes.
+        fitted = self.profile.openai_strict and conversation.source != _OWN_FORMAT[self.profile.api]
+        if fitted:
+            foreign = conversation.extra if conversation.source == "anthropic" else {}
+            fit_params(params, foreign, chat=self.profile.api == "openai-chat", losses=losses)
         prepared = replace(conversation, params=params)
         dialect: ReasoningDialect | None = self.dialect
         if self.profile.api == "openai-chat":
@@ -117,6 +127,9 @@ class Backend:
         body = self.wire.encode_request(prepared, dialect=dialect, losses=losses)
         if self.profile.api == "openai-chat" and stream and self._wants_usage(conversation, defaults):
             body.setdefault("stream_options", {"include_usage": True})
+        if fitted and self.profile.api == "openai-chat" and "max_tokens" in body:
+            # OpenAI's reasoning models refuse max_tokens; every current model takes the newer name.
+            body["max_completion_tokens"] = body.pop("max_tokens")
         if output_config is not None:
             # Merged into what the request sets there (an Anthropic app's own output_config wins).
             existing = body.get("output_config")

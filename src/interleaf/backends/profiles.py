@@ -70,6 +70,10 @@ class Profile:
       encoder records each thinking block as a loss).
     * ``extra_body``: fields added to every request body unless the request already has them.
     * ``verifies_signatures``: the server rejects thinking whose signature is missing, foreign or edited.
+    * ``openai_strict``: the server is OpenAI's own API (or as strict: Azure OpenAI), which refuses
+      fields it does not document and settings a model does not take, where other OpenAI-format
+      servers ignore them; a request translated from another format is fitted to it
+      (:mod:`interleaf.backends.openai_strict`).
     * ``model`` / ``fast_model``: defaults (``None``: the caller must choose, or — with
       ``discover_model`` — the first id from ``GET /v1/models`` is used).
     * ``sampling``: generation defaults (``temperature``, ``top_p``, ``top_k``) applied only where the
@@ -91,6 +95,7 @@ class Profile:
     thinking_dialect: ReasoningDialect | None
     extra_body: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     verifies_signatures: bool = False
+    openai_strict: bool = False
     model: str | None = None
     fast_model: str | None = None
     discover_model: bool = False
@@ -269,6 +274,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 # Hosted OpenAI Chat returns no reasoning and takes none back (docs/architecture.md §4.2):
                 # thinking from other backends is reported as a loss, not sent.
                 thinking_dialect=None,
+                openai_strict=True,
                 model="gpt-5",
                 fast_model="gpt-5-mini",
             ),
@@ -281,6 +287,7 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 key_env="OPENAI_API_KEY",
                 # Reasoning items go back whole, encrypted_content byte-exact (docs/architecture.md §4.3).
                 thinking_dialect=ReasoningDialect.RESPONSES,
+                openai_strict=True,
                 model="gpt-5",
                 fast_model="gpt-5-mini",
             ),

@@ -23,6 +23,7 @@ _SCALARS = (
     "fast_model",
     "key_env",
     "thinking_dialect",
+    "openai_strict",
     "max_tokens",
     "context_window",
 )
