@@ -64,6 +64,9 @@ class ProfileConfig(_Strict):
     openai_strict: bool | None = Field(
         None, description="The server refuses what OpenAI's own API refuses (Azure OpenAI: true)."
     )
+    reads_effort: bool | None = Field(
+        None, description="The server reads reasoning_effort (low, medium, high) for models with levels."
+    )
     headers: dict[str, str] | None = None
     extra_body: dict[str, Any] | None = None
     sampling: dict[str, Any] | None = None

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from interleaf.backends.adapter import Backend
-from interleaf.backends.openai_strict import effort_of, reasons
+from interleaf.backends.effort import effort_word
+from interleaf.backends.openai_strict import reasons
 from interleaf.backends.profiles import get_profile
 from interleaf.transcript import Conversation, Message, Text
 from interleaf.wire import anthropic
@@ -91,7 +92,7 @@ def test_reasoning_models_are_told_apart_by_name(model: str, reasoning: bool) ->
 def test_anthropic_thinking_settings_as_an_effort_word(
     thinking: Any, output_config: Any, effort: str | None
 ) -> None:
-    assert effort_of(thinking, output_config) == effort
+    assert effort_word(thinking, output_config) == effort
 
 
 def test_claude_codes_request_to_a_reasoning_model_is_one_openai_takes() -> None:
@@ -181,3 +182,19 @@ def test_claude_codes_request_to_the_responses_api_is_one_openai_takes() -> None
 def test_lenient_servers_still_get_the_chat_thinking_convention() -> None:
     body, _ = _encode("deepseek", _anthropic("deepseek-chat", **CLAUDE_CODE_SETTINGS))
     assert body["thinking"] == {"type": "enabled"} and body["max_tokens"] == 32000
+    assert "reasoning_effort" not in body  # DeepSeek is not known to read it
+
+
+@pytest.mark.parametrize("profile", ["vllm", "sglang", "ollama"])
+def test_servers_that_read_an_effort_get_an_anthropic_apps_effort_too(profile: str) -> None:
+    # gpt-oss on a self-hosted server has effort levels: Claude Code's effort reaches them.
+    body, _ = _encode(profile, _anthropic("openai/gpt-oss-120b", **CLAUDE_CODE_SETTINGS))
+    assert body["reasoning_effort"] == "medium" and body["thinking"] == {"type": "enabled"}
+    budget = {**CLAUDE_CODE_SETTINGS, "thinking": {"type": "enabled", "budget_tokens": 2000}}
+    del budget["output_config"]
+    assert _encode(profile, _anthropic("gpt-oss-20b", **budget))[0]["reasoning_effort"] == "low"
+    off = {**CLAUDE_CODE_SETTINGS, "thinking": {"type": "disabled"}}
+    assert "reasoning_effort" not in _encode(profile, _anthropic("gpt-oss-20b", **off))[0]
+    # A Chat app's own request is its own: no effort added.
+    chat = decode_chat({"model": "gpt-oss-20b", "messages": [{"role": "user", "content": "hi"}]})
+    assert "reasoning_effort" not in _encode(profile, chat)[0]

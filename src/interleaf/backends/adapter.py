@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
-from interleaf.backends.effort import anthropic_thinking, thinking_conflict, unthought_tool_turn
+from interleaf.backends.effort import anthropic_thinking, effort_word, thinking_conflict, unthought_tool_turn
 from interleaf.backends.errors import BackendHTTPError
 from interleaf.backends.openai_strict import fit_params
 from interleaf.backends.profiles import Profile, ReplyError
@@ -115,6 +115,12 @@ class Backend:
         if fitted:
             foreign = conversation.extra if conversation.source == "anthropic" else {}
             fit_params(params, foreign, chat=self.profile.api == "openai-chat", losses=losses)
+        elif self.profile.reads_effort and conversation.source == "anthropic":
+            # An Anthropic app's effort, for a model with effort levels (gpt-oss); the `thinking`
+            # setting goes too, as the Chat convention (models without levels read that, or nothing).
+            effort = effort_word(params.get("thinking"), conversation.extra.get("output_config"))
+            if effort is not None:
+                params.setdefault("reasoning_effort", effort)
         prepared = replace(conversation, params=params)
         dialect: ReasoningDialect | None = self.dialect
         if self.profile.api == "openai-chat":

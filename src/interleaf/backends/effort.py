@@ -51,6 +51,13 @@ _ADAPTIVE_EFFORT: Mapping[str, str] = {
     "max": "high",
 }
 
+OPENAI_EFFORTS = ("low", "medium", "high")
+"""The effort words every OpenAI reasoning model and every server reading ``reasoning_effort`` takes
+(``minimal``, ``none``, ``xhigh`` and ``max`` exist on some models only)."""
+
+# Anthropic budget_tokens -> an effort word: the smallest effort whose budget (BUDGETS, reversed) covers it.
+_BUDGET_EFFORT = ((BUDGETS["low"], "low"), (BUDGETS["medium"], "medium"))
+
 # "claude-opus-4-7", "anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-opus-5", "claude-mythos-preview".
 # A minor version is one or two digits: the "-20250514" of "claude-sonnet-4-20250514" is a date.
 _CLAUDE = re.compile(r"claude-(?P<family>[a-z]+)(?:-(?P<major>\d{1,2})(?:-(?P<minor>\d{1,2}))?(?!\d))?")
@@ -141,4 +148,18 @@ def unthought_tool_turn(conversation: Conversation) -> int | None:
         message = conversation.messages[index]
         if message.role == "assistant" and message.tool_calls and not message.thinking:
             return index
+    return None
+
+
+def effort_word(thinking: Any, output_config: Any) -> str | None:
+    """The other way: Anthropic's thinking setting (and ``output_config``) as an OpenAI effort word, or
+    None when it names none (thinking off, adaptive without an effort: the model's default applies)."""
+    if not isinstance(thinking, Mapping) or thinking.get("type") not in ("enabled", "adaptive"):
+        return None
+    effort = output_config.get("effort") if isinstance(output_config, Mapping) else None
+    if isinstance(effort, str):
+        return effort if effort in OPENAI_EFFORTS else "high"  # xhigh, max: the most all of them take
+    budget = thinking.get("budget_tokens")
+    if thinking.get("type") == "enabled" and isinstance(budget, int):
+        return next((word for limit, word in _BUDGET_EFFORT if budget <= limit), "high")
     return None

@@ -24,21 +24,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from interleaf.backends.effort import BUDGETS
+from interleaf.backends.effort import effort_word
 from interleaf.wire.errors import Losses
-
-OPENAI_EFFORTS = ("low", "medium", "high")
-"""The effort words every OpenAI reasoning model takes (``minimal``, ``none``, ``xhigh`` and ``max``
-exist on some models only)."""
 
 # "o3", "o4-mini", "gpt-5", "gpt-5.4-mini", "gpt-oss-120b", "codex-mini-latest", a fine-tune of one of
 # them ("ft:o4-mini:acme::id"), a routed name ("openai/gpt-5"). The "-chat" variants
 # ("gpt-5-chat-latest") are ChatGPT's non-reasoning models.
 _REASONING = re.compile(r"^(?:ft:)?(?:o\d|gpt-5|gpt-oss|codex)")
-
-# Anthropic budget_tokens -> OpenAI effort: the smallest effort whose budget (the reverse of
-# interleaf.backends.effort's mapping) covers it.
-_BUDGET_EFFORT = ((BUDGETS["low"], "low"), (BUDGETS["medium"], "medium"))
 
 
 def reasons(model: str) -> bool:
@@ -46,20 +38,6 @@ def reasons(model: str) -> bool:
     sampling settings)."""
     name = model.lower().rsplit("/", 1)[-1]
     return bool(_REASONING.match(name)) and "-chat" not in name
-
-
-def effort_of(thinking: Any, output_config: Any) -> str | None:
-    """Anthropic's thinking setting as an OpenAI effort word, or None when it names none (thinking
-    off, adaptive without an effort: the model's default then applies)."""
-    if not isinstance(thinking, Mapping) or thinking.get("type") not in ("enabled", "adaptive"):
-        return None
-    effort = output_config.get("effort") if isinstance(output_config, Mapping) else None
-    if isinstance(effort, str):
-        return effort if effort in OPENAI_EFFORTS else "high"  # xhigh, max: the most all of them take
-    budget = thinking.get("budget_tokens")
-    if thinking.get("type") == "enabled" and isinstance(budget, int):
-        return next((word for limit, word in _BUDGET_EFFORT if budget <= limit), "high")
-    return None
 
 
 def fit_params(params: dict[str, Any], extra: Mapping[str, Any], *, chat: bool, losses: Losses) -> None:
@@ -70,7 +48,7 @@ def fit_params(params: dict[str, Any], extra: Mapping[str, Any], *, chat: bool, 
     reasoning = reasons(model)
     thinking = params.pop("thinking", None)
     if thinking is not None:
-        effort = None if "reasoning_effort" in params else effort_of(thinking, extra.get("output_config"))
+        effort = None if "reasoning_effort" in params else effort_word(thinking, extra.get("output_config"))
         if effort is not None and reasoning:
             params["reasoning_effort"] = effort
         else:

@@ -74,6 +74,9 @@ class Profile:
       fields it does not document and settings a model does not take, where other OpenAI-format
       servers ignore them; a request translated from another format is fitted to it
       (:mod:`interleaf.backends.openai_strict`).
+    * ``reads_effort``: an OpenAI-format server that reads ``reasoning_effort`` (``low``, ``medium``,
+      ``high``) for models with effort levels (gpt-oss) and ignores it for others; an Anthropic app's
+      effort reaches it there.
     * ``model`` / ``fast_model``: defaults (``None``: the caller must choose, or — with
       ``discover_model`` — the first id from ``GET /v1/models`` is used).
     * ``sampling``: generation defaults (``temperature``, ``top_p``, ``top_k``) applied only where the
@@ -96,6 +99,7 @@ class Profile:
     extra_body: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     verifies_signatures: bool = False
     openai_strict: bool = False
+    reads_effort: bool = False
     model: str | None = None
     fast_model: str | None = None
     discover_model: bool = False
@@ -342,6 +346,8 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 # dropped (docs/architecture.md §4.2, vllm#38488). Servers started with an append-think
                 # parser want THINK_TAGS instead: override thinking_dialect.
                 thinking_dialect=ReasoningDialect.REASONING,
+                # It passes reasoning_effort to gpt-oss's chat template (the model's effort levels).
+                reads_effort=True,
                 discover_model=True,
             ),
             Profile(
@@ -354,6 +360,8 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 key_required=False,
                 # SGLang accepts reasoning_content on assistant input (docs/architecture.md §4.2).
                 thinking_dialect=ReasoningDialect.REASONING_CONTENT,
+                # It passes reasoning_effort to gpt-oss's chat template (the model's effort levels).
+                reads_effort=True,
                 discover_model=True,
             ),
             Profile(
@@ -377,9 +385,11 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 auth="none",
                 key_env="OLLAMA_API_KEY",
                 key_required=False,
-                # Ollama /v1 returns `reasoning`; sending it back the same way is the consistent choice
-                # (input acceptance unverified; docs/architecture.md §4.2).
+                # Ollama /v1 returns `reasoning` and reads it back into the message's thinking
+                # (ollama/ollama openai/openai.go; docs/architecture.md §4.2).
                 thinking_dialect=ReasoningDialect.REASONING,
+                # Its /v1 request takes reasoning_effort, the think level of models that have levels.
+                reads_effort=True,
                 discover_model=True,
             ),
             Profile(

@@ -24,6 +24,7 @@ _SCALARS = (
     "key_env",
     "thinking_dialect",
     "openai_strict",
+    "reads_effort",
     "max_tokens",
     "context_window",
 )
