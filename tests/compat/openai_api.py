@@ -1,13 +1,14 @@
-"""The real Claude Code (its pinned npm release) through the gateway to OpenAI's own Chat API.
+"""The real Anthropic-API apps through the gateway to OpenAI's own Chat API.
 
-Claude Code speaks only Anthropic's Messages API; ``interleaf serve -p openai --model-map '*=gpt-5'``
-lets it use an OpenAI model. Every request it sends carries settings OpenAI's API refuses once
-translated: ``thinking`` (an unknown field there), ``metadata`` (only allowed with ``store``) and
-``max_tokens`` (refused by reasoning models). The scripted upstream refuses them as OpenAI does
-(``StrictOpenAIParams``, tests/support/strict.py). The control runs the same gateway with the profile's
-``openai_strict`` turned off in a config file, which is how requests were encoded before: Claude Code
-fails. Through the gateway as shipped it finishes a tool task, the effort it asks thinking for sent
-as ``reasoning_effort``.
+An app that speaks only Anthropic's Messages API (Claude Code), or is set up for it, reaches an OpenAI
+model through ``interleaf serve -p openai --model-map '*=gpt-5'``. Translated as compatible servers
+take them, the apps' requests carry settings OpenAI's API refuses: Claude Code sends ``thinking`` (an
+unknown field there), ``metadata`` (only allowed with ``store``) and ``max_tokens`` (refused by
+reasoning models) with every request. The scripted upstream refuses them as OpenAI does
+(``StrictOpenAIParams``, tests/support/strict.py). Each app, told it talks to claude-sonnet-4-6 (apps
+decide what to send by the model's name), reads a file with one of its own tools and answers. The
+control runs Claude Code through the same gateway with the profile's ``openai_strict`` turned off in
+a config file, which is how requests were encoded before: it fails.
 
 Like app_matrix.py this is not a ``test_*`` module: ``scripts/compat`` installs the apps, then names it
 to pytest.
@@ -23,98 +24,105 @@ from typing import Any
 
 import pytest
 
-from tests.compat.apps_node import claude_code
+from tests.compat.apps import APPS
 from tests.compat.compaction_task import run_app
 from tests.compat.dialects import Dialect
 from tests.compat.gateway import GatewayProcess
-from tests.compat.launch import npm_bin
-from tests.compat.sandbox import Sandbox, Target
+from tests.compat.sandbox import FILE_NAME, Sandbox, Target
+from tests.compat.tools import plan_call, tool_specs
 from tests.support.payloads import openai_chunks, openai_completion, tool_call
 from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step
 from tests.support.strict import StrictOpenAIParams
 
 UPSTREAM_MODEL = "gpt-5"
-FINAL = "hello.txt holds the greeting."
-TASK = "Run `cat hello.txt` in the current directory, then tell me what it holds."
+APP_MODEL = "claude-sonnet-4-6"
+FINAL = "The file was read; all is well."
+# Every app that can speak Anthropic's API and acts through tools (aider edits through its text).
+ANTHROPIC_APPS = [app.name for app in APPS.values() if "anthropic" in app.apis and not app.acts_in_text]
 
 
-def respond(request: RecordedRequest) -> Step | None:
+class OpenAIModel:
     """The scripted OpenAI model: a short text for a side request (no tools: titles, summaries), else
-    one Bash call, then the answer once a tool result is in the conversation. It returns no reasoning
-    text, as OpenAI's Chat API does not."""
-    body = request.json
-    if request.method != "POST" or not request.path.endswith("/chat/completions"):
-        return None
-    stream = body.get("stream") is True
-    messages = body.get("messages") or []
-    if not body.get("tools"):
-        completion = openai_completion(content="A greeting file.")
-    elif any(m.get("role") == "tool" for m in messages):
-        completion = openai_completion(content=FINAL)
-    else:
-        call = tool_call(
-            f"call_{secrets.token_hex(8)}",
-            "Bash",
-            {"command": "cat hello.txt", "description": "Read hello.txt"},
-        )
-        completion = openai_completion(tool_calls=[call], finish_reason="tool_calls")
-    return Step.sse(openai_chunks(completion)) if stream else Step.json(completion)
+    a call of the app's own read tool, then the answer once a tool result is in the conversation. It
+    returns no reasoning text, as OpenAI's Chat API does not."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.answered = 0
+
+    def __call__(self, request: RecordedRequest) -> Step | None:
+        body = request.json
+        if request.method != "POST" or not request.path.endswith("/chat/completions"):
+            return None
+        messages = body.get("messages") or []
+        plan = plan_call(tool_specs(body), 1, self.workdir, FILE_NAME) if body.get("tools") else None
+        if plan is None:
+            completion = openai_completion(content="A short note.")
+        elif any(isinstance(m, dict) and m.get("role") == "tool" for m in messages):
+            self.answered += 1
+            completion = openai_completion(content=FINAL)
+        else:
+            call = tool_call(f"call_{secrets.token_hex(8)}", plan.tool, plan.arguments)
+            completion = openai_completion(tool_calls=[call], finish_reason="tool_calls")
+        return Step.sse(openai_chunks(completion)) if body.get("stream") is True else Step.json(completion)
 
 
-async def run_claude_code(tmp: Path, gateway_flags: tuple[str, ...]) -> dict[str, Any]:
-    upstream = ScriptedServer(responder=respond)
+async def run_through_openai(app_name: str, tmp: Path, gateway_flags: tuple[str, ...]) -> dict[str, Any]:
+    app = APPS[app_name]
+    if not app.installed():
+        pytest.fail(f"{app_name} is not installed: run scripts/compat (make compat)")
+    box = Sandbox.create(tmp / "box")
+    model = OpenAIModel(box.workdir)
+    upstream = ScriptedServer(responder=model)
     upstream.validators.append(StrictOpenAIParams())
+    dialect = Dialect(
+        "openai", "openai-chat", "openai", ("--model-map", f"*={UPSTREAM_MODEL}", *gateway_flags)
+    )
     async with upstream:
-        dialect = Dialect(
-            "openai", "openai-chat", "openai", ("--model-map", f"*={UPSTREAM_MODEL}", *gateway_flags)
-        )
         gateway = GatewayProcess(dialect, upstream.base_url, tmp / "gateway")
-        created = Sandbox.create(tmp / "box")
-        box = Sandbox(created.root, created.home, created.workdir, created.file_text, TASK)
-        (box.workdir / "hello.txt").write_text("hello from the workdir\n")
         try:
             url = await gateway.start()
-            launch = claude_code(box, Target(url, "anthropic", "claude-sonnet-4-6"))
-            code, out, err = await run_app(launch.argv, launch.env, launch.cwd)
+            launch = app.configure(box, Target(url, "anthropic", APP_MODEL))
+            code, out, err = await run_app(launch.argv, launch.env, launch.cwd, timeout=app.timeout)
         finally:
             await gateway.stop()
         return {
             "code": code,
             "out": out,
             "err": err,
+            "answered": model.answered,
             "requests": [r.json for r in upstream.requests if r.path.endswith("/chat/completions")],
             "rejections": [problem for _, problem in upstream.rejections],
             "log": gateway.log_tail(5000),
         }
 
 
-def _installed() -> None:
-    if not npm_bin("claude-code", "claude").exists():
-        pytest.fail("Claude Code is not installed: run scripts/compat (make compat)")
-
-
 @pytest.mark.timeout(300)
-def test_without_fitting_openai_refuses_every_request_claude_code_sends(tmp_path: Path) -> None:
+def test_without_fitting_openai_refuses_what_claude_code_sends(tmp_path: Path) -> None:
     """The control: requests encoded as for a lenient OpenAI-compatible server are refused, and
-    Claude Code cannot work."""
-    _installed()
+    Claude Code cannot do the task."""
     config = tmp_path / "config.toml"
     config.write_text("[profiles.openai]\nopenai_strict = false\n")
-    run = asyncio.run(run_claude_code(tmp_path, ("--config", str(config))))
+    run = asyncio.run(run_through_openai("claude-code", tmp_path, ("--config", str(config))))
     assert run["rejections"], run["log"]
-    assert FINAL not in run["out"], run["out"][-2000:]
+    assert run["answered"] == 0, run["out"][-2000:]
 
 
 @pytest.mark.timeout(300)
-def test_claude_code_finishes_a_tool_task_on_openai_through_the_gateway(tmp_path: Path) -> None:
-    _installed()
-    run = asyncio.run(run_claude_code(tmp_path, ()))
-    detail = json.dumps({k: run[k] for k in ("code", "rejections")}) + f"\n{run['err'][-2000:]}\n{run['log']}"
-    assert run["code"] == 0 and FINAL in run["out"], detail
+@pytest.mark.parametrize("app_name", ANTHROPIC_APPS)
+def test_an_anthropic_app_does_a_tool_task_on_openai_through_the_gateway(
+    app_name: str, tmp_path: Path
+) -> None:
+    run = asyncio.run(run_through_openai(app_name, tmp_path, ()))
+    detail = (
+        json.dumps({k: run[k] for k in ("code", "answered", "rejections")})
+        + f"\n--- stderr:\n{run['err'][-2000:]}\n--- stdout:\n{run['out'][-1000:]}\n--- gateway:\n{run['log']}"
+    )
     assert not run["rejections"], detail
+    assert run["code"] == 0 and run["answered"] >= 1 and FINAL in run["out"], detail
     task = [body for body in run["requests"] if body.get("tools")]
-    assert len(task) >= 2, detail  # the call, then the answer after the tool result
-    for body in task:
-        assert body["model"] == UPSTREAM_MODEL and "max_completion_tokens" in body
+    assert task and all(body["model"] == UPSTREAM_MODEL for body in task), detail
+    if app_name == "claude-code":
         # Claude Code asks claude-sonnet-4-6 for adaptive thinking with output_config.effort "high".
-        assert body.get("reasoning_effort") == "high", body.get("reasoning_effort")
+        assert all(body.get("reasoning_effort") == "high" for body in task), detail
+        assert all("max_completion_tokens" in body for body in task), detail
