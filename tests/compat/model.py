@@ -37,7 +37,13 @@ from tests.compat.replies import Call, Turn, plain_reply, reply
 from tests.compat.textedits import edit_anchor, failed_edit
 from tests.compat.tools import plan_call, tool_specs
 from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step, Validator
-from tests.support.strict import StrictAnthropic, StrictOpenAIReasoning, StrictResponses, StrictThinkTags
+from tests.support.strict import (
+    StrictAnthropic,
+    StrictAnthropicFields,
+    StrictOpenAIReasoning,
+    StrictResponses,
+    StrictThinkTags,
+)
 
 TASK_MARKER = "COMPAT-TASK"
 STEPS = 3
@@ -115,6 +121,7 @@ class CompatModel:
         name = self.dialect.name
         if self.dialect.api == "anthropic":
             self._validators.append(StrictAnthropic(server))
+            server.validators.append(StrictAnthropicFields())
         elif self.dialect.api == "openai-responses":
             self._validators.append(StrictResponses(server))
         elif name == "think_tags":

@@ -12,6 +12,7 @@ vendor's own error text (docs/architecture.md §4.1-4.3)::
     server.validators.append(StrictResponses(server))      # Responses reasoning items
     server.validators.append(StrictThinkingSetting())      # Anthropic's `thinking` per model
     server.validators.append(StrictOpenAIParams())         # OpenAI's own API's request settings
+    server.validators.append(StrictAnthropicFields())      # Anthropic's documented request fields
 
 They read the raw wire, independently of interleaf's codecs.
 """
@@ -452,4 +453,48 @@ class StrictOpenAIParams:
                     f"Unsupported value: 'temperature' does not support {body['temperature']} with this "
                     "model. Only the default (1) value is supported."
                 )
+        return None
+
+
+# Anthropic's Messages API (platform.claude.com API reference): the request fields it documents. It
+# answers 400 to any other ("<field>: Extra inputs are not permitted").
+ANTHROPIC_FIELDS = frozenset(
+    [
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "stream",
+        "tools",
+        "tool_choice",
+        "metadata",
+        "thinking",
+        "service_tier",
+        "container",
+        "mcp_servers",
+        "context_management",
+        "output_config",
+        "output_format",
+    ]
+)
+
+
+class StrictAnthropicFields:
+    """Anthropic's refusal of a request field it does not document, and of ``metadata`` keys other
+    than ``user_id``, with its error text."""
+
+    def __call__(self, request: RecordedRequest) -> str | None:
+        body = request.body if isinstance(request.body, dict) else {}
+        if not request.path.endswith("/messages"):
+            return None
+        for name in sorted(set(body) - ANTHROPIC_FIELDS):
+            return f"{name}: Extra inputs are not permitted"
+        metadata = body.get("metadata")
+        if isinstance(metadata, Mapping):
+            for key in sorted(set(metadata) - {"user_id"}):
+                return f"metadata.{key}: Extra inputs are not permitted"
         return None
