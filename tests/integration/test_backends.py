@@ -898,14 +898,19 @@ async def test_auth_and_headers_per_profile(
     assert "secret-1" not in repr(client)
 
 
-async def test_anthropic_profile_sends_version_and_interleaved_beta(
+async def test_anthropic_profile_sends_version_and_interleaved_beta_to_budget_models(
     scripted_server: ScriptedServer, http: HttpClient
 ) -> None:
     scripted_server.enqueue(Step.json(FINAL_REPLY))
-    await make_client(scripted_server, http).complete(user())
+    await make_client(scripted_server, http, model="claude-sonnet-4-5").complete(user())
     headers = scripted_server.requests[0].headers
     assert headers["anthropic-version"] == "2023-06-01"
     assert headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    # The profile's default model, Sonnet 4.6, thinks adaptively and interleaves without the beta.
+    scripted_server.enqueue(Step.json(FINAL_REPLY))
+    await make_client(scripted_server, http).complete(user())
+    headers = scripted_server.requests[1].headers
+    assert headers["anthropic-version"] == "2023-06-01" and "anthropic-beta" not in headers
 
 
 @pytest.mark.parametrize(

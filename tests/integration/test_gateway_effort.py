@@ -88,9 +88,33 @@ async def test_thinking_stays_off_when_the_apps_own_settings_rule_it_out(
     upstream: ScriptedServer, store_url: str
 ) -> None:
     # Anthropic refuses thinking with a temperature other than 1: the app's request goes as it would
-    # have without the effort, rather than changed or refused.
+    # have without the effort, rather than changed or refused. (Sonnet 4.6: adaptive, and it still
+    # takes a temperature; Opus 4.7 refuses one, see below.)
     upstream.validators.append(StrictThinkingSetting())
     upstream.enqueue(Step.json(anthropic_message([text("Hello!")])))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        reply = await client.chat.completions.create(
+            model="claude-sonnet-4-6",
+            messages=[{"role": "user", "content": "hi"}],
+            reasoning_effort="high",
+            temperature=0.2,
+        )
+    assert not upstream.rejections, upstream.rejections
+    body = upstream.requests[0].json
+    assert "thinking" not in body and "output_config" not in body and body["temperature"] == 0.2
+    assert reply.choices[0].message.content == "Hello!"
+
+
+async def test_sampling_a_model_refuses_is_left_out_and_thinking_goes_on(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    # Opus 4.7 refuses temperature, top_p and top_k outright ("`temperature` is deprecated for this
+    # model."), and the interleaved-thinking beta: a Chat app that sets a temperature got a 400.
+    upstream.validators.append(StrictThinkingSetting())
+    upstream.enqueue(Step.json(_reply()))
     async with (
         GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
         openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
@@ -100,8 +124,31 @@ async def test_thinking_stays_off_when_the_apps_own_settings_rule_it_out(
             messages=[{"role": "user", "content": "hi"}],
             reasoning_effort="high",
             temperature=0.2,
+            top_p=0.9,
         )
     assert not upstream.rejections, upstream.rejections
-    body = upstream.requests[0].json
-    assert "thinking" not in body and "output_config" not in body and body["temperature"] == 0.2
+    request = upstream.requests[0]
+    assert "temperature" not in request.json and "top_p" not in request.json
+    assert request.json["thinking"] == {"type": "adaptive"} and request.json["output_config"] == {
+        "effort": "high"
+    }
+    assert "interleaved-thinking" not in request.headers.get("anthropic-beta", "")
     assert reply.choices[0].message.content == "Hello!"
+
+
+async def test_a_budget_model_still_gets_the_interleaved_thinking_beta(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    upstream.validators.append(StrictThinkingSetting())
+    upstream.enqueue(Step.json(_reply()))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        await client.chat.completions.create(
+            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}], temperature=0.5
+        )
+    assert not upstream.rejections, upstream.rejections
+    request = upstream.requests[0]
+    assert request.json["temperature"] == 0.5  # Sonnet 4.5 takes it
+    assert "interleaved-thinking-2025-05-14" in request.headers["anthropic-beta"]

@@ -308,11 +308,19 @@ EFFORTS = ("low", "medium", "high", "max")
 class StrictThinkingSetting:
     """Anthropic's rules for the request's ``thinking`` setting, for the models listed above: the form
     the model takes, ``budget_tokens`` of at least 1,024, ``output_config.effort`` a known word and only
-    with adaptive thinking, and no ``temperature`` other than 1 or ``top_k`` while thinking is on."""
+    with adaptive thinking, and no ``temperature`` other than 1 or ``top_k`` while thinking is on. The
+    adaptive-only models (Opus 4.7 on) also refuse any sampling setting, and the
+    interleaved-thinking beta, as Bedrock does ("invalid beta flag")."""
 
     def __call__(self, request: RecordedRequest) -> str | None:
         body = request.body if isinstance(request.body, dict) else {}
         model = str(body.get("model", ""))
+        if model.startswith(ADAPTIVE_ONLY_MODELS):
+            for name in ("temperature", "top_p", "top_k"):
+                if name in body:
+                    return f"`{name}` is deprecated for this model."
+            if "interleaved-thinking-2025-05-14" in request.headers.get("anthropic-beta", ""):
+                return "invalid beta flag"
         setting = body.get("thinking")
         kind = setting.get("type") if isinstance(setting, Mapping) else None
         if kind == "enabled" and model.startswith(ADAPTIVE_ONLY_MODELS):

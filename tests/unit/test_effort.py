@@ -7,7 +7,13 @@ from dataclasses import replace
 import pytest
 
 from interleaf.backends.adapter import Backend
-from interleaf.backends.effort import AnthropicThinking, anthropic_thinking, takes_adaptive, thinking_conflict
+from interleaf.backends.effort import (
+    AnthropicThinking,
+    anthropic_thinking,
+    refuses_sampling,
+    takes_adaptive,
+    thinking_conflict,
+)
 from interleaf.backends.profiles import get_profile
 from interleaf.transcript import (
     Conversation,
@@ -160,7 +166,7 @@ def test_the_adapter_leaves_thinking_off_where_the_request_rules_it_out_and_says
     backend = Backend(get_profile("anthropic"))
     losses = Losses()
     body = backend.encode(
-        _chat(model="claude-opus-4-7", reasoning_effort="high", temperature=0.2),
+        _chat(model="claude-sonnet-4-6", reasoning_effort="high", temperature=0.2),
         stream=False,
         replay="profile",
         defaults="required",
@@ -170,6 +176,63 @@ def test_the_adapter_leaves_thinking_off_where_the_request_rules_it_out_and_says
     assert list(losses) == [
         "reasoning_effort: thinking left off: this server refuses thinking with the request's temperature 0.2"
     ]
+
+
+@pytest.mark.parametrize(
+    ("model", "refuses"),
+    [
+        ("claude-opus-4-7", True),
+        ("claude-opus-4-8", True),
+        ("claude-fable-5", True),
+        ("claude-mythos-preview", True),
+        ("anthropic.claude-opus-4-7", True),  # Bedrock
+        ("claude-opus-4-6", False),
+        ("claude-sonnet-4-6", False),
+        ("claude-sonnet-4-5-20250929", False),
+        ("claude-3-7-sonnet", False),
+        ("MiniMax-M3", False),
+        ("deepseek-chat", False),
+    ],
+)
+def test_the_models_that_refuse_sampling_settings(model: str, refuses: bool) -> None:
+    assert refuses_sampling(model) is refuses
+
+
+def test_sampling_opus_4_7_refuses_is_left_out_of_a_translated_request() -> None:
+    losses = Losses()
+    body = Backend(get_profile("anthropic")).encode(
+        _chat(model="claude-opus-4-7", reasoning_effort="high", temperature=0.2, top_p=0.9),
+        stream=False,
+        replay="profile",
+        defaults="required",
+        losses=losses,
+    )
+    assert "temperature" not in body and "top_p" not in body
+    assert body["thinking"] == {"type": "adaptive"}  # no longer ruled out by the temperature
+    assert list(losses) == [
+        "temperature: left out: claude-opus-4-7 refuses sampling settings",
+        "top_p: left out: claude-opus-4-7 refuses sampling settings",
+    ]
+
+
+def test_the_interleaved_thinking_beta_goes_only_to_models_that_need_it() -> None:
+    backend = Backend(get_profile("anthropic"))
+    assert (
+        "interleaved-thinking-2025-05-14" in backend.headers("k", model="claude-sonnet-4-5")["anthropic-beta"]
+    )
+    assert "anthropic-beta" not in backend.headers("k", model="claude-opus-4-7")
+    assert "anthropic-beta" in backend.headers("k")  # model unknown: the profile's headers
+    # A client's own betas are its own.
+    passed = {"anthropic-beta": "interleaved-thinking-2025-05-14,context-1m"}
+    assert (
+        backend.headers("k", passed=passed, model="claude-opus-4-7")["anthropic-beta"]
+        == passed["anthropic-beta"]
+    )
+    # Other betas of the profile stay.
+    other = get_profile("anthropic").with_overrides(
+        headers={"anthropic-beta": "interleaved-thinking-2025-05-14,context-1m"}
+    )
+    assert Backend(other).headers("k", model="claude-opus-4-7")["anthropic-beta"] == "context-1m"
 
 
 def test_an_openai_chat_backend_gets_the_effort_as_it_is() -> None:

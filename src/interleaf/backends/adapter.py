@@ -27,7 +27,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
-from interleaf.backends.effort import anthropic_thinking, effort_word, thinking_conflict, unthought_tool_turn
+from interleaf.backends.effort import (
+    anthropic_thinking,
+    effort_word,
+    interleaves_unasked,
+    refuses_sampling,
+    thinking_conflict,
+    unthought_tool_turn,
+)
 from interleaf.backends.errors import BackendHTTPError
 from interleaf.backends.openai_strict import fit_params
 from interleaf.backends.profiles import Profile, ReplyError
@@ -52,6 +59,9 @@ DEFAULT_MAX_TOKENS = 4096
 
 __all__ = ["DEFAULT_MAX_TOKENS", "Backend", "Defaults", "Replay"]
 
+INTERLEAVED_BETA = "interleaved-thinking-2025-05-14"
+"""The beta that lets a budget-thinking Claude 4 model think between tool calls (docs/architecture.md §4.1)."""
+
 # The transcript's ``source`` of a request sent in each API's own format.
 _OWN_FORMAT = {"anthropic": "anthropic", "openai-chat": "openai-chat", "openai-responses": "responses"}
 
@@ -65,6 +75,7 @@ class Backend:
         self.wire: WireApi = api(profile.api)
         self.url = profile.url(self.base_url)
         self.models_url = profile.models_url(self.base_url)
+        self._unneeded_beta = _without_beta(profile.headers, INTERLEAVED_BETA)
 
     def __repr__(self) -> str:
         return f"Backend(profile={self.profile.name!r}, api={self.profile.api!r})"
@@ -76,10 +87,16 @@ class Backend:
 
     # ------------------------------------------------------------------------------------ headers
 
-    def headers(self, key: str | None, *, passed: Mapping[str, str] | None = None) -> dict[str, str]:
+    def headers(
+        self, key: str | None, *, passed: Mapping[str, str] | None = None, model: str | None = None
+    ) -> dict[str, str]:
         """Request headers: JSON, the profile's headers, ``passed`` (a client's own, e.g. Anthropic
-        betas), and ``key`` in the profile's auth style (none for ``auth = "none"``)."""
-        headers = {"Content-Type": "application/json", **self.profile.headers, **(passed or {})}
+        betas), and ``key`` in the profile's auth style (none for ``auth = "none"``). For a ``model``
+        that interleaves thinking by itself, the profile's interleaved-thinking beta is left out."""
+        own = self.profile.headers
+        if model and self._unneeded_beta is not None and interleaves_unasked(model):
+            own = self._unneeded_beta
+        headers = {"Content-Type": "application/json", **own, **(passed or {})}
         if key and self.profile.auth == "x-api-key":
             headers["x-api-key"] = key
         elif key and self.profile.auth == "bearer":
@@ -129,6 +146,8 @@ class Backend:
             prepared = self._drop_unsigned(prepared, losses)
         output_config: JSONDict | None = None
         if self.profile.api == "anthropic":  # after the drops: they decide which turns keep thinking
+            if conversation.source != "anthropic":
+                self._drop_refused_sampling(params, losses)
             output_config = self._effort_as_thinking(params, prepared, losses)
         body = self.wire.encode_request(prepared, dialect=dialect, losses=losses)
         if self.profile.api == "openai-chat" and stream and self._wants_usage(conversation, defaults):
@@ -178,6 +197,18 @@ class Backend:
             return None
         params["thinking"] = setting.thinking
         return setting.output_config
+
+    def _drop_refused_sampling(self, params: dict[str, Any], losses: Losses) -> None:
+        """Sampling settings a model refuses (Claude Opus 4.7 and later: a 400, "`temperature` is
+        deprecated for this model.") left out of a request from another format or the agent, each
+        recorded; an Anthropic app's own request goes as it sent it."""
+        model = str(params.get("model") or self.profile.model or "")
+        if not refuses_sampling(model):
+            return
+        for name in ("temperature", "top_p", "top_k"):
+            if name in params:
+                losses.add(name, f"left out: {model} refuses sampling settings")
+                del params[name]
 
     @staticmethod
     def _drop_unsigned(conversation: Conversation, losses: Losses) -> Conversation:
@@ -285,3 +316,19 @@ class Backend:
     def assembler(self) -> Assembler:
         """Reads a reply stream of this server: SSE data in, format-neutral events out."""
         return self.wire.assembler()
+
+
+def _without_beta(headers: Mapping[str, str], beta: str) -> Mapping[str, str] | None:
+    """``headers`` with ``beta`` taken out of ``anthropic-beta`` (the header dropped when nothing is
+    left), or None when they do not ask for it."""
+    value = headers.get("anthropic-beta")
+    if value is None:
+        return None
+    betas = [b.strip() for b in value.split(",")]
+    if beta not in betas:
+        return None
+    rest = ",".join(b for b in betas if b != beta)
+    trimmed = {k: v for k, v in headers.items() if k != "anthropic-beta"}
+    if rest:
+        trimmed["anthropic-beta"] = rest
+    return trimmed

@@ -73,7 +73,7 @@ class ModelClient:
         self.base_url = self.backend.base_url
         self.url = self.backend.url
         self.model = model or (self.profile.fast_model if fast else None) or self.profile.model
-        self._headers = self.backend.headers(self._api_key(api_key, env))
+        self._headers = self.backend.headers(self._api_key(api_key, env), model=self.model)
         self._http = http if http is not None else HttpClient(timeouts=timeouts, retry=retry)
         self._owns_http = http is None
         self.on_losses = on_losses

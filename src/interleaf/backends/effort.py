@@ -21,6 +21,7 @@ such field: thinking is off unless ``thinking`` turns it on, and *how* depends o
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,15 +81,38 @@ def takes_adaptive(model: str) -> bool | None:
     minimax = _MINIMAX.search(model)
     if minimax is not None:
         return None if int(minimax["major"]) < 3 else True
+    version = _claude_version(model)
+    # Another vendor's Anthropic-compatible API (version None) gets the form they all emulate.
+    return version is not None and version >= (4, 6)
+
+
+def _claude_version(model: str) -> tuple[int, int] | None:
+    """A Claude model's (major, minor); None for another vendor's model. Families without a number
+    (``claude-mythos-preview``) count as newer than any numbered one."""
     name = model.lower()
     if _CLAUDE_BEFORE_4.search(name):
-        return False
+        return (3, 0)
     claude = _CLAUDE.search(name)
     if claude is None:
-        return False  # another vendor's Anthropic-compatible API: the form they all emulate
-    if claude["major"] is None:  # claude-mythos-preview, a newer family without a number
-        return True
-    return (int(claude["major"]), int(claude["minor"] or 0)) >= (4, 6)
+        return None
+    if claude["major"] is None:
+        return (99, 0)
+    return (int(claude["major"]), int(claude["minor"] or 0))
+
+
+def refuses_sampling(model: str) -> bool:
+    """Whether ``model`` refuses ``temperature``, ``top_p`` and ``top_k`` (Claude Opus 4.7 and later:
+    "`temperature` is deprecated for this model.", a 400)."""
+    version = _claude_version(model)
+    return version is not None and version >= (4, 7)
+
+
+@functools.lru_cache(maxsize=256)
+def interleaves_unasked(model: str) -> bool:
+    """Whether ``model`` thinks between tool calls without the ``interleaved-thinking-2025-05-14`` beta
+    (adaptive thinking interleaves by itself; Bedrock refuses the beta for Opus 4.7 as an invalid flag).
+    Cached: the gateway asks on every request."""
+    return takes_adaptive(model) is True
 
 
 def anthropic_thinking(model: str, effort: str, *, max_tokens: int | None = None) -> AnthropicThinking | None:

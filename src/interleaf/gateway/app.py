@@ -254,7 +254,7 @@ class Gateway:
         if self._secret is None:
             await self._tenant_secret()
         tenant = self._tenant(identity.credential, upstream.scope(model))
-        headers = upstream.headers(identity, request.headers, fmt)
+        headers = upstream.headers(identity, request.headers, fmt, model)
         same = fmt == upstream.api
         url = upstream.url
         query = request.scope.get("query_string")

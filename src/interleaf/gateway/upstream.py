@@ -26,6 +26,9 @@ log = logging.getLogger("interleaf.gateway")
 # Client request headers an Anthropic upstream should see from an Anthropic client (Claude Code sends
 # betas such as interleaved thinking and context management).
 _ANTHROPIC_PASS = ("anthropic-version", "anthropic-beta")
+_SETTING_LOSSES = tuple(
+    f"{name}:" for name in ("reasoning_effort", "temperature", "top_p", "top_k", "stop", "metadata")
+)
 
 
 class Upstream:
@@ -54,17 +57,21 @@ class Upstream:
         return self._scope + (model or "")
 
     def headers(
-        self, identity: Identity, client_headers: Mapping[str, str], fmt: ClientFormat
+        self,
+        identity: Identity,
+        client_headers: Mapping[str, str],
+        fmt: ClientFormat,
+        model: str | None = None,
     ) -> dict[str, str]:
-        """Request headers: the profile's, the client's Anthropic version/betas when both sides speak
-        Anthropic, and the key in the profile's auth style."""
+        """Request headers: the profile's (those ``model`` needs), the client's Anthropic
+        version/betas when both sides speak Anthropic, and the key in the profile's auth style."""
         passed: dict[str, str] = {}
         if fmt == "anthropic" and self.api == "anthropic":
             for name in _ANTHROPIC_PASS:
                 value = client_headers.get(name)
                 if value:
                     passed[name] = value
-        return self.backend.headers(identity.upstream_key, passed=passed)
+        return self.backend.headers(identity.upstream_key, passed=passed, model=model)
 
     def passthrough_body(self, raw: bytes, body: dict[str, Any], model: str | None) -> bytes:
         """The client's bytes unchanged, unless the model is mapped or ``extra_body`` fields are
@@ -83,8 +90,9 @@ class Upstream:
             conversation, stream=stream, replay="profile", defaults="required", losses=losses
         )
         for loss in losses:
-            # The one loss that says why an app asking for reasoning gets none (other losses may quote
-            # request content, which is logged only with --log-content).
-            if loss.startswith("reasoning_effort:"):
+            # The losses that say which of an app's settings the upstream did not get, and why (why
+            # an app asking for reasoning gets none, a sampling setting the model refuses). Other
+            # losses may quote request content, which is logged only with --log-content.
+            if loss.startswith(_SETTING_LOSSES):
                 log.debug("%s", loss)
         return json_bytes(body)
