@@ -216,8 +216,8 @@ async def test_whole_replies_are_asked_for_without_streaming(server: ScriptedSer
 @pytest.mark.parametrize(
     ("mode", "model", "thinking", "output_config"),
     [
-        ("lightning", "claude-opus-4-7", {"type": "adaptive"}, {"effort": "low"}),
-        ("pro", "claude-opus-4-7", {"type": "adaptive"}, {"effort": "high"}),
+        ("lightning", "claude-opus-4-7", {"type": "adaptive", "display": "summarized"}, {"effort": "low"}),
+        ("pro", "claude-opus-4-7", {"type": "adaptive", "display": "summarized"}, {"effort": "high"}),
         ("lightning", "claude-sonnet-4-5", {"type": "enabled", "budget_tokens": 2048}, None),
         ("pro", "claude-sonnet-4-5", {"type": "enabled", "budget_tokens": 16000}, None),
     ],

@@ -28,7 +28,7 @@ def _reply() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("model", "effort", "sent", "output_config"),
     [
-        ("claude-opus-4-7", "medium", {"type": "adaptive"}, {"effort": "medium"}),
+        ("claude-opus-4-7", "medium", {"type": "adaptive", "display": "summarized"}, {"effort": "medium"}),
         ("claude-sonnet-4-5", "high", {"type": "enabled", "budget_tokens": 16000}, None),
     ],
 )
@@ -80,7 +80,8 @@ async def test_a_responses_apps_reasoning_effort_becomes_adaptive_thinking(
         )
     assert not upstream.rejections, upstream.rejections
     body = upstream.requests[0].json
-    assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "low"}
+    assert body["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert body["output_config"] == {"effort": "low"}
     assert reply.output_text == "Hello!"
 
 
@@ -129,7 +130,7 @@ async def test_sampling_a_model_refuses_is_left_out_and_thinking_goes_on(
     assert not upstream.rejections, upstream.rejections
     request = upstream.requests[0]
     assert "temperature" not in request.json and "top_p" not in request.json
-    assert request.json["thinking"] == {"type": "adaptive"} and request.json["output_config"] == {
+    assert request.json["thinking"]["type"] == "adaptive" and request.json["output_config"] == {
         "effort": "high"
     }
     assert "interleaved-thinking" not in request.headers.get("anthropic-beta", "")

@@ -323,6 +323,9 @@ class StrictThinkingSetting:
                 return "invalid beta flag"
         setting = body.get("thinking")
         kind = setting.get("type") if isinstance(setting, Mapping) else None
+        display = setting.get("display") if isinstance(setting, Mapping) else None
+        if display is not None and display not in ("summarized", "omitted"):
+            return "thinking.display: Input should be 'summarized' or 'omitted'"
         if kind == "enabled" and model.startswith(ADAPTIVE_ONLY_MODELS):
             return (
                 f'thinking.type.enabled is not supported for this model ({model}). Use thinking.type: "adaptive" '

@@ -58,13 +58,14 @@ def test_each_model_gets_the_form_it_takes(model: str, adaptive: bool | None) ->
 
 
 def test_adaptive_models_get_an_effort_and_budget_models_a_budget() -> None:
+    # Opus 4.7 on return the thinking text only when asked: display summarized.
     assert anthropic_thinking("claude-opus-4-7", "medium") == AnthropicThinking(
-        {"type": "adaptive"}, {"effort": "medium"}
+        {"type": "adaptive", "display": "summarized"}, {"effort": "medium"}
     )
     # Anthropic's "max" is not on every adaptive model: xhigh and max ask for the most they all take.
     for most in ("xhigh", "max"):
         assert anthropic_thinking("claude-opus-5", most) == AnthropicThinking(
-            {"type": "adaptive"}, {"effort": "high"}
+            {"type": "adaptive", "display": "summarized"}, {"effort": "high"}
         )
         assert anthropic_thinking("claude-sonnet-4-5", most) == AnthropicThinking(
             {"type": "enabled", "budget_tokens": 32000}
@@ -139,7 +140,8 @@ def test_the_adapter_turns_an_effort_into_thinking_for_the_model_asked() -> None
         replay="profile",
         defaults="required",
     )
-    assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "medium"}
+    assert body["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert body["output_config"] == {"effort": "medium"}
     assert "reasoning_effort" not in body
     body = backend.encode(
         _chat(model="claude-sonnet-4-5", reasoning_effort="high", max_tokens=8000),
@@ -208,7 +210,7 @@ def test_sampling_opus_4_7_refuses_is_left_out_of_a_translated_request() -> None
         losses=losses,
     )
     assert "temperature" not in body and "top_p" not in body
-    assert body["thinking"] == {"type": "adaptive"}  # no longer ruled out by the temperature
+    assert body["thinking"]["type"] == "adaptive"  # no longer ruled out by the temperature
     assert list(losses) == [
         "temperature: left out: claude-opus-4-7 refuses sampling settings",
         "top_p: left out: claude-opus-4-7 refuses sampling settings",
@@ -283,4 +285,4 @@ def test_an_adaptive_model_may_have_skipped_thinking_on_a_turn_and_keeps_it_on()
     loop = _loop(thought=False)
     loop = replace(loop, params={**loop.params, "model": "claude-opus-4-7"})
     body = backend.encode(loop, stream=False, replay="profile", defaults="required")
-    assert body["thinking"] == {"type": "adaptive"}
+    assert body["thinking"] == {"type": "adaptive", "display": "summarized"}

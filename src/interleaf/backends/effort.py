@@ -7,7 +7,7 @@ such field: thinking is off unless ``thinking`` turns it on, and *how* depends o
 
 * Claude 4.6 and later (Opus 4.7, the 5 family, Mythos) take ``{"type": "adaptive"}`` with
   ``output_config.effort`` (``low``, ``medium``, ``high``); from Opus 4.7 on, ``{"type": "enabled"}``
-  is refused with a 400.
+  is refused with a 400, and the thinking text comes back only with ``"display": "summarized"``.
 * Claude 4.5 and earlier know only ``{"type": "enabled", "budget_tokens": N}`` (N >= 1024), and refuse
   ``adaptive``.
 * MiniMax M3 on its ``/anthropic`` API takes ``adaptive`` and does not think when ``thinking`` is
@@ -107,6 +107,14 @@ def refuses_sampling(model: str) -> bool:
     return version is not None and version >= (4, 7)
 
 
+def omits_thinking_text(model: str) -> bool:
+    """Whether ``model`` returns its thinking blocks empty (signature only) unless ``display:
+    "summarized"`` asks for the text (Claude Opus 4.7 and later, Mythos). Whoever asked for thinking
+    through interleaf (the agent, an OpenAI-format app showing reasoning) gets the text."""
+    version = _claude_version(model)
+    return version is not None and version >= (4, 7)
+
+
 @functools.lru_cache(maxsize=256)
 def interleaves_unasked(model: str) -> bool:
     """Whether ``model`` thinks between tool calls without the ``interleaved-thinking-2025-05-14`` beta
@@ -131,7 +139,10 @@ def anthropic_thinking(model: str, effort: str, *, max_tokens: int | None = None
         # MiniMax documents no effort for M3: it gets thinking on, and decides how much itself.
         if _MINIMAX.search(model) is not None:
             return AnthropicThinking({"type": "adaptive"})
-        return AnthropicThinking({"type": "adaptive"}, {"effort": _ADAPTIVE_EFFORT[effort]})
+        thinking: JSONDict = {"type": "adaptive"}
+        if omits_thinking_text(model):
+            thinking["display"] = "summarized"
+        return AnthropicThinking(thinking, {"effort": _ADAPTIVE_EFFORT[effort]})
     budget = BUDGETS[effort]
     if max_tokens is not None:
         budget = max(MIN_BUDGET, min(budget, max_tokens - 1))
