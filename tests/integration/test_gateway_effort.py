@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
 from tests.support.gateway_server import GatewayServer, gateway_options
-from tests.support.payloads import anthropic_events, anthropic_message, text, thinking
+from tests.support.payloads import anthropic_events, anthropic_message, text, thinking, tool_use
 from tests.support.scripted_server import ScriptedServer, Step
 from tests.support.strict import StrictThinkingSetting
 
@@ -153,3 +154,76 @@ async def test_a_budget_model_still_gets_the_interleaved_thinking_beta(
     request = upstream.requests[0]
     assert request.json["temperature"] == 0.5  # Sonnet 4.5 takes it
     assert "interleaved-thinking-2025-05-14" in request.headers["anthropic-beta"]
+
+
+async def test_an_anthropic_apps_own_temperature_for_opus_4_7_is_left_out_not_refused(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    # Qwen Code and llm send a temperature to every Anthropic model; Opus 4.7 answers that with a 400.
+    # Passed through, the request keeps everything else byte for byte in meaning.
+    upstream.validators.append(StrictThinkingSetting())
+    upstream.enqueue(Step.json(_reply()))
+    upstream.enqueue(Step.json(_reply()))
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key="k", max_retries=0) as client,
+    ):
+        reply = await client.messages.create(
+            model="claude-opus-4-7",
+            max_tokens=1000,
+            messages=[{"role": "user", "content": "hi"}],
+            metadata={"user_id": "u-1"},
+            # This SDK release no longer takes temperature as an argument; apps still send it.
+            extra_body={"temperature": 0.3, "top_k": 20},
+        )
+        # Sonnet 4.6 takes a temperature: the client's bytes go as they are.
+        await client.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=1000,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"temperature": 0.3},
+        )
+    assert not upstream.rejections, upstream.rejections
+    first, second = (request.json for request in upstream.requests)
+    assert "temperature" not in first and "top_k" not in first
+    assert first["metadata"] == {"user_id": "u-1"} and first["max_tokens"] == 1000
+    assert second["temperature"] == 0.3
+    assert [block.type for block in reply.content] == ["thinking", "text"]
+
+
+@pytest.mark.parametrize("restored", [False, True])
+async def test_a_thinking_budget_for_opus_4_7_goes_as_adaptive_thinking(
+    restored: bool, upstream: ScriptedServer, store_url: str
+) -> None:
+    # llm (llm-anthropic) asks every Claude model for a budget; Opus 4.7 refuses one with a 400. Both
+    # ways a same-format request goes (bytes passed through, or re-encoded with thinking restored).
+    upstream.validators.append(StrictThinkingSetting())
+    thought = thinking("Look at a first.", "sig-a")
+    upstream.enqueue(Step.json(anthropic_message([thought, tool_use("toolu_01Ab9XyZ", "read", {"p": "a"})])))
+    upstream.enqueue(Step.json(_reply()))
+    budget = {"type": "enabled", "budget_tokens": 6000}
+    async with (
+        GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
+        anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key="k", max_retries=0) as client,
+    ):
+        messages: list[Any] = [{"role": "user", "content": "Read a."}]
+        first = await client.messages.create(
+            model="claude-opus-4-7", max_tokens=8000, messages=messages, thinking=budget
+        )
+        # The app keeps its thinking, or drops it (then the gateway restores it).
+        kept = [b.model_dump() for b in first.content if restored is False or b.type != "thinking"]
+        messages += [
+            {"role": "assistant", "content": kept},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_01Ab9XyZ", "content": "A"}],
+            },
+        ]
+        await client.messages.create(
+            model="claude-opus-4-7", max_tokens=8000, messages=messages, thinking=budget
+        )
+    assert not upstream.rejections, upstream.rejections
+    for request in upstream.requests:
+        assert request.json["thinking"] == {"type": "adaptive", "display": "summarized"}
+        assert request.json["output_config"] == {"effort": "medium"}
+    assert upstream.requests[1].json["messages"][1]["content"][0]["thinking"] == "Look at a first."

@@ -302,7 +302,8 @@ class StrictResponses:
 # docs name.
 ADAPTIVE_ONLY_MODELS = ("claude-opus-4-7", "claude-opus-5", "claude-sonnet-5", "claude-mythos-preview")
 BUDGET_ONLY_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "claude-3-7-sonnet")
-EFFORTS = ("low", "medium", "high", "max")
+# "xhigh" too: Claude Code 2.1.332 sends it to Opus 4.7.
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
 class StrictThinkingSetting:

@@ -9,6 +9,7 @@ import pytest
 from interleaf.backends.adapter import Backend
 from interleaf.backends.effort import (
     AnthropicThinking,
+    adaptive_for_budget,
     anthropic_thinking,
     refuses_sampling,
     takes_adaptive,
@@ -286,3 +287,21 @@ def test_an_adaptive_model_may_have_skipped_thinking_on_a_turn_and_keeps_it_on()
     loop = replace(loop, params={**loop.params, "model": "claude-opus-4-7"})
     body = backend.encode(loop, stream=False, replay="profile", defaults="required")
     assert body["thinking"] == {"type": "adaptive", "display": "summarized"}
+
+
+def test_a_budget_for_a_model_that_refuses_one_becomes_adaptive() -> None:
+    assert adaptive_for_budget(
+        "claude-opus-4-7", {"type": "enabled", "budget_tokens": 2000}
+    ) == AnthropicThinking({"type": "adaptive", "display": "summarized"}, {"effort": "low"})
+    assert adaptive_for_budget(
+        "claude-opus-5", {"type": "enabled", "budget_tokens": 20000}
+    ) == AnthropicThinking({"type": "adaptive", "display": "summarized"}, {"effort": "high"})
+    assert adaptive_for_budget("claude-opus-4-7", {"type": "enabled"}) == AnthropicThinking(
+        {"type": "adaptive", "display": "summarized"}
+    )
+    # Models that take a budget, settings that are not one: nothing to change.
+    assert adaptive_for_budget("claude-opus-4-6", {"type": "enabled", "budget_tokens": 2000}) is None
+    assert adaptive_for_budget("claude-sonnet-4-5", {"type": "enabled", "budget_tokens": 2000}) is None
+    assert adaptive_for_budget("claude-opus-4-7", {"type": "adaptive"}) is None
+    assert adaptive_for_budget("claude-opus-4-7", {"type": "disabled"}) is None
+    assert adaptive_for_budget("MiniMax-M3", {"type": "enabled", "budget_tokens": 2000}) is None

@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from interleaf.backends.effort import (
+    adaptive_for_budget,
     anthropic_thinking,
     effort_word,
     interleaves_unasked,
@@ -146,9 +147,10 @@ class Backend:
             prepared = self._drop_unsigned(prepared, losses)
         output_config: JSONDict | None = None
         if self.profile.api == "anthropic":  # after the drops: they decide which turns keep thinking
-            if conversation.source != "anthropic":
-                self._drop_refused_sampling(params, losses)
-            output_config = self._effort_as_thinking(params, prepared, losses)
+            self._drop_refused_sampling(params, losses)
+            output_config = self._budget_as_adaptive(params, losses) or self._effort_as_thinking(
+                params, prepared, losses
+            )
         body = self.wire.encode_request(prepared, dialect=dialect, losses=losses)
         if self.profile.api == "openai-chat" and stream and self._wants_usage(conversation, defaults):
             body.setdefault("stream_options", {"include_usage": True})
@@ -198,10 +200,22 @@ class Backend:
         params["thinking"] = setting.thinking
         return setting.output_config
 
+    def _budget_as_adaptive(self, params: dict[str, Any], losses: Losses) -> JSONDict | None:
+        """A thinking budget for a model that refuses one (Opus 4.7 on) turned adaptive, recorded;
+        returns the ``output_config`` (its effort) to send with it."""
+        model = str(params.get("model") or self.profile.model or "")
+        setting = adaptive_for_budget(model, params.get("thinking"))
+        if setting is None:
+            return None
+        losses.add("reasoning_effort", f"thinking budget sent as adaptive thinking: {model} refuses a budget")
+        params["thinking"] = setting.thinking
+        return setting.output_config
+
     def _drop_refused_sampling(self, params: dict[str, Any], losses: Losses) -> None:
-        """Sampling settings a model refuses (Claude Opus 4.7 and later: a 400, "`temperature` is
-        deprecated for this model.") left out of a request from another format or the agent, each
-        recorded; an Anthropic app's own request goes as it sent it."""
+        """Sampling settings a model refuses outright (Claude Opus 4.7 and later: a 400, "`temperature`
+        is deprecated for this model.") left out, each recorded: with them the request could only
+        fail, whoever set them (an OpenAI app's temperature, or an Anthropic app's own: Qwen Code and
+        ``llm`` send one; :meth:`passthrough_changes` does the same for bytes passed through)."""
         model = str(params.get("model") or self.profile.model or "")
         if not refuses_sampling(model):
             return
@@ -237,16 +251,36 @@ class Backend:
                 changed = True
         return replace(conversation, messages=tuple(messages)) if changed else conversation
 
-    def passthrough_changes(self, body: Mapping[str, Any], model: str | None) -> dict[str, Any]:
+    def passthrough_changes(
+        self, body: Mapping[str, Any], model: str | None
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
         """What a request body in this server's own format needs changed to go to it as the client
-        sent it otherwise: the mapped ``model``, and ``extra_body`` fields it does not set."""
+        sent it otherwise: fields to set (the mapped ``model``, ``extra_body`` fields it does not set)
+        and fields to leave out (sampling settings a model refuses outright, which would only get
+        the request a 400: Qwen Code and ``llm`` send a temperature to Opus 4.7), and a thinking
+        budget such a model refuses, asked for adaptively instead (``llm`` sends one)."""
         changes: dict[str, Any] = {}
         if model is not None and body.get("model") != model:
             changes["model"] = model
         for key, value in self.profile.extra_body.items():
             if key not in body:
                 changes[key] = value
-        return changes
+        drops: tuple[str, ...] = ()
+        if self.profile.api != "anthropic":
+            return changes, drops
+        name = model if model is not None else body.get("model")
+        if not isinstance(name, str):
+            return changes, drops
+        if ("temperature" in body or "top_p" in body or "top_k" in body) and refuses_sampling(name):
+            drops = tuple(key for key in ("temperature", "top_p", "top_k") if key in body)
+        adaptive = adaptive_for_budget(name, body.get("thinking"))
+        if adaptive is not None:
+            changes["thinking"] = adaptive.thinking
+            existing = body.get("output_config")
+            existing = existing if isinstance(existing, Mapping) else {}
+            if adaptive.output_config is not None and "effort" not in existing:
+                changes["output_config"] = {**existing, **adaptive.output_config}
+        return changes, drops
 
     def _wants_usage(self, conversation: Conversation, defaults: Defaults) -> bool:
         """Usage in an OpenAI Chat stream: always for the agent (budgets), and for the gateway when the

@@ -107,6 +107,25 @@ def refuses_sampling(model: str) -> bool:
     return version is not None and version >= (4, 7)
 
 
+def refuses_budget(model: str) -> bool:
+    """Whether ``model`` refuses ``{"type": "enabled", "budget_tokens": N}`` (Claude Opus 4.7 and
+    later: '"thinking.type.enabled" is not supported for this model', a 400)."""
+    version = _claude_version(model)
+    return version is not None and version >= (4, 7)
+
+
+def adaptive_for_budget(model: str, thinking: Any) -> AnthropicThinking | None:
+    """A budget ``thinking`` setting, for a model that refuses one, as the adaptive setting asking
+    about as much (the budget's effort word; the text shown, as a budget showed it); None when the
+    setting is not a budget or the model takes it. ``llm`` sends a budget to every Claude model."""
+    if not isinstance(thinking, Mapping) or thinking.get("type") != "enabled" or not refuses_budget(model):
+        return None
+    effort = effort_word(thinking, None)
+    return AnthropicThinking(
+        {"type": "adaptive", "display": "summarized"}, {"effort": effort} if effort is not None else None
+    )
+
+
 def omits_thinking_text(model: str) -> bool:
     """Whether ``model`` returns its thinking blocks empty (signature only) unless ``display:
     "summarized"`` asks for the text (Claude Opus 4.7 and later, Mythos). Whoever asked for thinking

@@ -74,10 +74,20 @@ class Upstream:
         return self.backend.headers(identity.upstream_key, passed=passed, model=model)
 
     def passthrough_body(self, raw: bytes, body: dict[str, Any], model: str | None) -> bytes:
-        """The client's bytes unchanged, unless the model is mapped or ``extra_body`` fields are
-        missing (then the parsed body with just those fields set)."""
-        changes = self.backend.passthrough_changes(body, model)
-        return json_bytes({**body, **changes}) if changes else raw
+        """The client's bytes unchanged, unless the model is mapped, ``extra_body`` fields are
+        missing or a setting the model refuses is there (then the parsed body with just those
+        changes)."""
+        changes, drops = self.backend.passthrough_changes(body, model)
+        if not changes and not drops:
+            return raw
+        if drops:
+            log.debug(
+                "left out of the request: %s (%s refuses them)", ", ".join(drops), model or body.get("model")
+            )
+        changed = {**body, **changes}
+        for key in drops:
+            del changed[key]
+        return json_bytes(changed)
 
     def encode(self, conversation: Conversation, model: str | None, *, stream: bool) -> bytes:
         """The upstream request for a decoded (and restored) client conversation: every thinking block
