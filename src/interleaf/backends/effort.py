@@ -86,9 +86,11 @@ def takes_adaptive(model: str) -> bool | None:
     return version is not None and version >= (4, 6)
 
 
+@functools.lru_cache(maxsize=256)
 def _claude_version(model: str) -> tuple[int, int] | None:
     """A Claude model's (major, minor); None for another vendor's model. Families without a number
-    (``claude-mythos-preview``) count as newer than any numbered one."""
+    (``claude-mythos-preview``) count as newer than any numbered one. Cached: the gateway asks on
+    requests it passes through."""
     name = model.lower()
     if _CLAUDE_BEFORE_4.search(name):
         return (3, 0)
