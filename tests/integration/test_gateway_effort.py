@@ -201,7 +201,7 @@ async def test_a_thinking_budget_for_opus_4_7_goes_as_adaptive_thinking(
     thought = thinking("Look at a first.", "sig-a")
     upstream.enqueue(Step.json(anthropic_message([thought, tool_use("toolu_01Ab9XyZ", "read", {"p": "a"})])))
     upstream.enqueue(Step.json(_reply()))
-    budget = {"type": "enabled", "budget_tokens": 6000}
+    budget: Any = {"type": "enabled", "budget_tokens": 6000}
     async with (
         GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway,
         anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key="k", max_retries=0) as client,
