@@ -512,6 +512,32 @@ def test_cross_format_blocks_stream_as_anthropic() -> None:
     ]
 
 
+def test_openai_encrypted_reasoning_is_left_out_of_the_stream_and_the_indices_run_on() -> None:
+    """An OpenAI reasoning item with no summary (only its encrypted blob) cannot be an Anthropic block:
+    a whole reply leaves it out, and so must a stream, without a gap in the indices the SDKs count on.
+    It used to go out as ``"content_block": null``, which the anthropic SDK fails on."""
+    item = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAB"}
+    response = Response(
+        message=Message(
+            role="assistant",
+            blocks=(
+                RedactedThinking(data="gAAAAB", dialect=ReasoningDialect.RESPONSES, item=item),
+                Text(text="ok"),
+                ToolCall(id="call_1", name="f", arguments={"a": 1}, raw_arguments='{"a": 1}'),
+            ),
+        ),
+        model="gpt-5",
+        stop_reason="tool_use",
+    )
+    payloads = anthropic.stream_payloads(response)
+    starts = [p for p in payloads if p["type"] == "content_block_start"]
+    assert [(p["index"], p["content_block"]["type"]) for p in starts] == [(0, "text"), (1, "tool_use")]
+    indexed = [p["index"] for p in payloads if "index" in p]
+    assert set(indexed) == {0, 1}
+    assembled, _ = _assemble([b"".join(encode_sse(json.dumps(p), p["type"]) for p in payloads)])
+    assert anthropic.encode_response(assembled)["content"] == anthropic.encode_response(response)["content"]
+
+
 def test_tool_result_with_list_content_and_images_round_trips() -> None:
     block = {
         "type": "tool_result",

@@ -794,6 +794,11 @@ class StreamEncoder:
     A thinking block's signature goes out as a ``signature_delta`` just before its ``content_block_stop``;
     a redacted block goes out whole at its end. Text a delta did not carry is sent at the block's end, so
     the client assembles exactly the block in :class:`BlockEnd`.
+
+    A block Anthropic cannot carry (another API's encrypted reasoning: an OpenAI reasoning item without
+    a summary) is left out, and the blocks after it are numbered on: clients (the official SDKs) append
+    each started block to their content and find it again by its index, so the indices they are sent
+    must run 0, 1, 2, ... with no gap.
     """
 
     def __init__(self, *, model: str | None = None, message_id: str | None = None) -> None:
@@ -802,6 +807,13 @@ class StreamEncoder:
         self._sent: dict[int, int] = {}
         self._kinds: dict[int, BlockKind] = {}
         self._usage: Usage | None = None
+        self._indices: dict[int, int] = {}
+        """The event's index -> the index the client was sent, for each block started."""
+
+    def _started(self, index: int) -> int:
+        """The client's index for the block at ``index``, which starts now."""
+        self._indices[index] = sent = len(self._indices)
+        return sent
 
     def encode(self, event: StreamEvent) -> list[JSONDict]:
         if isinstance(event, MessageStart):
@@ -831,7 +843,9 @@ class StreamEncoder:
                 start = {"type": "tool_use", "id": event.id, "name": event.name, "input": {}}
             else:
                 start = {"type": "text", "text": ""}
-            return [{"type": "content_block_start", "index": event.index, "content_block": start}]
+            return [
+                {"type": "content_block_start", "index": self._started(event.index), "content_block": start}
+            ]
         if isinstance(event, BlockDelta):
             return self._delta(event.index, event.text)
         if isinstance(event, BlockEnd):
@@ -847,7 +861,7 @@ class StreamEncoder:
         return [out, {"type": "message_stop"}]
 
     def _delta(self, index: int, text: str) -> list[JSONDict]:
-        if not text:
+        if not text or index not in self._indices:
             return []
         kind = self._kinds.get(index, "text")
         self._sent[index] = self._sent.get(index, 0) + len(text)
@@ -859,7 +873,7 @@ class StreamEncoder:
             delta = {"type": "text_delta", "text": text}
         else:
             return []
-        return [{"type": "content_block_delta", "index": index, "delta": delta}]
+        return [{"type": "content_block_delta", "index": self._indices[index], "delta": delta}]
 
     def _end(self, event: BlockEnd) -> list[JSONDict]:
         block, index = event.block, event.index
@@ -873,7 +887,11 @@ class StreamEncoder:
         sent = self._sent.get(index, 0)
         if isinstance(block, RedactedThinking):
             encoded = encode_block(block)
-            out.append({"type": "content_block_start", "index": index, "content_block": encoded})
+            if encoded is None:  # not Anthropic's to carry: left out, as a whole reply leaves it out
+                return out
+            out.append(
+                {"type": "content_block_start", "index": self._started(index), "content_block": encoded}
+            )
         elif isinstance(block, Thinking | Text):
             out.extend(self._delta(index, block.text[sent:]))
         elif isinstance(block, ToolCall):
@@ -882,11 +900,11 @@ class StreamEncoder:
             out.append(
                 {
                     "type": "content_block_delta",
-                    "index": index,
+                    "index": self._indices[index],
                     "delta": {"type": "signature_delta", "signature": block.signature},
                 }
             )
-        out.append({"type": "content_block_stop", "index": index})
+        out.append({"type": "content_block_stop", "index": self._indices[index]})
         return out
 
 
