@@ -67,6 +67,9 @@ class ProfileConfig(_Strict):
     reads_effort: bool | None = Field(
         None, description="The server reads reasoning_effort (low, medium, high) for models with levels."
     )
+    reasoning_summary: Literal["auto", "concise", "detailed", "off"] | None = Field(
+        None, description="Ask a Responses server for a summary of its reasoning (off: never ask)."
+    )
     headers: dict[str, str] | None = None
     extra_body: dict[str, Any] | None = None
     sampling: dict[str, Any] | None = None

@@ -43,15 +43,22 @@ FINAL = "The file was read; all is well."
 ANTHROPIC_APPS = [app.name for app in APPS.values() if "anthropic" in app.apis and not app.acts_in_text]
 
 
+THOUGHT = "The user wants the file read: I will call the read tool first."
+
+
 class OpenAIModel:
     """The scripted OpenAI model, on Chat Completions or Responses: a short text for a side request
     (no tools: titles, summaries), else a call of the app's own read tool, then the answer once a tool
-    result is in the conversation. It returns no reasoning, as OpenAI's Chat API does not (and its
-    Responses API does not unless asked)."""
+    result is in the conversation. It returns no reasoning on Chat, as OpenAI's Chat API does not; on
+    Responses a reasoning item before the call, with a summary of it only when the request asks for one
+    (``reasoning.summary``), as OpenAI does. ``reasoning_back`` counts answers whose request carried that
+    reasoning item back (by its id, as OpenAI reads a stored item)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.answered = 0
+        self.reasoning_ids: list[str] = []
+        self.reasoning_back = 0
 
     def __call__(self, request: RecordedRequest) -> Step | None:
         body = request.json
@@ -65,9 +72,22 @@ class OpenAIModel:
             return plain_reply(api, "A short note.", model=UPSTREAM_MODEL, stream=stream)
         if _has_tool_result(body):
             self.answered += 1
+            sent = {
+                i.get("id")
+                for i in body.get("input") or []
+                if isinstance(i, dict) and i.get("type") == "reasoning"
+            }
+            self.reasoning_back += bool(sent & set(self.reasoning_ids))
             return plain_reply(api, FINAL, model=UPSTREAM_MODEL, stream=stream)
         call_id = f"call_{secrets.token_hex(8)}"
         if responses:
+            asked = "summary" in (body.get("reasoning") or {})
+            reasoning = {
+                "type": "reasoning",
+                "id": f"rs_{secrets.token_hex(8)}",
+                "summary": [{"type": "summary_text", "text": THOUGHT}] if asked else [],
+            }
+            self.reasoning_ids.append(reasoning["id"])
             item = {
                 "type": "function_call",
                 "id": f"fc_{secrets.token_hex(8)}",
@@ -77,7 +97,7 @@ class OpenAIModel:
                 "status": "completed",
             }
             return responses_step(
-                [item], model=UPSTREAM_MODEL, stream=stream, id=f"resp_{secrets.token_hex(8)}"
+                [reasoning, item], model=UPSTREAM_MODEL, stream=stream, id=f"resp_{secrets.token_hex(8)}"
             )
         call = tool_call(call_id, plan.tool, plan.arguments)
         completion = openai_completion(tool_calls=[call], finish_reason="tool_calls", model=UPSTREAM_MODEL)
@@ -124,6 +144,7 @@ async def run_through_openai(
             "out": out,
             "err": err,
             "answered": model.answered,
+            "reasoning_back": model.reasoning_back,
             "requests": [r.json for r in upstream.requests if r.method == "POST"],
             "rejections": [problem for _, problem in upstream.rejections],
             "log": gateway.log_tail(5000),
@@ -155,11 +176,14 @@ def test_an_app_does_a_tool_task_on_openai_through_the_gateway(
 ) -> None:
     run = asyncio.run(run_through_openai(app_name, tmp_path, (), profile=profile, api=api))
     detail = (
-        json.dumps({k: run[k] for k in ("code", "answered", "rejections")})
+        json.dumps({k: run[k] for k in ("code", "answered", "reasoning_back", "rejections")})
         + f"\n--- stderr:\n{run['err'][-2000:]}\n--- stdout:\n{run['out'][-1000:]}\n--- gateway:\n{run['log']}"
     )
     assert not run["rejections"], detail
     assert run["code"] == 0 and run["answered"] >= 1 and FINAL in run["out"], detail
+    if profile == "openai-responses":
+        # gpt-5's reasoning went back with the tool result, whatever the app kept of its thinking.
+        assert run["reasoning_back"] == run["answered"], detail
     task = [body for body in run["requests"] if body.get("tools")]
     assert task and all(body["model"] == UPSTREAM_MODEL for body in task), detail
     if app_name == "claude-code":

@@ -116,4 +116,5 @@ async def test_claude_code_settings_reach_the_responses_api_as_settings_it_takes
         )
     assert not upstream.rejections, upstream.rejections
     assert reply.content[0].type == "text" and reply.content[0].text == "Hello!"
-    assert upstream.requests[0].json["reasoning"] == {"effort": "high"}
+    # The effort, and a summary of the reasoning for the app to show (tests/integration/test_reasoning_summary.py).
+    assert upstream.requests[0].json["reasoning"] == {"effort": "high", "summary": "auto"}

@@ -374,6 +374,8 @@ def test_serve_flags_become_one_options_object_and_bad_ones_name_the_flag(tmp_pa
     config.write_text(
         '[profiles.gpu-box]\nbase = "vllm"\nbase_url = "http://10.0.0.5:8000/v1"\nthinking_dialect = "think_tags"\n'
         '[profiles.azure]\nbase = "vllm"\nbase_url = "https://acme.openai.azure.com/openai/v1"\nopenai_strict = true\n'
+        '[profiles.quiet]\nbase = "openai-responses"\nreasoning_summary = "off"\n'
+        '[profiles.detailed]\nbase = "openai-responses"\nreasoning_summary = "detailed"\n'
     )
     options = serve_options(
         profile="deepseek", model_map=["a=b"], ttl="1h", store="redis://:pw@h:6379/0", config=config
@@ -387,6 +389,10 @@ def test_serve_flags_become_one_options_object_and_bad_ones_name_the_flag(tmp_pa
     # A server as strict as OpenAI's own API, said in the file.
     assert serve_options(profile="azure", config=config).profile.openai_strict is True
     assert box.profile.openai_strict is False
+    # Reasoning summaries: asked for by default on the Responses profile; off, or another kind, in the file.
+    assert serve_options(profile="openai-responses").profile.reasoning_summary == "auto"
+    assert serve_options(profile="quiet", config=config).profile.reasoning_summary is None
+    assert serve_options(profile="detailed", config=config).profile.reasoning_summary == "detailed"
     assert serve_options(profile="deepseek", capture_backlog_bytes="8m").capture_backlog_bytes == 8 * 2**20
     assert serve_options(profile="deepseek", upstream_keepalive=30).upstream_keepalive == 30
     assert serve_options(profile="deepseek", upstream_idle_connections=8).upstream_idle_connections == 8

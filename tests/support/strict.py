@@ -449,6 +449,9 @@ class StrictOpenAIParams:
         effort = reasoning.get("effort") if responses and isinstance(reasoning, Mapping) else None
         if model in OPENAI_OTHER_MODELS and effort:
             return "Unsupported parameter: 'reasoning.effort' is not supported with this model."
+        summary = reasoning.get("summary") if responses and isinstance(reasoning, Mapping) else None
+        if summary is not None and summary not in ("auto", "concise", "detailed"):
+            return f"Invalid value: '{summary}'. Supported values are: 'auto', 'concise', and 'detailed'."
         if model in OPENAI_OTHER_MODELS and "reasoning_effort" in body:
             return "Unrecognized request argument supplied: reasoning_effort"
         if model in OPENAI_REASONING_MODELS:

@@ -173,7 +173,8 @@ def test_a_chat_apps_own_request_goes_as_the_app_wrote_it() -> None:
 def test_claude_codes_request_to_the_responses_api_is_one_openai_takes() -> None:
     body, _ = _encode("openai-responses", _anthropic("gpt-5", **CLAUDE_CODE_SETTINGS))
     assert _refusal(body, "/v1/responses") is None
-    assert body["reasoning"] == {"effort": "medium"}
+    # The effort, and a summary of the reasoning for the app to show (backends/reasoning_summary.py).
+    assert body["reasoning"] == {"effort": "medium", "summary": "auto"}
     assert body["metadata"] == CLAUDE_CODE_SETTINGS["metadata"]  # Responses takes metadata as it is
     body, _ = _encode("openai-responses", _anthropic("gpt-4.1", **CLAUDE_CODE_SETTINGS))
     assert _refusal(body, "/v1/responses") is None and "reasoning" not in body

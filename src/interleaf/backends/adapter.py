@@ -39,6 +39,7 @@ from interleaf.backends.effort import (
 from interleaf.backends.errors import BackendHTTPError
 from interleaf.backends.openai_strict import fit_params
 from interleaf.backends.profiles import Profile, ReplyError
+from interleaf.backends.reasoning_summary import SummaryRefusals, ask_summary, credential_of, refuses_summary
 from interleaf.transcript import (
     THINKING_BLOCKS,
     Block,
@@ -77,6 +78,8 @@ class Backend:
         self.url = profile.url(self.base_url)
         self.models_url = profile.models_url(self.base_url)
         self._unneeded_beta = _without_beta(profile.headers, INTERLEAVED_BETA)
+        self.summary_refusals = SummaryRefusals()
+        """Credentials whose organization may not have reasoning summaries (asked no more)."""
 
     def __repr__(self) -> str:
         return f"Backend(profile={self.profile.name!r}, api={self.profile.api!r})"
@@ -114,9 +117,11 @@ class Backend:
         replay: Replay,
         defaults: Defaults,
         losses: Losses | None = None,
+        credential: str = "",
     ) -> JSONDict:
         """The request body for ``conversation`` (its ``params`` carry the model and the caller's
-        settings, which always win over the profile's)."""
+        settings, which always win over the profile's). ``credential``: the key it goes with, which
+        decides whether to ask for a reasoning summary (:meth:`summary_refused`)."""
         losses = Losses() if losses is None else losses
         params = dict(conversation.params)
         if defaults == "recommended":
@@ -129,7 +134,8 @@ class Backend:
         params["stream"] = stream
         # An app's request in this server's own format goes as the app wrote it; the agent's and
         # other formats' are fitted to what a strict server takes.
-        fitted = self.profile.openai_strict and conversation.source != _OWN_FORMAT[self.profile.api]
+        translated = conversation.source != _OWN_FORMAT[self.profile.api]
+        fitted = self.profile.openai_strict and translated
         if fitted:
             foreign = conversation.extra if conversation.source == "anthropic" else {}
             fit_params(params, foreign, chat=self.profile.api == "openai-chat", losses=losses)
@@ -154,6 +160,10 @@ class Backend:
         body = self.wire.encode_request(prepared, dialect=dialect, losses=losses)
         if self.profile.api == "openai-chat" and stream and self._wants_usage(conversation, defaults):
             body.setdefault("stream_options", {"include_usage": True})
+        summary = self.profile.reasoning_summary
+        responses = self.profile.api == "openai-responses"
+        if translated and summary and responses and not self.summary_refusals.refused(credential):
+            ask_summary(body, summary)
         if fitted and self.profile.api == "openai-chat" and "max_tokens" in body:
             # OpenAI's reasoning models refuse max_tokens; every current model takes the newer name.
             body["max_completion_tokens"] = body.pop("max_tokens")
@@ -331,6 +341,15 @@ class Backend:
         """The error a successful HTTP reply reports in its body, by the profile's quirk, if any."""
         check = self.profile.reply_error
         return None if check is None else check(data)
+
+    def summary_refused(self, error: BackendHTTPError, headers: Mapping[str, str]) -> bool:
+        """Whether ``error`` refuses the reasoning summary a request sent with ``headers`` asked for;
+        if so, that credential is asked no more, and the caller sends the request again without it
+        (:mod:`interleaf.backends.reasoning_summary`)."""
+        if not refuses_summary(error):
+            return False
+        self.summary_refusals.remember(credential_of(headers))
+        return True
 
     def check_reply(self, data: Any, url: str | None = None) -> None:
         """Raise :class:`BackendHTTPError` (with the status the error stands for) when ``data``, a

@@ -14,7 +14,9 @@ with the profile's recommended settings. Whatever the encoder could not carry is
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
@@ -31,11 +33,14 @@ from interleaf.backends.errors import (
 )
 from interleaf.backends.http import HttpClient, RetryPolicy, StreamResponse, Timeouts
 from interleaf.backends.profiles import Profile, get_profile
+from interleaf.backends.reasoning_summary import credential_of
 from interleaf.transcript import Conversation, JSONDict, Response
 from interleaf.wire.apis import StreamDataError
 from interleaf.wire.errors import Losses, StreamIncompleteError, StreamServerError, WireError
 from interleaf.wire.events import MessageEnd, StreamEvent
 from interleaf.wire.stream import SSEDecoder, SSEEvent
+
+log = logging.getLogger("interleaf.backends")
 
 __all__ = ["ModelClient"]
 
@@ -117,7 +122,12 @@ class ModelClient:
         try:
             answer = await self._http.post_json(self.url, body, headers=self._headers)
         except BackendHTTPError as exc:
-            raise self._explain(exc) from None
+            if not self._summary_refused(body, exc):
+                raise self._explain(exc) from None
+            try:
+                answer = await self._http.post_json(self.url, body, headers=self._headers)
+            except BackendHTTPError as again:
+                raise self._explain(again) from None
         return self._decode_response(answer.data)
 
     async def stream(self, conversation: Conversation) -> AsyncIterator[StreamEvent]:
@@ -130,7 +140,17 @@ class ModelClient:
         """
         body = await self.build_request(conversation, stream=True)
         try:
-            async with self._http.stream(self.url, body, headers=self._headers) as response:
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    response = await stack.enter_async_context(
+                        self._http.stream(self.url, body, headers=self._headers)
+                    )
+                except BackendHTTPError as exc:
+                    if not self._summary_refused(body, exc):
+                        raise
+                    response = await stack.enter_async_context(
+                        self._http.stream(self.url, body, headers=self._headers)
+                    )
                 content_type = response.headers.get("Content-Type", "")
                 if "event-stream" not in content_type and "json" in content_type:
                     # The server ignored "stream": true and answered with one JSON body.
@@ -167,6 +187,7 @@ class ModelClient:
             replay=self.replay,
             defaults="recommended",
             losses=losses,
+            credential=credential_of(self._headers),
         )
         self.losses = losses
         if losses and self.on_losses is not None:
@@ -249,6 +270,24 @@ class ModelClient:
             raise BackendProtocolError(
                 self.url, f"the reply is not a valid {self.profile.api} response ({exc})"
             ) from None
+
+    def _summary_refused(self, body: JSONDict, exc: BackendHTTPError) -> bool:
+        """Whether ``exc`` refused the reasoning summary ``body`` asked for; if so, it is taken out of
+        ``body``, which goes again, and that key is asked no more
+        (:mod:`interleaf.backends.reasoning_summary`)."""
+        reasoning = body.get("reasoning")
+        if not isinstance(reasoning, dict) or "summary" not in reasoning:
+            return False
+        if not self.backend.summary_refused(exc, self._headers):
+            return False
+        del reasoning["summary"]
+        log.warning(
+            "%s refused a reasoning summary (%s): asking without one from now on, so no thinking text "
+            "is recorded from this model; a verified OpenAI organization gets summaries",
+            redact_url(self.url),
+            exc.server_message[:200],
+        )
+        return True
 
     def _explain(self, exc: BackendHTTPError) -> BackendHTTPError:
         """Sharpen the hint with what only the client knows (which env var, which model)."""

@@ -77,6 +77,9 @@ class Profile:
     * ``reads_effort``: an OpenAI-format server that reads ``reasoning_effort`` (``low``, ``medium``,
       ``high``) for models with effort levels (gpt-oss) and ignores it for others; an Anthropic app's
       effort reaches it there.
+    * ``reasoning_summary``: a Responses server that writes a summary of its reasoning when asked
+      (``auto``, ``concise``, ``detailed``); a request interleaf builds asks for one where it asks for
+      reasoning (:mod:`interleaf.backends.reasoning_summary`).
     * ``model`` / ``fast_model``: defaults (``None``: the caller must choose, or — with
       ``discover_model`` — the first id from ``GET /v1/models`` is used).
     * ``sampling``: generation defaults (``temperature``, ``top_p``, ``top_k``) applied only where the
@@ -100,6 +103,7 @@ class Profile:
     verifies_signatures: bool = False
     openai_strict: bool = False
     reads_effort: bool = False
+    reasoning_summary: str | None = None
     model: str | None = None
     fast_model: str | None = None
     discover_model: bool = False
@@ -292,6 +296,9 @@ BUILTIN_PROFILES: Mapping[str, Profile] = MappingProxyType(
                 # Reasoning items go back whole, encrypted_content byte-exact (docs/architecture.md §4.3).
                 thinking_dialect=ReasoningDialect.RESPONSES,
                 openai_strict=True,
+                # Without it a reasoning model's thinking comes back empty; an organization that may
+                # not have summaries is asked once (docs/architecture.md §4.3).
+                reasoning_summary="auto",
                 model="gpt-5",
                 fast_model="gpt-5-mini",
             ),

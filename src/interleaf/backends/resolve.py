@@ -51,6 +51,10 @@ def profile_from_config(name: str, config: Config) -> Profile:
         value = getattr(override, key)
         if value is not None:
             changes[key] = value
+    if override.reasoning_summary is not None:
+        changes["reasoning_summary"] = (
+            None if override.reasoning_summary == "off" else override.reasoning_summary
+        )
     for key in _MAPPINGS:
         value = getattr(override, key)
         if value is not None:

@@ -327,13 +327,13 @@ class Gateway:
             )
         if compacting:
             upstream_body = upstream.encode(
-                compaction.summary_request(outcome.conversation), model, stream=False
+                compaction.summary_request(outcome.conversation), model, stream=False, headers=headers
             )
         elif same and not outcome.restored and not moves_thinking(conversation, upstream.dialect):
             # Nothing to add and nothing in the wrong place: the client's bytes, exactly.
             upstream_body = upstream.passthrough_body(raw, body, model)
         else:
-            upstream_body = upstream.encode(outcome.conversation, model, stream=stream)
+            upstream_body = upstream.encode(outcome.conversation, model, stream=stream, headers=headers)
         call = Prepared(
             fmt,
             raw,

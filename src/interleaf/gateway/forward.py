@@ -17,8 +17,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from interleaf.backends.errors import BackendError
+from interleaf.backends.errors import BackendError, BackendHTTPError
 from interleaf.backends.http import HttpClient, HttpResponse
+from interleaf.backends.reasoning_summary import without_summary
 from interleaf.gateway import compaction
 from interleaf.gateway.capture import CaptureJob, CaptureQueue
 from interleaf.gateway.config import ClientFormat
@@ -130,7 +131,12 @@ class Forwarder:
         try:
             answer = await self._http.request("POST", call.url, call.upstream_body, headers=call.headers)
         except BackendError as exc:
-            raise self._failed(exc) from None
+            if not self._resend_without_summary(call, exc):
+                raise self._failed(exc) from None
+            try:
+                answer = await self._http.request("POST", call.url, call.upstream_body, headers=call.headers)
+            except BackendError as again:
+                raise self._failed(again) from None
         try:
             data = loads(answer.content)
         except ValueError as exc:
@@ -209,16 +215,19 @@ class Forwarder:
         """A streamed request: opened here (so an upstream error status becomes a normal error
         response), relayed by the returned response."""
         stack = contextlib.AsyncExitStack()
-        try:
-            response = await stack.enter_async_context(
-                self._http.stream(call.url, call.upstream_body, headers=call.headers)
-            )
-        except BackendError as exc:
-            await stack.aclose()
-            raise self._failed(exc) from None
-        except BaseException:
-            await stack.aclose()
-            raise
+        for last in (False, True):
+            try:
+                response = await stack.enter_async_context(
+                    self._http.stream(call.url, call.upstream_body, headers=call.headers)
+                )
+                break
+            except BackendError as exc:
+                await stack.aclose()
+                if last or not self._resend_without_summary(call, exc):
+                    raise self._failed(exc) from None
+            except BaseException:
+                await stack.aclose()
+                raise
 
         json_body = None
         content_type = response.headers.get("Content-Type", "")
@@ -260,6 +269,25 @@ class Forwarder:
             payload_hook=call.payload_hook,
             json_body=json_body,
         )
+
+    def _resend_without_summary(self, call: Prepared, exc: BackendError) -> bool:
+        """Whether ``call`` is to be sent again, now without the reasoning summary the upstream
+        refused (an organization OpenAI has not verified: :mod:`interleaf.backends.reasoning_summary`).
+        Only a summary the gateway asked for: an app's own request goes as the app sent it."""
+        if call.fmt == self._upstream.api or not isinstance(exc, BackendHTTPError):
+            return False
+        if not self._upstream.backend.summary_refused(exc, call.headers):
+            return False
+        body = without_summary(call.upstream_body)
+        if body is None:
+            return False
+        log.warning(
+            "the upstream refused a reasoning summary (%s): this key's requests go without one from now on, "
+            "so apps show no thinking text from this model; a verified OpenAI organization gets summaries",
+            exc.server_message[:200],
+        )
+        call.upstream_body = body
+        return True
 
     def _failed(self, exc: BackendError) -> GatewayError:
         error = from_backend(exc, self._upstream.api)

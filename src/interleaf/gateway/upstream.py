@@ -15,6 +15,7 @@ from typing import Any
 
 from interleaf.backends.adapter import Backend
 from interleaf.backends.profiles import Profile
+from interleaf.backends.reasoning_summary import credential_of
 from interleaf.gateway.auth import Identity
 from interleaf.gateway.config import ClientFormat, ModelMap
 from interleaf.gateway.jsonio import json_bytes
@@ -89,15 +90,24 @@ class Upstream:
             del changed[key]
         return json_bytes(changed)
 
-    def encode(self, conversation: Conversation, model: str | None, *, stream: bool) -> bytes:
+    def encode(
+        self, conversation: Conversation, model: str | None, *, stream: bool, headers: Mapping[str, str]
+    ) -> bytes:
         """The upstream request for a decoded (and restored) client conversation: every thinking block
         where the profile says (the client's placement is the client's, not the upstream's), and only
-        what the upstream requires added; the client's own generation settings are never changed."""
+        what the upstream requires added; the client's own generation settings are never changed.
+        ``headers``: the request's upstream headers (their key decides whether a reasoning summary is
+        asked for)."""
         if model is not None:
             conversation = replace(conversation, params={**conversation.params, "model": model})
         losses = Losses()
         body = self.backend.encode(
-            conversation, stream=stream, replay="profile", defaults="required", losses=losses
+            conversation,
+            stream=stream,
+            replay="profile",
+            defaults="required",
+            losses=losses,
+            credential=credential_of(headers),
         )
         for loss in losses:
             # The losses that say which of an app's settings the upstream did not get, and why (why
