@@ -251,3 +251,23 @@ def test_the_profile_says_which_summary_and_whether_to_ask() -> None:
             conversation, stream=False, replay="profile", defaults="required", credential=key
         )
         assert body["reasoning"].get("summary") == expected
+
+
+async def test_a_chat_app_on_gpt5_gets_the_summary_as_its_reasoning(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    # OpenCode, Qwen Code, aider: an OpenAI Chat app with an effort, on a Responses-only model.
+    upstream.responder = OpenAIReasoningModel(verified=True)
+    async with (
+        _gateway(upstream, store_url) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        reply = await client.chat.completions.create(
+            model="gpt-5",
+            messages=[{"role": "user", "content": "Merge sort or quicksort for a linked list?"}],
+            reasoning_effort="high",
+        )
+    assert upstream.requests[0].json["reasoning"] == {"effort": "high", "summary": "auto"}
+    message = reply.choices[0].message
+    assert (message.model_extra or {}).get("reasoning_content") == SUMMARY_TEXT
+    assert (message.content or "").startswith("Use merge sort")
