@@ -82,12 +82,13 @@ class OpenAIModel:
         call_id = f"call_{secrets.token_hex(8)}"
         if responses:
             asked = "summary" in (body.get("reasoning") or {})
-            reasoning = {
+            reasoning_id = f"rs_{secrets.token_hex(8)}"
+            self.reasoning_ids.append(reasoning_id)
+            reasoning: dict[str, Any] = {
                 "type": "reasoning",
-                "id": f"rs_{secrets.token_hex(8)}",
+                "id": reasoning_id,
                 "summary": [{"type": "summary_text", "text": THOUGHT}] if asked else [],
             }
-            self.reasoning_ids.append(reasoning["id"])
             item = {
                 "type": "function_call",
                 "id": f"fc_{secrets.token_hex(8)}",
