@@ -60,6 +60,8 @@ def test_credentials_are_remembered_as_digests_within_a_bound() -> None:
     # Past the bound the memory starts again: bounded, at the cost of one more refusal per key.
     assert len(refusals._refused) <= reasoning_summary._REMEMBERED
     assert not refusals.refused("Bearer sk-one")
-    assert credential_of({"authorization": "Bearer k"}) == "Bearer k"
-    assert credential_of({"x-api-key": "k2", "Content-Type": "application/json"}) == "k2"
-    assert credential_of({}) == ""
+    # The key, and the organization it acts for when the request names one (what OpenAI verifies).
+    key = credential_of({"Authorization": "Bearer k", "Content-Type": "application/json"})
+    assert key == credential_of({"authorization": "Bearer k"}) != credential_of({"x-api-key": "k"})
+    assert credential_of({"Authorization": "Bearer k", "OpenAI-Organization": "org-b"}) != key
+    assert credential_of({"Content-Type": "application/json"}) == ""

@@ -23,9 +23,6 @@ from typing import Any, Final
 
 from interleaf.backends.errors import BackendHTTPError
 
-SUMMARY_SETTINGS: Final = ("auto", "concise", "detailed")
-"""The values of ``reasoning.summary`` (OpenAI API reference)."""
-
 SUMMARY_PARAM: Final = "reasoning.summary"
 
 _REMEMBERED = 4096
@@ -79,13 +76,15 @@ def ask_summary(body: dict[str, Any], setting: str) -> bool:
     return True
 
 
+_CREDENTIAL_HEADERS = frozenset(["authorization", "x-api-key", "openai-organization", "openai-project"])
+
+
 def credential_of(headers: Mapping[str, str]) -> str:
-    """The credential a request goes upstream with (its ``Authorization`` or ``x-api-key``): what
-    OpenAI verifies, an organization's key. Empty when it has none."""
-    for name, value in headers.items():
-        if name.lower() in ("authorization", "x-api-key"):
-            return value
-    return ""
+    """Who a request goes upstream as: its key (``Authorization`` or ``x-api-key``) and the organization
+    and project it names, if any (a key may act for several). Empty when it has none."""
+    return "\n".join(
+        f"{name.lower()}={value}" for name, value in headers.items() if name.lower() in _CREDENTIAL_HEADERS
+    )
 
 
 class SummaryRefusals:
