@@ -28,6 +28,7 @@ from interleaf.backends.errors import BackendHTTPError
 from interleaf.backends.profiles import get_profile
 from interleaf.gateway.config import ModelMap
 from interleaf.transcript import Conversation, Message, Text, Thinking
+from interleaf.wire.anthropic import decode_request as decode_anthropic
 from tests.support.gateway_server import GatewayServer, gateway_options
 from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step
 
@@ -271,3 +272,24 @@ async def test_a_chat_app_on_gpt5_gets_the_summary_as_its_reasoning(
     message = reply.choices[0].message
     assert (message.model_extra or {}).get("reasoning_content") == SUMMARY_TEXT
     assert (message.content or "").startswith("Use merge sort")
+
+
+def test_an_anthropic_apps_thinking_without_an_effort_still_asks_for_a_summary() -> None:
+    # Adaptive thinking alone names no effort: gpt-5 reasons at its default, and only a summary says so.
+    backend = Backend(get_profile("openai-responses"))
+
+    def sent(model: str, thinking: dict[str, Any]) -> dict[str, Any]:
+        request = {
+            "model": model,
+            "max_tokens": 1024,
+            "thinking": thinking,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        conversation = decode_anthropic(request)
+        return backend.encode(conversation, stream=False, replay="profile", defaults="required")
+
+    assert sent("gpt-5", {"type": "adaptive"})["reasoning"] == {"summary": "auto"}
+    assert "reasoning" not in sent("gpt-5", {"type": "disabled"})
+    assert "reasoning" not in sent(
+        "gpt-4.1", {"type": "adaptive"}
+    )  # not a reasoning model: nothing to sum up

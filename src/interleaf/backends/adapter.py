@@ -37,9 +37,15 @@ from interleaf.backends.effort import (
     unthought_tool_turn,
 )
 from interleaf.backends.errors import BackendHTTPError
-from interleaf.backends.openai_strict import fit_params
+from interleaf.backends.openai_strict import fit_params, reasons
 from interleaf.backends.profiles import Profile, ReplyError
-from interleaf.backends.reasoning_summary import SummaryRefusals, ask_summary, credential_of, refuses_summary
+from interleaf.backends.reasoning_summary import (
+    SummaryRefusals,
+    ask_summary,
+    asks_reasoning,
+    credential_of,
+    refuses_summary,
+)
 from interleaf.transcript import (
     THINKING_BLOCKS,
     Block,
@@ -136,6 +142,7 @@ class Backend:
         # other formats' are fitted to what a strict server takes.
         translated = conversation.source != _OWN_FORMAT[self.profile.api]
         fitted = self.profile.openai_strict and translated
+        reasoning_asked = translated and asks_reasoning(params)  # before fitting takes `thinking` out
         if fitted:
             foreign = conversation.extra if conversation.source == "anthropic" else {}
             fit_params(params, foreign, chat=self.profile.api == "openai-chat", losses=losses)
@@ -162,7 +169,11 @@ class Backend:
             body.setdefault("stream_options", {"include_usage": True})
         summary = self.profile.reasoning_summary
         responses = self.profile.api == "openai-responses"
-        if translated and summary and responses and not self.summary_refusals.refused(credential):
+        if reasoning_asked and summary and responses and not self.summary_refusals.refused(credential):
+            if fitted and "reasoning" not in body and reasons(str(params.get("model") or "")):
+                # Thinking asked for with no effort (adaptive alone): the model reasons at its default,
+                # and says so only in a summary.
+                body["reasoning"] = {}
             ask_summary(body, summary)
         if fitted and self.profile.api == "openai-chat" and "max_tokens" in body:
             # OpenAI's reasoning models refuse max_tokens; every current model takes the newer name.

@@ -66,6 +66,16 @@ def without_summary(body: bytes) -> bytes | None:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def asks_reasoning(params: Mapping[str, Any]) -> bool:
+    """Whether a request's settings (transcript ``params``) ask the model to reason: Anthropic's
+    ``thinking`` on (``enabled``, ``adaptive``), or an effort other than ``none``."""
+    thinking = params.get("thinking")
+    if isinstance(thinking, Mapping):
+        return thinking.get("type") in ("enabled", "adaptive")
+    effort = params.get("reasoning_effort")
+    return isinstance(effort, str) and effort != "none"
+
+
 def ask_summary(body: dict[str, Any], setting: str) -> bool:
     """Ask for a summary in ``body`` (a Responses request, changed in place) where it asks for
     reasoning and says nothing of a summary; whether it now asks."""
