@@ -55,7 +55,8 @@ async def run_app(
 ) -> tuple[int, str, str]:
     """Run an app to its end: its exit code, stdout and stderr. On a timeout its whole process group
     is killed: a launcher's native child (Codex's) or a shell it started holds the pipes open after
-    the launcher dies, and the run would hang."""
+    the launcher dies, and the run would hang. Then what it left running outside its group is killed
+    (:func:`kill_strays`)."""
     process = await asyncio.create_subprocess_exec(
         *argv,
         env=env,
@@ -71,5 +72,24 @@ async def run_app(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         out, err = await process.communicate()
+    finally:
+        kill_strays(cwd, *([Path(env["HOME"])] if env.get("HOME") else []))
     assert process.returncode is not None
     return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def kill_strays(*roots: Path) -> None:
+    """Kill what the app left running outside its process group (Cline starts a hub daemon in a
+    session of its own): every process whose command line names the run's HOME or workdir (never the
+    gateway's, which lives beside them)."""
+    markers = [str(root).encode() for root in roots]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(marker in cmdline for marker in markers):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)

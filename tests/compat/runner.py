@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tests.compat.apps import APPS
+from tests.compat.compaction_task import kill_strays
 from tests.compat.dialects import DIALECTS, WireApi
 from tests.compat.gateway import GatewayProcess, GatewayUnavailable
 from tests.compat.launch import Launch
@@ -125,7 +126,7 @@ async def run_cell(
                 try:
                     code, output = await _run(launch, timeout or app.timeout, Path(tmp) / "app.log")
                 finally:
-                    _kill_strays(box.home, box.workdir)
+                    kill_strays(box.home, box.workdir)
                 result.exit_code, result.output_tail = code, output[-3000:]
                 if gateway is not None:
                     counts = await gateway.counts()
@@ -234,20 +235,3 @@ async def _kill_group(process: asyncio.subprocess.Process) -> None:
             continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), wait)
-
-
-def _kill_strays(*roots: Path) -> None:
-    """Kill what the app left running outside its process group (Cline starts a hub daemon in a
-    session of its own): every process whose command line names the run's HOME or workdir (never the
-    gateway's, which lives beside them)."""
-    markers = [str(root).encode() for root in roots]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if any(marker in cmdline for marker in markers):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(entry.name), signal.SIGKILL)
