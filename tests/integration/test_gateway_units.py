@@ -389,6 +389,12 @@ def test_serve_flags_become_one_options_object_and_bad_ones_name_the_flag(tmp_pa
     # A server as strict as OpenAI's own API, said in the file.
     assert serve_options(profile="azure", config=config).profile.openai_strict is True
     assert box.profile.openai_strict is False
+    # A reasoning model on OpenAI's Chat API loses its reasoning there: said at start, with the way out.
+    (advice,) = serve_options(profile="openai", model_map=["*=gpt-5", "fast=gpt-4.1"]).advice()
+    assert advice.startswith("gpt-5 on OpenAI's Chat Completions API") and "-p openai-responses" in advice
+    assert serve_options(profile="openai", model_map=["*=gpt-4.1"]).advice() == []
+    assert serve_options(profile="openai-responses", model_map=["*=gpt-5"]).advice() == []
+    assert serve_options(profile="vllm", model_map=["*=gpt-oss-120b"]).advice() == []  # vLLM keeps it
     # Reasoning summaries: asked for by default on the Responses profile; off, or another kind, in the file.
     assert serve_options(profile="openai-responses").profile.reasoning_summary == "auto"
     assert serve_options(profile="quiet", config=config).profile.reasoning_summary is None

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from interleaf.backends.http import DEFAULT_IDLE_CONNECTIONS, DEFAULT_KEEPALIVE, Timeouts
+from interleaf.backends.openai_strict import reasons
 from interleaf.backends.profiles import Profile
 from interleaf.gateway.limits import Limits
 from interleaf.transcript import ReasoningDialect
@@ -195,3 +196,19 @@ class ServeOptions:
     def base_url(self) -> str:
         assert self.profile.base_url is not None  # checked in __post_init__
         return self.profile.base_url
+
+    def advice(self) -> list[str]:
+        """What a user starting the gateway this way should know (logged as warnings at start)."""
+        profile = self.profile
+        if profile.api != "openai-chat" or not profile.openai_strict:
+            return []
+        # OpenAI's Chat Completions API returns none of a reasoning model's reasoning and takes none
+        # back (docs/architecture.md §4.2): the thinking this gateway exists to keep is lost there.
+        reasoning = sorted({model for model in self.model_map.names.values() if reasons(model)})
+        if not reasoning:
+            return []
+        return [
+            f"{', '.join(reasoning)} on OpenAI's Chat Completions API: OpenAI returns none of a reasoning "
+            "model's reasoning there and takes none back, so it starts afresh after every tool call; "
+            "`interleaf serve -p openai-responses` keeps its reasoning between calls (and shows its summary)"
+        ]

@@ -89,6 +89,8 @@ def run(options: ServeOptions, *, log_level: int = logging.INFO) -> None:
         options.on_missing,
         files,
     )
+    for advice in options.advice():
+        log.warning("%s", advice)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that was
     # there before it: make that a no-op, so a graceful shutdown exits with status 0, not -15 or a
     # KeyboardInterrupt traceback.
