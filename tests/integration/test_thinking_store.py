@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
 
+from interleaf.store.codec import compress, compress_many
 from interleaf.store.fingerprint import (
     calls_fingerprint,
     conversation_context,
@@ -37,11 +40,14 @@ from interleaf.store.thinking import (
     SERVED_MARKER_MIN_SECONDS,
     RawReply,
     StoreConfigError,
+    Stored,
     StoreError,
     StoreUnavailableError,
     ThinkingStore,
+    as_message,
     decode_message,
     encode_message,
+    encode_messages,
     tenant_for,
 )
 from interleaf.store.thinking_redis import RedisThinkingStore, redis_key
@@ -381,6 +387,34 @@ def test_codec_compresses_only_large_messages() -> None:
     assert len(encode_message(large)) < len(dump(large)) / 2
     for message in (small, large):
         assert dump(decode_message(encode_message(message))) == dump(message)
+
+
+@given(st.lists(st.binary(max_size=3000), max_size=12))
+def test_a_batch_compresses_to_the_frames_one_by_one_gives(values: list[bytes]) -> None:
+    frames = compress_many(values)
+    assert frames == [compress(value) for value in values]
+    assert [zstandard.ZstdDecompressor().decompress(frame) for frame in frames] == values
+
+
+def test_a_batch_of_turns_encodes_to_what_each_alone_stores() -> None:
+    # Around the compression threshold, messages and relayed replies mixed: what a store's writer gets.
+    wire = api("anthropic")
+    bodies = [b"{}", b"x" * COMPRESS_ABOVE, b"y" * (COMPRESS_ABOVE + 1)]
+    bodies.append(json.dumps(wire.encode_response(Response(message=turn(size=40)), dialect=None)).encode())
+    messages = [turn(thinking=False), turn(size=40)]
+    batch: list[Stored] = [*(RawReply("anthropic", body) for body in bodies), *messages]
+    encoded = encode_messages(batch)
+    assert encoded[0] == b"ranthropic\n{}" and encoded[1] == b"ranthropic\n" + bodies[1]
+    assert encoded[2] == b"Zanthropic\n" + compress(bodies[2])
+    assert encoded[3] == b"Zanthropic\n" + compress(bodies[3])
+    assert encoded[4].startswith(b"{") and encoded[5] == compress(encoded_plain(messages[1]))
+    assert encoded == [encode_message(stored) for stored in batch]
+    for stored, value in zip(batch[3:], encoded[3:], strict=True):  # the first three are no replies
+        assert dump(decode_message(value)) == dump(as_message(stored))
+
+
+def encoded_plain(message: Message) -> bytes:
+    return json.dumps(message_to_json(message), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from interleaf.store.codec import compress, decompress
+from interleaf.store.codec import compress_many, decompress
 from interleaf.store.fingerprint import tenant_id
 from interleaf.transcript import Message, message_from_json, message_to_json
 from interleaf.wire.apis import api
@@ -192,17 +192,28 @@ def encode_message(stored: Stored) -> bytes:
     or ``Z``, so the reader needs no other flag. Rows written by earlier versions hold zlib instead (a stream
     starting ``0x78``, or ``R<api>\n<zlib of body>``) and read back the same.
     """
-    if isinstance(stored, RawReply):
-        if len(stored.body) > COMPRESS_ABOVE:
-            return b"Z" + stored.api.encode() + b"\n" + compress(stored.body)
-        return b"r" + stored.api.encode() + b"\n" + stored.body
-    # surrogatepass: a lone surrogate from a "\ud83d" escape on the wire survives (json.loads of bytes
-    # decodes with surrogatepass too).
-    text = _COMPACT.encode(message_to_json(stored))
-    data = text.encode("utf-8", "surrogatepass")
-    if len(data) > COMPRESS_ABOVE:
-        return compress(data)
-    return data
+    return encode_messages((stored,))[0]
+
+
+def encode_messages(stored: Sequence[Stored]) -> list[bytes]:
+    """:func:`encode_message` of each, compressing them all in one call
+    (:func:`~interleaf.store.codec.compress_many`): what a store's writer thread encodes a batch with."""
+    heads: list[bytes] = []
+    payloads: list[bytes] = []
+    for item in stored:
+        if isinstance(item, RawReply):
+            long = len(item.body) > COMPRESS_ABOVE
+            heads.append((b"Z" if long else b"r") + item.api.encode() + b"\n")
+            payloads.append(item.body)
+            continue
+        # surrogatepass: a lone surrogate from a "\ud83d" escape on the wire survives (json.loads of
+        # bytes decodes with surrogatepass too).
+        payloads.append(_COMPACT.encode(message_to_json(item)).encode("utf-8", "surrogatepass"))
+        heads.append(b"")
+    long_ones = [i for i, payload in enumerate(payloads) if len(payload) > COMPRESS_ABOVE]
+    for i, frame in zip(long_ones, compress_many([payloads[i] for i in long_ones]), strict=True):
+        payloads[i] = frame
+    return [head + payload for head, payload in zip(heads, payloads, strict=True)]
 
 
 def decode_message(data: bytes) -> Message:

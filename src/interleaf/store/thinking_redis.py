@@ -46,7 +46,7 @@ from interleaf.store.thinking import (
     StoreTimeoutError,
     StoreUnavailableError,
     decode_message,
-    encode_message,
+    encode_messages,
     env_tenant_secret,
     served_marker_ttl,
 )
@@ -196,11 +196,9 @@ class RedisThinkingStore:
         ttl = self.default_ttl if ttl_seconds is None else ttl_seconds
         ttl_ms = max(1, round(ttl * 1000))
         marker_ms = max(1, round(served_marker_ttl(ttl) * 1000))
-        encoded = [
-            (redis_key(tenant, fp), encode_message(message))
-            for tenant, messages in groups.items()
-            for fp, message in messages.items()
-        ]
+        keys = [redis_key(tenant, fp) for tenant, messages in groups.items() for fp in messages]
+        values = encode_messages([message for messages in groups.values() for message in messages.values()])
+        encoded = list(zip(keys, values, strict=True))
         markers = [served_key(tenant, fp) for tenant, messages in groups.items() for fp in messages]
 
         # Re-assert the secret in case Redis lost it (a restart without persistence): otherwise a replica

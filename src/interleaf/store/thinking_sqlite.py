@@ -52,7 +52,7 @@ from interleaf.store.thinking import (
     StoreTimeoutError,
     StoreUnavailableError,
     decode_message,
-    encode_message,
+    encode_messages,
     env_tenant_secret,
 )
 from interleaf.transcript import Message
@@ -375,9 +375,11 @@ class SQLiteThinkingStore:
 
         def write() -> bool:
             now = time.time()
+            # The batch compressed in one call (encode_messages), not row by row: see compress_many.
+            values = encode_messages([message for _, _, message in items])
             rows = [
-                (row_key(tenant, fp), tenant, fp, encode_message(message), now, now + ttl)
-                for tenant, fp, message in items
+                (row_key(tenant, fp), tenant, fp, value, now, now + ttl)
+                for (tenant, fp, _), value in zip(items, values, strict=True)
             ]
             self._writer.execute("BEGIN IMMEDIATE")
             try:
