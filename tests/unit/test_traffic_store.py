@@ -25,26 +25,31 @@ UPSTREAM = json.dumps({"model": "m", "messages": [{"role": "user", "content": "h
 
 def record(
     recorder: TrafficRecorder, n: int, *, app: str = "claude-cli/2.0.1", at: float = 1_800_000_000.0
-) -> None:
+) -> list[bool]:
+    """Record ``n`` requests; whether each was queued."""
+    queued: list[bool] = []
     for i in range(n):
-        recorder.record(
-            request_id=f"req_{i}",
-            started_at=at + i,
-            user_agent=app,
-            client_format="anthropic",
-            upstream_format="openai-chat",
-            client_body=CLIENT + b" " * i,
-            upstream_body=UPSTREAM,
-            status=200,
-            restored=(1, 3),
-            missing=(5,),
-            foreign=(),
-            turns=3,
-            duration=0.25,
-            endpoint="/v1/messages",
-            model="m",
-            stream=True,
+        queued.append(
+            recorder.record(
+                request_id=f"req_{i}",
+                started_at=at + i,
+                user_agent=app,
+                client_format="anthropic",
+                upstream_format="openai-chat",
+                client_body=CLIENT + b" " * i,
+                upstream_body=UPSTREAM,
+                status=200,
+                restored=(1, 3),
+                missing=(5,),
+                foreign=(),
+                turns=3,
+                duration=0.25,
+                endpoint="/v1/messages",
+                model="m",
+                stream=True,
+            )
         )
+    return queued
 
 
 def test_what_is_recorded_is_read_back(tmp_path: Path) -> None:
@@ -161,12 +166,13 @@ def test_recording_never_blocks_the_caller(tmp_path: Path) -> None:
     other = sqlite3.connect(recorder.path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     started = time.monotonic()
-    record(recorder, 50)
+    queued = record(recorder, 50)
     elapsed = time.monotonic() - started
     other.execute("ROLLBACK")
     other.close()
     recorder.close()
     assert recorder.dropped > 0  # the queue was full: those were counted, not waited for
+    assert queued.count(False) == recorder.dropped  # and the caller was told (the gateway counts them)
     assert elapsed < 5  # the writer waits up to 10 s for the lock; the caller never did
     assert TrafficReader(recorder.path).count() == 50 - recorder.dropped
 

@@ -48,6 +48,7 @@ from interleaf.gateway.upstream import Upstream
 from interleaf.store.fingerprint import tenant_id
 from interleaf.store.open import open_store
 from interleaf.store.thinking import StoreError, ThinkingStore
+from interleaf.store.traffic import QUEUE_SIZE as TRAFFIC_QUEUE_SIZE
 from interleaf.store.traffic import TrafficRecorder
 from interleaf.transcript import Response as Reply
 from interleaf.wire.apis import PayloadHook
@@ -153,6 +154,7 @@ class Gateway:
         self._unserved_logged: dict[str, float] = {}
         self._tidy: asyncio.Task[None] | None = None
         self.traffic = TrafficRecorder(options.record_path) if options.record else None
+        self._not_recorded_said = -60.0
         """Recorded requests for ``interleaf view`` (``--record``; off by default)."""
 
     # ------------------------------------------------------------------------------- lifecycle
@@ -553,6 +555,18 @@ class Gateway:
             gc.collect()
             await loop.run_in_executor(None, _malloc_trim)
 
+    def _not_recorded(self) -> None:
+        """A request --record could not keep (its writer is behind): counted, and said once a minute."""
+        self.metrics.not_recorded.inc()
+        now = time.monotonic()
+        if now - self._not_recorded_said >= 60.0:
+            self._not_recorded_said = now
+            log.warning(
+                "--record is behind: requests are not being recorded (its queue of %d is full); "
+                "counted in interleaf_requests_not_recorded_total",
+                TRAFFIC_QUEUE_SIZE,
+            )
+
     def _error(self, fmt: ClientFormat, error: GatewayError, call: Prepared | None) -> Response:
         return error_response(fmt, error, call.interleaf_headers() if call else NOTHING_RESTORED)
 
@@ -568,7 +582,7 @@ class Gateway:
         error: str = "",
     ) -> None:
         if self.traffic is not None and call is not None:
-            self.traffic.record(
+            recorded = self.traffic.record(
                 started_at=time.time() - seconds,
                 duration=seconds,
                 endpoint=endpoint,
@@ -587,6 +601,8 @@ class Gateway:
                 turns=call.turns,
                 error=error,
             )
+            if not recorded:
+                self._not_recorded()
         self.metrics.requests.inc(endpoint, str(status))
         self.metrics.duration.observe(endpoint, seconds)
         if log.isEnabledFor(logging.INFO):

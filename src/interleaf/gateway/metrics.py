@@ -164,6 +164,10 @@ class Metrics:
         self.upstream_errors = Counter(
             "interleaf_upstream_errors_total", "Failures talking to the upstream, by kind.", ("kind",)
         )
+        self.not_recorded = Counter(
+            "interleaf_requests_not_recorded_total",
+            "Requests --record did not keep because its writer was behind (its queue was full).",
+        )
         self.client_disconnects = Counter(
             "interleaf_client_disconnects_total", "Streams the client closed before they ended."
         )
@@ -186,6 +190,7 @@ class Metrics:
             self.foreign,
             self.unserved,
             self.upstream_errors,
+            self.not_recorded,
             self.client_disconnects,
             self.streams,
             self.duration,

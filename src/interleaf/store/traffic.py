@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from interleaf.paths import data_dir
-from interleaf.store.codec import compress
+from interleaf.store.codec import compress_many
 
 DEFAULT_MAX_REQUESTS = 20_000
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -51,6 +51,14 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 """A body longer than this is stored cut to this length and marked as cut."""
 QUEUE_SIZE = 2_000
 BATCH = 200
+
+_COLUMNS = (
+    "request_id, started, duration, endpoint, user_agent, app, client_format, upstream_format, model,"
+    " stream, status, turns, restored, missing, foreign_turns, n_restored, n_missing, n_foreign,"
+    " client_body, upstream_body, client_size, upstream_size, cut, stored_bytes, error"
+)
+_ROW_MARKS = "(" + ", ".join(["?"] * (_COLUMNS.count(",") + 1)) + ")"
+_INSERT_CHUNK = 200  # rows per multi-row INSERT (25 parameters each, under SQLite's 32,766)
 
 MIGRATIONS: list[str] = [
     """
@@ -207,8 +215,9 @@ class TrafficRecorder:
         app: str | None = None,
         error: str = "",
         request_id: str = "",
-    ) -> None:
-        """Queue one request for writing; returns at once. See the module docstring for the fields.
+    ) -> bool:
+        """Queue one request for writing; returns at once: False when the queue was full and the request
+        is not recorded (counted in :attr:`dropped`). See the module docstring for the fields.
 
         ``request_id`` is whatever names the request in the gateway's logs (or the upstream's response
         id); ``error`` the gateway's message when it answered with one.
@@ -237,6 +246,8 @@ class TrafficRecorder:
             self._queue.put_nowait(pending)
         except queue.Full:
             self.dropped += 1
+            return False
+        return True
 
     def flush(self) -> None:
         """Wait until everything queued so far is written (tests, shutdown)."""
@@ -277,17 +288,25 @@ class TrafficRecorder:
                 return
 
     def _write(self, items: list[_Pending]) -> None:
-        rows = [self._row(item) for item in items]
+        # The whole batch's bodies compressed in one call and written in multi-row INSERTs, not row by
+        # row: each call that gives up the GIL makes this thread win it back from the busy event loop
+        # (see codec.compress_many).
+        cap = self.max_body_bytes
+        upstream = [item.upstream_body[:cap] for item in items if item.upstream_body is not None]
+        frames = compress_many([item.client_body[:cap] for item in items] + upstream)
+        upstream_frames = iter(frames[len(items) :])
+        rows = [
+            self._row(item, client, None if item.upstream_body is None else next(upstream_frames))
+            for item, client in zip(items, frames[: len(items)], strict=True)
+        ]
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany(
-                "INSERT INTO requests (request_id, started, duration, endpoint, user_agent, app,"
-                " client_format, upstream_format, model, stream, status, turns, restored, missing,"
-                " foreign_turns, n_restored, n_missing, n_foreign, client_body, upstream_body, client_size,"
-                " upstream_size, cut, stored_bytes, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            for start in range(0, len(rows), _INSERT_CHUNK):
+                chunk = rows[start : start + _INSERT_CHUNK]
+                self._db.execute(
+                    f"INSERT INTO requests ({_COLUMNS}) VALUES " + ",".join([_ROW_MARKS] * len(chunk)),
+                    [value for row in chunk for value in row],
+                )
             pruned = self._prune()
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -298,10 +317,10 @@ class TrafficRecorder:
             # the pragma works a page per step, and executescript steps it to the end.)
             self._db.executescript("PRAGMA incremental_vacuum;")
 
-    def _row(self, item: _Pending) -> tuple[Any, ...]:
-        client, client_cut = self._compress(item.client_body)
-        upstream, upstream_cut = (
-            (None, False) if item.upstream_body is None else self._compress(item.upstream_body)
+    def _row(self, item: _Pending, client: bytes, upstream: bytes | None) -> tuple[Any, ...]:
+        cap = self.max_body_bytes
+        cut = len(item.client_body) > cap or (
+            item.upstream_body is not None and len(item.upstream_body) > cap
         )
         return (
             item.request_id,
@@ -326,14 +345,10 @@ class TrafficRecorder:
             upstream,
             len(item.client_body),
             None if item.upstream_body is None else len(item.upstream_body),
-            int(client_cut or upstream_cut),
+            int(cut),
             len(client) + len(upstream or b""),
             item.error,
         )
-
-    def _compress(self, body: bytes) -> tuple[bytes, bool]:
-        cut = len(body) > self.max_body_bytes
-        return compress(body[: self.max_body_bytes]), cut
 
     def _prune(self) -> bool:
         """Drop the oldest requests beyond ``max_requests`` rows or ``max_bytes`` stored bytes."""
