@@ -19,7 +19,7 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from interleaf.store.codec import compress, compress_many
+from interleaf.store.codec import MANY_CALL_BYTES, compress, compress_many
 from interleaf.store.fingerprint import (
     calls_fingerprint,
     conversation_context,
@@ -394,6 +394,13 @@ def test_a_batch_compresses_to_the_frames_one_by_one_gives(values: list[bytes]) 
     frames = compress_many(values)
     assert frames == [compress(value) for value in values]
     assert [zstandard.ZstdDecompressor().decompress(frame) for frame in frames] == values
+
+
+def test_a_batch_longer_than_one_call_takes_is_compressed_in_several() -> None:
+    # Four values of a third of a call each: a batch call for the first two, then the rest, one by one
+    # (zstd's batch call refuses the empty value among them).
+    values = [bytes([i]) * (MANY_CALL_BYTES // 3) for i in range(4)] + [b"", b"tail" * 100]
+    assert compress_many(values) == [compress(value) for value in values]
 
 
 def test_a_batch_of_turns_encodes_to_what_each_alone_stores() -> None:

@@ -22,6 +22,9 @@ import zstandard
 
 ZSTD_LEVEL = 3
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MANY_CALL_BYTES = 4 * 1024 * 1024
+"""Input bytes one :func:`compress_many` call takes at most: its frames are held twice (the call's
+buffer, then each copied out), so a batch of long request bodies is compressed a few MiB at a time."""
 _contexts = threading.local()
 
 
@@ -42,19 +45,35 @@ def compress(data: bytes) -> bytes:
 
 
 def compress_many(values: Sequence[bytes]) -> list[bytes]:
-    """``[compress(v) for v in values]``, the same frames, with the GIL released once for all of them.
+    """``[compress(v) for v in values]``, the same frames, with the GIL released once per call of up to
+    :data:`MANY_CALL_BYTES` rather than once per value.
 
     For a writer thread behind a busy event loop. zstd gives up the GIL around every compression, and
-    a thread that gives it up has to win it back from the loop: once per stored reply, that hand-over
-    between two cores cost the gateway more CPU than the compressing itself, and left its writer
-    waiting most of the time (benchmarks/bench_thinking_store.py measures both ways). One call for the
-    whole batch hands over once.
+    a thread that gives it up has to win it back from the loop, which under load holds it nearly all
+    the time: compressing reply by reply, the gateway's store writer spent most of its time waiting
+    and fell thousands of replies behind (benchmarks/bench_thinking_store.py measures both ways).
     """
-    if len(values) < 2 or not all(values):  # the batch call refuses an empty value
-        return [compress(value) for value in values]
+    frames: list[bytes] = []
+    group: list[bytes] = []
+    held = 0
+    for value in values:
+        if held + len(value) > MANY_CALL_BYTES and group:
+            frames += _compress_group(group)
+            group, held = [], 0
+        group.append(value)
+        held += len(value)
+    if group:
+        frames += _compress_group(group)
+    return frames
+
+
+def _compress_group(values: list[bytes]) -> list[bytes]:
     compressor = _compressor()
+    if len(values) < 2 or not all(values):  # the batch call refuses an empty value
+        return [compressor.compress(value) for value in values]
     try:
-        frames = compressor.multi_compress_to_buffer(list(values), threads=1)
+        inputs: list[bytes | bytearray | memoryview] = list(values)
+        frames = compressor.multi_compress_to_buffer(inputs, threads=1)  # threads=1: in this thread
     except NotImplementedError:  # zstandard's CFFI backend (PYTHON_ZSTANDARD_IMPORT_POLICY=cffi)
         return [compressor.compress(value) for value in values]
     return [frames[i].tobytes() for i in range(len(frames))]
