@@ -153,8 +153,8 @@ class Gateway:
         self._last_store_warning = 0.0
         self._unserved_logged: dict[str, float] = {}
         self._tidy: asyncio.Task[None] | None = None
+        self._not_recorded_said = -60.0  # when a request --record could not keep was last logged
         self.traffic = TrafficRecorder(options.record_path) if options.record else None
-        self._not_recorded_said = -60.0
         """Recorded requests for ``interleaf view`` (``--record``; off by default)."""
 
     # ------------------------------------------------------------------------------- lifecycle
