@@ -7,7 +7,10 @@ apps do); the upstream is a scripted Anthropic server; the viewer is served for 
 
 from __future__ import annotations
 
+import asyncio
 import html
+import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import aiohttp
 import anthropic
 import pytest
 
+from interleaf.store.traffic import BATCH, QUEUE_SIZE
 from interleaf.view.app import ViewOptions
 from interleaf.view.server import ViewServer
 from interleaf.view.traffic import TrafficReader
@@ -109,3 +113,46 @@ async def test_recording_is_off_by_default(
                 model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
             )
     assert _traffic_files(tmp_path / "home") == []
+
+
+async def test_requests_the_recorder_cannot_keep_are_counted_and_logged(
+    scripted_server: ScriptedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scripted_server.responder = lambda request: Step.json(anthropic_message([text("hi")]))
+    traffic = tmp_path / "traffic.db"
+    options = gateway_options(
+        "anthropic", scripted_server.base_url, f"sqlite:///{tmp_path}/t.db", record=True, record_path=traffic
+    )
+    # Past the queue and the batch the writer holds while it waits: 50 requests or more go unrecorded.
+    sent = QUEUE_SIZE + BATCH + 1 + 50
+    body = {"model": "claude-x", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    async with GatewayServer(options) as gateway, aiohttp.ClientSession() as session:
+        # Another process holds the file's write lock: the writer waits for it (up to 10 s) and the
+        # queue fills up. No request waits for the recorder.
+        other = sqlite3.connect(traffic, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            limit = asyncio.Semaphore(20)
+
+            async def send() -> int:
+                async with (
+                    limit,
+                    session.post(f"{gateway.base_url}/v1/messages", json=body, headers=headers) as r,
+                ):
+                    await r.read()
+                    return r.status
+
+            statuses = await asyncio.gather(*(send() for _ in range(sent)))
+            async with session.get(f"{gateway.base_url}/metrics") as answer:
+                exposition = await answer.text()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    assert statuses == [200] * sent
+    match = re.search(r"^interleaf_requests_not_recorded_total (\d+)", exposition, re.MULTILINE)
+    assert match is not None and int(match[1]) >= 50
+    warnings = [r.getMessage() for r in caplog.records if "--record is behind" in r.getMessage()]
+    assert len(warnings) == 1 and "interleaf_requests_not_recorded_total" in warnings[0]
+    # What was queued is written once the lock is gone (the gateway wrote it as it closed).
+    assert TrafficReader(traffic).count() == sent - int(match[1])
