@@ -19,6 +19,7 @@ from typing import Any
 from interleaf.gateway.capture import (
     BATCH_BEHIND,
     BATCH_BYTES,
+    BATCH_FILL,
     BATCH_THROUGH,
     HELD_OVERHEAD,
     CaptureJob,
@@ -40,12 +41,15 @@ class HeldStore(SQLiteThinkingStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.release = asyncio.Event()
+        self.writing = asyncio.Event()
+        """Set once a write has started (and waits for ``release``)."""
         self.batches: list[int] = []
 
     async def put_groups(
         self, groups: Mapping[str, Mapping[str, Stored]], *, ttl_seconds: float | None = None
     ) -> None:
         self.batches.append(sum(len(messages) for messages in groups.values()))
+        self.writing.set()
         await self.release.wait()
         await super().put_groups(groups, ttl_seconds=ttl_seconds)
 
@@ -100,13 +104,45 @@ async def _capture(queue: CaptureQueue, number: int, thought: str = "") -> None:
     assert queue.pending == held + 1  # keyed and held for the writer, not dropped as unreadable
 
 
+async def _taken(store: HeldStore) -> None:
+    """Until the writer has taken what is pending (it waits up to BATCH_WINDOW for a batch to fill)."""
+    await asyncio.wait_for(store.writing.wait(), 5.0)
+
+
+async def test_the_writer_waits_for_a_batch_to_fill_but_not_once_it_has(tmp_path: Path) -> None:
+    """A bigger batch is cheaper per reply: a few replies wait up to the window for more; a full
+    batch is written at once, without waiting the window out."""
+    store = SQLiteThinkingStore(tmp_path / "thinking.db")
+    metrics = Metrics()
+    queue = CaptureQueue(store, metrics, max_pending=10_000, ttl=60, window=3.0)
+    queue.start()
+    try:
+        for number in range(10):
+            await _capture(queue, number)
+        await asyncio.sleep(0.3)
+        assert (queue.pending, metrics.stored.total()) == (10, 0)  # waiting for more
+        started = asyncio.get_running_loop().time()
+        for number in range(10, BATCH_FILL):
+            await _capture(queue, number)
+        await queue.drain(2.5, written=True)  # full: written now, not when the window ends
+        assert metrics.stored.total() == BATCH_FILL
+        assert asyncio.get_running_loop().time() - started < 2.5
+        for number in range(BATCH_FILL, BATCH_FILL + 3):  # and a few again wait the window out
+            await _capture(queue, number)
+        await queue.drain(5.0, written=True)
+        assert metrics.stored.total() == BATCH_FILL + 3
+    finally:
+        await queue.aclose()
+        await store.aclose()
+
+
 async def test_a_held_writer_slows_requests_then_refuses_and_room_comes_back(tmp_path: Path) -> None:
     store = HeldStore(tmp_path / "thinking.db")
     queue = CaptureQueue(store, Metrics(), max_pending=4, ttl=60)
     queue.start()
     try:
         await _capture(queue, 0)
-        await asyncio.sleep(0.05)  # the writer has taken it and waits on the store
+        await _taken(store)  # the writer has taken it and waits on the store
         for number in range(1, 6):
             await _capture(queue, number)
         assert queue.overloaded() is not None  # more than half of max_pending wait to be written
@@ -132,7 +168,7 @@ async def test_a_backlog_is_written_in_big_batches_unless_each_reply_waits(tmp_p
         queue.start()
         try:
             first = asyncio.create_task(queue.capture(_job(0)))
-            await asyncio.sleep(0.05)  # the writer has taken it and waits on the store
+            await _taken(store)  # the writer has taken it and waits on the store
             assert store.batches == [1]
             rest = [asyncio.create_task(queue.capture(_job(number))) for number in range(1, size + 11)]
             await asyncio.sleep(0.05)
@@ -157,7 +193,7 @@ async def test_a_batch_of_large_replies_ends_at_its_byte_bound(tmp_path: Path) -
     thought = "x" * 100_000
     try:
         await _capture(queue, 0, thought)
-        await asyncio.sleep(0.05)  # the writer has taken it and waits on the store
+        await _taken(store)  # the writer has taken it and waits on the store
         for number in range(1, 201):
             await _capture(queue, number, thought)
         one = held_bytes(keyed_reply(_job(1, thought))[0])
@@ -180,7 +216,7 @@ async def test_large_replies_are_bounded_by_bytes_before_their_count(tmp_path: P
     queue.start()
     try:
         await _capture(queue, 0, thought)
-        await asyncio.sleep(0.05)  # the writer has taken it and waits on the store
+        await _taken(store)  # the writer has taken it and waits on the store
         assert queue.pending_bytes == 0
         for number in range(1, 4):  # ~30 KB waiting: under half the byte bound
             await _capture(queue, number, thought)

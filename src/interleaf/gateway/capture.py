@@ -7,7 +7,8 @@ When a reply is complete (a whole body read, or a stream's end marker), :meth:`C
 else bound to the conversation before it) - and puts it in this process's map of replies not yet
 written (:meth:`CaptureQueue.recent`), which restoration reads before the store. The client's next turn
 finds it whatever the store is doing. A writer task then writes what is pending in batches: one
-``put_many`` per tenant (with the served markers) every :data:`BATCH_WINDOW` seconds.
+``put_many`` per tenant (with the served markers) once :data:`BATCH_FILL` replies are pending or
+:data:`BATCH_WINDOW` seconds have passed.
 
 On a store shared by replicas (``store.shared``: Redis), or with ``durable``, :meth:`capture` returns only
 once the reply is written, and the event that ends a stream is held until then
@@ -94,13 +95,17 @@ from interleaf.wire.errors import WireError
 
 log = logging.getLogger("interleaf.gateway")
 
-BATCH_WINDOW = 0.01
-"""Seconds the writer collects replies before writing them in one batch (a store private to this process)."""
+BATCH_WINDOW = 0.1
+"""Seconds the writer waits for a batch to fill (:data:`BATCH_FILL` replies) before it writes what it has
+(a store private to this process). A bigger batch is cheaper per reply: new keys land at random places
+in the store's index, and one transaction writes each index page it touches once, however many keys it
+gained (benchmarks/bench_thinking_store.py measures a turn's cost in small batches and in big ones). At
+wrk's concurrency 50 the gateway spent 330 us a request with this wait and 407 to 454 us writing every
+10 ms. A reply reaches the store at most this late; until then this process restores it from memory."""
+BATCH_FILL = 256
+"""Replies pending at which the writer stops waiting for more (:data:`BATCH_WINDOW`)."""
 BATCH_BEHIND = 2048
-"""Replies per write when writes trail the replies (a store private to this process). Under load the
-writer falls behind, and a bigger batch is cheaper per reply: new keys land at random places in the
-store's index, and one transaction writes each index page it touches once, however many keys it gained
-(benchmarks/bench_thinking_store.py measures a turn's cost in small batches and in these)."""
+"""Replies per write at most when writes trail the replies (a store private to this process)."""
 BATCH_THROUGH = 256
 """Replies per write when each waits for its own (:attr:`CaptureQueue.write_through`): the reply that
 opens a batch waits for all of it."""
@@ -184,6 +189,8 @@ class CaptureQueue:
         self._recent: dict[tuple[str, str], Stored] = {}
         self._lost: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._wake = asyncio.Event()
+        self._filling = False
+        """The writer is waiting for a batch to fill (:meth:`_fill`)."""
         self._progress = asyncio.Event()
         self._captured = 0
         self._attempted = 0
@@ -249,7 +256,8 @@ class CaptureQueue:
             self._recent[(job.tenant, key)] = stored
             self._lost.pop((job.tenant, key), None)
             self._pending.append(held)
-        self._wake.set()
+        if not self._filling or len(self._pending) >= BATCH_FILL:
+            self._wake.set()
         assert entry is not None
         if entry.written is None:
             return True
@@ -372,8 +380,8 @@ class CaptureQueue:
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
-                if self._window:
-                    await asyncio.sleep(self._window)
+            if self._window and len(self._pending) < BATCH_FILL:
+                await self._fill()
             batch = self._next_batch()
             if not batch:
                 continue
@@ -395,6 +403,18 @@ class CaptureQueue:
             self._shed()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)
+
+    async def _fill(self) -> None:
+        """Wait up to the window for :data:`BATCH_FILL` replies (:meth:`capture` wakes the writer only
+        when they are there, not for each reply)."""
+        self._filling = True
+        self._wake.clear()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._window):
+                    await self._wake.wait()
+        finally:
+            self._filling = False
 
     def _next_batch(self) -> list[_Pending]:
         """Take the oldest pending replies: up to the batch's count, or until they hold
