@@ -99,9 +99,8 @@ BATCH_WINDOW = 0.1
 """Seconds the writer waits for a batch to fill (:data:`BATCH_FILL` replies) before it writes what it has
 (a store private to this process). A bigger batch is cheaper per reply: new keys land at random places
 in the store's index, and one transaction writes each index page it touches once, however many keys it
-gained (benchmarks/bench_thinking_store.py measures a turn's cost in small batches and in big ones). At
-wrk's concurrency 50 the gateway spent 330 us a request with this wait and 407 to 454 us writing every
-10 ms. A reply reaches the store at most this late; until then this process restores it from memory."""
+gained (benchmarks/bench_thinking_store.py measures a turn's cost in small batches and in big ones). A
+reply reaches the store at most this late; until then this process restores it from memory."""
 BATCH_FILL = 256
 """Replies pending at which the writer stops waiting for more (:data:`BATCH_WINDOW`)."""
 BATCH_BEHIND = 2048
