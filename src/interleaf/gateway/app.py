@@ -38,6 +38,7 @@ from interleaf.gateway.endpoints import read_body
 from interleaf.gateway.errors import NOTHING_RESTORED, GatewayError, error_bytes, error_response
 from interleaf.gateway.formats import decode_request, wire_index
 from interleaf.gateway.forward import Forwarder, Prepared
+from interleaf.gateway.headers import IndexedHeaders
 from interleaf.gateway.jsonio import BodyError, json_text, loads_body
 from interleaf.gateway.limits import LimitExceeded, check_conversation
 from interleaf.gateway.metrics import Metrics, user_agent_label
@@ -688,6 +689,7 @@ class _GatewayApp(Starlette):
                 return
             scope["app"] = self
             request = Request(scope, receive, send)
+            request._headers = IndexedHeaders(scope)  # what Request.headers would build, indexed
             try:
                 response = await endpoint(request)
             except Exception as exc:  # a bug: answered like Starlette's handler would, then logged
