@@ -11,6 +11,7 @@ from typing import Protocol
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import Receive
 
 from interleaf.backends.errors import BackendError
 from interleaf.backends.http import HttpClient
@@ -180,12 +181,31 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
         raise _too_large(int(length), limit)
     receive = request.receive  # the ASGI messages themselves: Request.stream() is an async generator
     if getattr(getattr(receive, "__self__", None), "more_body", True) is False:
-        # uvicorn's request cycle holds the whole body already (most requests arrive in one read): no read
-        # can stall, so no deadline timer is armed (one per request was a measurable part of the
-        # gateway's CPU per request). Any other server, or a body still arriving, keeps the deadline.
-        timeout = None
-    chunks: list[bytes] = []
-    size = 0
+        # uvicorn's request cycle holds the whole body already (most requests arrive in one read): one
+        # message, no read can stall, so no deadline is armed (a timer per request was a measurable
+        # part of the gateway's CPU per request). Any other server, or a body still arriving, reads
+        # chunk by chunk under the deadline.
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        body: bytes = message.get("body", b"")
+        if len(body) > limit:
+            raise _too_large(len(body), limit)
+        if message.get("more_body", False):  # not from a cycle that holds the whole body; still read
+            body = await _read_rest(receive, limit, timeout, [body])
+    else:
+        body = await _read_rest(receive, limit, timeout, [])
+    encoding = request.headers.get("content-encoding")
+    if encoding is None:
+        return body
+    # In a thread: decoding a few megabytes takes milliseconds the event loop owes everyone else.
+    return await asyncio.to_thread(decode_body, body, encoding, limit)
+
+
+async def _read_rest(receive: Receive, limit: int, timeout: float | None, chunks: list[bytes]) -> bytes:
+    """The body: ``chunks`` (read already) and the rest, at most ``limit`` bytes in all, with 408 when
+    the client stalls for ``timeout`` seconds between two reads."""
+    size = sum(len(chunk) for chunk in chunks)
     loop = asyncio.get_running_loop()
     try:
         # One deadline for the whole body, moved on after every chunk (a scope per read cost a timer
@@ -212,12 +232,7 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
             f"the request body stalled: nothing arrived for {timeout:g} s (--header-timeout)",
             code="request_timeout",
         ) from None
-    body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding")
-    if encoding is None:
-        return body
-    # In a thread: decoding a few megabytes takes milliseconds the event loop owes everyone else.
-    return await asyncio.to_thread(decode_body, body, encoding, limit)
+    return b"".join(chunks)
 
 
 def _too_large(size: int, limit: int) -> GatewayError:

@@ -534,15 +534,18 @@ def reply_tool_calls(body: Any) -> ReplyCalls | None:
     """A response body's tool calls (id, name, input), read straight off the wire: what a key needs,
     without building the message. ``None`` when the body holds anything but text, tool use and
     thinking blocks, or a field :func:`decode_reply_message` would refuse: the caller then decodes it
-    whole. Where both answer, the calls are those of the decoded message."""
-    if not isinstance(body, Mapping) or body.get("type") == "error":
+    whole. Where both answer, the calls are those of the decoded message.
+
+    Parsed JSON holds plain dicts; anything else is left to the decoder (``isinstance`` against
+    ``Mapping`` is an ABC check, several per reply on the gateway's hot path)."""
+    if not isinstance(body, dict) or body.get("type") == "error":
         return None
     content = body.get("content")
     if not isinstance(content, list):
         return None
     calls: ReplyCalls = []
     for block in content:
-        if not isinstance(block, Mapping):
+        if not isinstance(block, dict):
             return None
         kind = block.get("type")
         if kind == "text":
