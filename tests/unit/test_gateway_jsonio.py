@@ -1,8 +1,9 @@
-"""The gateway's JSON reader parses exactly as the stdlib does, on every input the stdlib takes, and fails
-where it fails.
+"""The JSON reader parses exactly as the stdlib does, on every input the stdlib takes, bytes or text, and
+fails where it fails.
 
-``gateway.jsonio.loads`` reads with orjson and falls back to :func:`json.loads` where the two differ; a
-difference it missed would change a tool argument, a key or a restored turn without a sound.
+``wire.jsonread.loads`` (the gateway's ``jsonio.loads``) reads with orjson and falls back to
+:func:`json.loads` where the two differ; a difference it missed would change a tool argument, a key, a
+streamed event or a restored turn without a sound.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def same(a: Any, b: Any) -> bool:
     return True
 
 
-def outcome(parse: Any, data: bytes) -> tuple[str, Any]:
+def outcome(parse: Any, data: bytes | str) -> tuple[str, Any]:
     try:
         return "value", parse(data)
     except RecursionError:
@@ -53,12 +54,20 @@ def outcome(parse: Any, data: bytes) -> tuple[str, Any]:
 
 
 def check(data: bytes) -> None:
-    ours, stdlib = outcome(loads, data), outcome(json.loads, data)
-    assert ours[0] == stdlib[0], (data[:200], ours, stdlib)
-    if ours[0] == "value":
-        assert same(ours[1], stdlib[1]), (data[:200], ours[1], stdlib[1])
-    else:
-        assert ours[1] == stdlib[1]
+    """``data`` parsed as bytes, and as the text it decodes to (stream events arrive as text), when it does."""
+    inputs: list[bytes | str] = [data]
+    for errors in ("strict", "surrogatepass"):
+        try:
+            inputs.append(data.decode("utf-8", errors))
+        except UnicodeDecodeError:
+            continue
+    for data_in in inputs:
+        ours, stdlib = outcome(loads, data_in), outcome(json.loads, data_in)
+        assert ours[0] == stdlib[0], (data_in[:200], ours, stdlib)
+        if ours[0] == "value":
+            assert same(ours[1], stdlib[1]), (data_in[:200], ours[1], stdlib[1])
+        else:
+            assert ours[1] == stdlib[1]
 
 
 scalars = (
@@ -110,7 +119,13 @@ def test_any_bytes_parse_or_fail_as_json_would(data: bytes) -> None:
 
 def test_integers_beyond_64_bits_stay_exact() -> None:
     assert loads(b'{"id": 123456789012345678901234567890}') == {"id": 123456789012345678901234567890}
+    assert loads('{"id": 123456789012345678901234567890}') == {"id": 123456789012345678901234567890}
     assert isinstance(loads(b"[9223372036854775807]")[0], int)
+
+
+def test_text_with_a_lone_surrogate_character_parses_as_json_parses_it() -> None:
+    assert loads('"\\ud800"') == json.loads('"\\ud800"')  # the escape: six ASCII characters
+    assert loads('["\ud83d"]') == ["\ud83d"]  # the character itself: not UTF-8, json reads it
 
 
 def test_body_errors_say_what_is_wrong() -> None:

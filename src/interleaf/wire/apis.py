@@ -18,6 +18,7 @@ from interleaf.wire import anthropic, openai_chat, responses
 from interleaf.wire.anthropic import ReplyCalls
 from interleaf.wire.errors import Losses, StreamIncompleteError, WireError
 from interleaf.wire.events import StreamEvent, events_from_response
+from interleaf.wire.jsonread import loads
 
 ApiName = Literal["anthropic", "openai-chat", "openai-responses"]
 API_NAMES: tuple[ApiName, ...] = ("anthropic", "openai-chat", "openai-responses")
@@ -29,7 +30,7 @@ class StreamDataError(WireError):
 
 def _loads(data: str) -> Any:
     try:
-        return json.loads(data)
+        return loads(data)
     except ValueError as exc:
         raise StreamDataError(
             f"a stream event's data is not valid JSON ({exc}); it begins {data[:120]!r}"
