@@ -63,3 +63,15 @@ def test_sse_any_chunking_gives_the_same_events(cuts: list[int], raw: bytes) -> 
     points = sorted({min(c, len(raw)) for c in cuts})
     chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
     assert _decode_all(chunks) == _decode_all([RAW])
+
+
+BROKEN = b"data: a\xffb\xe2\x82\n\ndata: \xf0\x9d\x84\x9e ok\n\n"
+"""A stray byte and a character cut short (not UTF-8: replaced), then a whole four-byte character."""
+
+
+def test_bytes_that_are_not_utf8_are_replaced_at_every_split_point() -> None:
+    expected = [SSEEvent(data="a\ufffdb\ufffd"), SSEEvent(data="\U0001d11e ok")]
+    assert _decode_all([BROKEN]) == expected
+    for split in range(len(BROKEN) + 1):
+        assert _decode_all([BROKEN[:split], BROKEN[split:]]) == expected, split
+    assert _decode_all([BROKEN[i : i + 1] for i in range(len(BROKEN))]) == expected

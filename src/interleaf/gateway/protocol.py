@@ -195,13 +195,17 @@ class OneWriteCycle(RequestResponseCycle):
         if message["type"] != "http.response.start" or self.response_started:
             await super().send(message)
             return
-        held = _HeldHead(self.transport)
+        transport = self.transport
+        held = _HeldHead(transport)
         self.transport = held  # type: ignore[assignment]
         await super().send(message)
         # A streamed response's head leaves now, and so does a HEAD request's: uvicorn writes no
         # body for it.
         if self.chunked_encoding is not False or self.scope["method"] == "HEAD":
             held.flush()
+            # Nothing more to join: the stream's chunks go straight to the transport, not through
+            # the held head's write (a call less for every chunk).
+            self.transport = transport
 
 
 class _HeldHead:
