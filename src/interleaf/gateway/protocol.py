@@ -104,10 +104,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # _count inlined: called for every header of every request.
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self.max_header_bytes and self._in_head:
-            self._refuse(431, f"request head over {self.max_header_bytes} bytes")
+        self._count(len(name) + len(value) + 4)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
