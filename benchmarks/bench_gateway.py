@@ -152,17 +152,23 @@ def run(args: argparse.Namespace, workdir: Path) -> Results:
         print("slow streams ...", flush=True)
         slow_body = workdir / "slow.json"
         slow_body.write_bytes(request_body([], stream=True, model=SLOW_MODEL))
-        for party in parties:
-            if party.name in ("bare", "interleaf", "interleaf-compiled") or (
-                party.name == "litellm" and args.litellm_streams
-            ):
-                results.slow[party.name] = slow_streams(party, keys[party.name], slow_body, args.streams)
-        for party in parties[1:]:
+        relaying = [
+            party
+            for party in parties
+            if party.name in ("bare", "interleaf", "interleaf-compiled")
+            or (party.name == "litellm" and args.litellm_streams)
+        ]
+        for party in relaying:
+            results.slow[party.name] = slow_streams(party, keys[party.name], slow_body, args.streams)
+            # Memory when its own last stream closed, and once it has been idle a moment (interleaf
+            # hands freed heap back then), before the next party's streams start.
             results.rss[party.name] = rss_mib(party.pid)
+            time.sleep(IDLE_SETTLE_SECONDS)
+            results.rss_idle[party.name] = rss_mib(party.pid)
+        for party in parties[1:]:
+            if party not in relaying:
+                results.rss[party.name] = rss_mib(party.pid)
         results.rss["emulator"] = rss_mib(emulator.pid)
-        # interleaf hands freed heap back once it has been idle a moment: memory again, every party idle.
-        time.sleep(IDLE_SETTLE_SECONDS)
-        results.rss_idle = {party.name: rss_mib(party.pid) for party in parties[1:]}
 
     print(f"{args.rows:,} stored turns ...", flush=True)
     results.restore.update(million_rows(args, workdir))

@@ -186,9 +186,10 @@ def report(results: Results, args: argparse.Namespace) -> str:
     )
     lines += [
         "",
-        f"RSS (once started, before any load → when the last slow stream closed / {IDLE_SETTLE_SECONDS:g} s "
-        f"later, idle): {rss}. Of these, {' and '.join(NAMES[k] for k in results.slow)} relayed the slow "
-        "streams.",
+        f"RSS (once started, before any load → when its last slow stream closed / {IDLE_SETTLE_SECONDS:g} s "
+        f"later, idle): {rss}. Of these, {', '.join(NAMES[k] for k in results.slow)} relayed the slow "
+        "streams, one party after the other, each measured before the next one's began; the others "
+        "were measured once, when every stream had closed.",
         "",
         *targets(results, args),
     ]
