@@ -2,7 +2,7 @@
 
 Every party runs in its own process: the upstream emulator (raw asyncio on uvloop, TCP_NODELAY), a bare
 Starlette + aiohttp proxy (the floor for any Python gateway), ``interleaf serve`` (the real CLI) on SQLite
-from source and from this commit's compiled wheel (``scripts/build-wheel``), on Redis, and LiteLLM's proxy from its own venv (``.bench/litellm-venv``, built when missing). ``wrk``
+and on Redis, and LiteLLM's proxy from its own venv (``.bench/litellm-venv``, built when missing). ``wrk``
 is the load generator for latency, throughput and CPU time per request: it costs less than any of them.
 
 The headline is CPU time per request: what ``interleaf serve`` spends against what the bare proxy
@@ -38,7 +38,6 @@ from benchmarks.gateway_processes import (
     PYTHON,
     ROOT,
     Party,
-    compiled_build,
     cpu_seconds,
     interleaf_serve,
     litellm_binary,
@@ -104,24 +103,6 @@ def run(args: argparse.Namespace, workdir: Path) -> Results:
             log_level=args.log_level,
         )
         parties = [direct, bare, keeping, gateway]
-        print("building the compiled wheel ...", flush=True)
-        compiled_site, how = compiled_build(workdir)
-        if compiled_site is None:
-            results.notes.append(f"Compiled row skipped: {how}.")
-        else:
-            results.notes.append(f"The compiled wheel: this commit's, {how}, installed with pip --target.")
-            parties.append(
-                interleaf_serve(
-                    stack,
-                    "interleaf-compiled",
-                    upstream=emulator.url,
-                    store=f"sqlite:///{workdir}/thinking-compiled.db",
-                    home=workdir / "home-compiled",
-                    logs=logs,
-                    source=compiled_site,
-                    log_level=args.log_level,
-                )
-            )
         redis = start_redis(stack, logs)
         if redis is None:
             results.notes.append("Redis row skipped: no redis-server (make test installs it).")
@@ -155,8 +136,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Results:
         relaying = [
             party
             for party in parties
-            if party.name in ("bare", "interleaf", "interleaf-compiled")
-            or (party.name == "litellm" and args.litellm_streams)
+            if party.name in ("bare", "interleaf") or (party.name == "litellm" and args.litellm_streams)
         ]
         for party in relaying:
             results.slow[party.name] = slow_streams(party, keys[party.name], slow_body, args.streams)

@@ -150,22 +150,6 @@ def exported_source(commit: str) -> Path:
     return target / "src"
 
 
-def compiled_build(workdir: Path) -> tuple[Path | None, str]:
-    """This checkout's compiled wheel (``scripts/build-wheel``), installed into ``workdir``: the folder to put
-    first on ``PYTHONPATH`` (None when it could not be built) and what happened, for the report."""
-    started_at = time.monotonic()
-    built = subprocess.run(
-        ["scripts/build-wheel", str(workdir / "wheel")], capture_output=True, text=True, cwd=ROOT
-    )
-    wheels = sorted((workdir / "wheel").glob("interleaf-*.whl"))
-    if built.returncode != 0 or not wheels:
-        return None, f"the compiled wheel did not build: {(built.stderr or built.stdout).strip()[-300:]}"
-    site = workdir / "compiled-site"
-    command = [PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheels[-1])]
-    subprocess.run(command, check=True, capture_output=True)
-    return site, f"built by scripts/build-wheel in {time.monotonic() - started_at:.0f} s"
-
-
 def interleaf_serve(
     stack: contextlib.ExitStack,
     name: str,

@@ -16,7 +16,6 @@ NAMES = {
     "bare": "bare Starlette + aiohttp proxy",
     "bare-keeping": "bare proxy keeping every reply (zstd, SQLite behind the load)",
     "interleaf": "**interleaf**",
-    "interleaf-compiled": "**interleaf**, compiled wheel (`make wheel`)",
     "interleaf-redis": "**interleaf**, Redis store (each reply written before it is sent)",
     "litellm": "LiteLLM proxy",
 }
@@ -38,12 +37,9 @@ def mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def cpu_ratio(results: Results, name: str = "interleaf") -> float | None:
-    """``name``'s CPU time per request at concurrency 50 over the bare proxy's (None if not measured)."""
-    party, floor = results.loads.get((50, name)), results.loads.get((50, "bare"))
-    if party is None or floor is None or not party.cpu_us or not floor.cpu_us:
-        return None
-    return party.cpu_us / floor.cpu_us
+def cpu_ratio(results: Results) -> float | None:
+    mine, floor = (results.loads[(50, name)].cpu_us for name in ("interleaf", "bare"))
+    return mine / floor if mine and floor else None
 
 
 def headline(results: Results) -> str:
@@ -51,26 +47,13 @@ def headline(results: Results) -> str:
     ratio = cpu_ratio(results)
     if ratio is None:
         return "CPU time per request could not be measured in this run."
-    compiled = cpu_ratio(results, "interleaf-compiled")
-    if compiled is None:
-        figures = (
-            f"**Headline: CPU time per request {ratio:.2f}× the bare proxy's** (target ≤ {CPU_TARGET}×: "
-        )
-        figures += f"{mark(ratio <= CPU_TARGET)}): `interleaf serve` spent {mine:.0f} µs per request"
-    else:
-        spent = results.loads[(50, "interleaf-compiled")].cpu_us or 0.0
-        figures = (
-            f"**Headline: CPU time per request {compiled:.2f}× the bare proxy's from the compiled wheel, "
-            f"{ratio:.2f}× from source** (target ≤ {CPU_TARGET}×: {mark(compiled <= CPU_TARGET)} by the "
-            f"compiled wheel, {mark(ratio <= CPU_TARGET)} from source): `interleaf serve` spent {spent:.0f} µs "
-            f"per request installed from the wheel `make wheel` builds (the gateway's request path compiled "
-            f"to C by mypyc) and {mine:.0f} µs from source (an editable install, pure Python)"
-        )
     return (
-        f"{figures}, the bare Starlette + aiohttp proxy {floor:.0f} µs, under the same wrk load at concurrency "
-        "50 in the same run. Every reply is a new turn to store, into a store that starts empty: what storing "
-        "a turn costs as the store grows to a million turns and once it is full (evicting as it writes) is in "
-        "the thinking-store section." + keeping_sentence(results, mine)
+        f"**Headline: CPU time per request {ratio:.2f}× the bare proxy's** (target ≤ {CPU_TARGET}×: "
+        f"{mark(ratio <= CPU_TARGET)}): `interleaf serve` spent {mine:.0f} µs per request, the bare Starlette + "
+        f"aiohttp proxy {floor:.0f} µs, under the same wrk load at concurrency 50 in the same run. "
+        "Every reply is a new turn to store, into a store that starts empty: what storing a turn costs "
+        "as the store grows to a million turns and once it is full (evicting as it writes) is in the "
+        "thinking-store section." + keeping_sentence(results, mine)
     )
 
 
@@ -140,8 +123,7 @@ def report(results: Results, args: argparse.Namespace) -> str:
         "for one that persists what it relays: each reply zstd-compressed, keyed by a hash of its bytes and "
         "written to SQLite by one thread behind the load, up to 2,048 a transaction, into a table of the "
         "shape of interleaf's store), `interleaf serve --profile anthropic` on its SQLite "
-        "store from source and from the compiled wheel (this commit's, built by `scripts/build-wheel` for "
-        f"the run), and on Redis (log level {args.log_level}), and LiteLLM's proxy. The load generator is `wrk` "
+        f"store and on Redis (log level {args.log_level}), and LiteLLM's proxy. The load generator is `wrk` "
         "(C, far cheaper than any of them). The request is a realistic turn 2 of a coding agent (3.6 KB: "
         "system prompt, three tools, an earlier turn with its signed thinking and a tool result), "
         f"non-streaming unless said otherwise. Medians of {args.rounds} interleaved rounds "
@@ -187,7 +169,7 @@ def report(results: Results, args: argparse.Namespace) -> str:
     lines += [
         "",
         f"RSS (once started, before any load → when its last slow stream closed / {IDLE_SETTLE_SECONDS:g} s "
-        f"later, idle): {rss}. Of these, {', '.join(NAMES[k] for k in results.slow)} relayed the slow "
+        f"later, idle): {rss}. Of these, {' and '.join(NAMES[k] for k in results.slow)} relayed the slow "
         "streams, one party after the other, each measured before the next one's began; the others "
         "were measured once, when every stream had closed.",
         "",
@@ -276,16 +258,9 @@ def targets(results: Results, args: argparse.Namespace) -> list[str]:
     of_bare = loads[(50, "interleaf")].rps / loads[(50, "bare")].rps
     ratio = cpu_ratio(results)
     lines = ["Targets (2-core machine):", ""]
-    compiled = cpu_ratio(results, "interleaf-compiled")
-    if compiled is not None:
-        lines.append(
-            f"- CPU time per request ≤ {CPU_TARGET}× the bare proxy's, compiled wheel: {compiled:.2f}× — "
-            f"{mark(compiled <= CPU_TARGET)}."
-        )
     if ratio is not None:
         lines.append(
-            f"- CPU time per request ≤ {CPU_TARGET}× the bare proxy's, from source: {ratio:.2f}× — "
-            f"{mark(ratio <= CPU_TARGET)}."
+            f"- CPU time per request ≤ {CPU_TARGET}× the bare proxy's: {ratio:.2f}× — {mark(ratio <= CPU_TARGET)}."
         )
     redis = ""
     if (1, "interleaf-redis") in loads:
@@ -314,9 +289,6 @@ def targets(results: Results, args: argparse.Namespace) -> list[str]:
             f" It started at {results.rss_start['interleaf']:.0f} MiB and grew {grew:.0f} MiB over the run; "
             f"the bare proxy started at {results.rss_start['bare']:.0f} MiB and grew {bare_grew:.0f} MiB."
         )
-    if "interleaf-compiled" in results.rss:
-        wheel, wheel_idle = results.rss["interleaf-compiled"], results.rss_idle.get("interleaf-compiled", 0.0)
-        memory += f" From the compiled wheel: {wheel:.0f} MiB, and {wheel_idle:.0f} MiB idle."
     lines.append(
         f"- RSS ≤ 100 MiB after the run: {rss:.0f} MiB when the last stream closed, {idle:.0f} MiB idle "
         f"{IDLE_SETTLE_SECONDS:g} s later — {mark(max(rss, idle) <= 100)}.{memory}"
