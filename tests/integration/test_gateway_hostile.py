@@ -9,9 +9,11 @@ capturing afterwards.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import socket
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import aiohttp
 import pytest
 
 from interleaf.gateway.limits import Limits
+from interleaf.gateway.protocol import GuardedHttpToolsProtocol
 from tests.support.gateway_scenario import MODEL, PROMPT, anthropic_async, openai_async, upstream_steps
 from tests.support.gateway_server import GatewayServer, gateway_options
 from tests.support.payloads import anthropic_message, openai_completion, text
@@ -289,6 +292,59 @@ async def test_slow_loris_heads_bodies_and_silent_connections_are_cut(
         first, _, rest = second.partition(b"HTTP/1.1 408")
         assert first.startswith(b"HTTP/1.1 200") and _ and b"request head not complete" in rest, second
         # Meanwhile, and after, everyone else is served.
+        upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=False, turns=2))
+        run = await anthropic_async(gateway.base_url, "k", stream=False, turns=2)
+    assert run.restored == [0, 1]
+
+
+def _one_request_each(port: int, connections: int, *, reset: bool) -> None:
+    """``connections`` connections, one ``/healthz`` each, read whole; then each is closed, or reset
+    (RST, as a killed client or a proxy purging idle connections closes it)."""
+    for _ in range(connections):
+        with socket.create_connection(("127.0.0.1", port), timeout=3.0) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while not answer.rstrip().endswith(b"}"):
+                chunk = sock.recv(65536)
+                assert chunk, answer
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+            if reset:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _connections_held(port: int) -> int:
+    """Protocol objects of the gateway on ``port`` still alive (each holds a connection's buffers,
+    transport and last request)."""
+    return sum(
+        1
+        for held in gc.get_objects()
+        if isinstance(held, GuardedHttpToolsProtocol)
+        and (getattr(held, "server", None) or ("", 0))[1] == port
+    )
+
+
+async def test_closed_and_reset_connections_are_freed_at_once(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    # uvicorn left the keep-alive timer of a reset connection armed, holding the connection for the
+    # whole keep-alive (75 s); 20,000 resets grew the gateway by 174 MiB. A closed one waited for the
+    # cycle collector. With the collector off, both must be gone once the gateway has seen them close.
+    async with GatewayServer(gateway_options("anthropic", upstream.base_url, store_url)) as gateway:
+        gc.collect()
+        gc.disable()
+        try:
+            for reset in (False, True):
+                await asyncio.to_thread(_one_request_each, gateway.port, 20, reset=reset)
+                held = _connections_held(gateway.port)
+                for _ in range(100):  # the gateway sees each close a moment after it is sent
+                    if held == 0:
+                        break
+                    await asyncio.sleep(0.02)
+                    held = _connections_held(gateway.port)
+                assert held == 0, f"{held} {'reset' if reset else 'closed'} connections still held"
+        finally:
+            gc.enable()
         upstream.enqueue(*upstream_steps("anthropic", "thinking", stream=False, turns=2))
         run = await anthropic_async(gateway.base_url, "k", stream=False, turns=2)
     assert run.restored == [0, 1]
