@@ -14,6 +14,9 @@ touched). Every version runs the same measurements, in one run:
 * **Drain**: requests sent at a steady rate to the zero-latency emulator while bursts of streams open
   and all end together; their latency counted from when each was due. The older gateway collected
   garbage and trimmed the heap on the event loop when its streams drained; the newer one tidies when idle.
+* **Reset connections**: clients that each send one request, read the reply and reset the connection
+  (RST, as a killed client or a proxy purging idle connections closes it), one after another; the
+  gateway's memory before and after. uvicorn kept a reset connection for its whole keep-alive (75 s).
 
     .venv/bin/python -m benchmarks.bench_gateway_hardening [--seconds 12] [--bursts 2] [--no-write]
 """
@@ -22,9 +25,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
+import socket
+import struct
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,6 +175,50 @@ def drain_once(version: Version, emulator: str, args: argparse.Namespace, workdi
         return python_client("drain", gateway.url, KEY, probe, spec)
 
 
+RESET_SETTLE_SECONDS = 3.0
+"""Seconds after the last reset before memory is read again: the gateway has seen every connection close
+and tidied once it is idle (2 s), long before a keep-alive of 75 s would have ended."""
+
+
+def reset_connections(url: str, count: int) -> None:
+    """``count`` connections to ``url``, one after another: each asks ``/healthz``, reads the whole
+    reply and resets the connection (SO_LINGER 0 sends RST instead of FIN)."""
+    host, port = url.removeprefix("http://").split(":")
+    linger = struct.pack("ii", 1, 0)
+    for _ in range(count):
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            assert connection.sock is not None
+            connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        finally:
+            connection.close()
+
+
+def resets_once(version: Version, emulator: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    """The gateway's RSS once started, right after ``args.resets`` reset connections, and
+    :data:`RESET_SETTLE_SECONDS` later."""
+    logs = workdir / "logs" / f"{version.label}-resets"
+    with contextlib.ExitStack() as stack:
+        gateway = interleaf_serve(
+            stack,
+            f"{version.label}-resets",
+            upstream=emulator,
+            store=f"sqlite:///{logs}/thinking.db",
+            home=logs / "home",
+            logs=logs,
+            source=version.source,
+        )
+        started = rss_mib(gateway.pid)
+        began = time.perf_counter()
+        reset_connections(gateway.url, args.resets)
+        seconds = time.perf_counter() - began
+        after = rss_mib(gateway.pid)
+        time.sleep(RESET_SETTLE_SECONDS)
+        return {"started": started, "after": after, "settled": rss_mib(gateway.pid), "seconds": seconds}
+
+
 def cpu_per_request(found: list[Version], args: argparse.Namespace, workdir: Path) -> dict[str, Load]:
     """Every version and the bare proxy at once; wrk at concurrency 50 on each in turn, interleaved."""
     logs = workdir / "logs" / "cpu"
@@ -222,6 +273,10 @@ def run(args: argparse.Namespace, workdir: Path) -> Measured:
             print(f"drain: {version.label} ({version.commit}) ...", flush=True)
             measured.drains[version.label] = drain_once(version, emulator.url, args, workdir)
             print(f"  {measured.drains[version.label]}", flush=True)
+        for version in found:
+            print(f"reset connections: {version.label} ({version.commit}) ...", flush=True)
+            measured.resets[version.label] = resets_once(version, emulator.url, args, workdir)
+            print(f"  {measured.resets[version.label]}", flush=True)
     measured.load = (load_before, load_average())
     return measured
 
@@ -244,6 +299,9 @@ def main() -> None:
         "--stream-chunks", type=int, default=10, help="drain: chunks a stream, 50 ms apart (10)"
     )
     parser.add_argument("--gap", type=float, default=30.0, help="drain: seconds between bursts (30)")
+    parser.add_argument(
+        "--resets", type=int, default=20_000, help="connections reset after one reply each (20000)"
+    )
     parser.add_argument("--cpu-rounds", type=int, default=3, help="CPU per request: rounds (3)")
     parser.add_argument("--cpu-seconds", type=float, default=5.0, help="CPU per request: seconds a run (5)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")

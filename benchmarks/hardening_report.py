@@ -38,6 +38,7 @@ class Measured:
     cpu: dict[str, Load] = field(default_factory=dict)
     soaks: list[Soak] = field(default_factory=list)
     drains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resets: dict[str, dict[str, float]] = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)
 
 
@@ -55,7 +56,9 @@ def report(args: argparse.Namespace, m: Measured) -> str:
         "",
         *drain_lines(args, m),
         "",
-        *verdicts(m),
+        *reset_lines(args, m),
+        "",
+        *verdicts(args, m),
         "",
         f"Load average {m.load[0]:.2f} → {m.load[1]:.2f} on 2 cores shared with other work.",
     ]
@@ -132,7 +135,28 @@ def drain_lines(args: argparse.Namespace, m: Measured) -> list[str]:
     return lines
 
 
-def verdicts(m: Measured) -> list[str]:
+def reset_lines(args: argparse.Namespace, m: Measured) -> list[str]:
+    if not m.resets:
+        return []
+    lines = [
+        f"**Reset connections**: {args.resets:,} clients, one after another, each asking `/healthz`, reading "
+        "the whole reply and resetting the connection (RST: a killed client, or a proxy purging idle "
+        "connections, closes it so). The gateway's RSS once started, right after the last reset, and "
+        "3 s later (idle; the client keep-alive is 75 s):",
+        "",
+        "| version | connections a second | RSS started | right after | 3 s later | held by the resets |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, r in m.resets.items():
+        rate = args.resets / r["seconds"] if r["seconds"] else 0.0
+        lines.append(
+            f"| {m.names[label]} | {rate:,.0f} | {r['started']:.0f} MiB | {r['after']:.0f} MiB "
+            f"| {r['settled']:.0f} MiB | {r['settled'] - r['started']:+.0f} MiB |"
+        )
+    return lines
+
+
+def verdicts(args: argparse.Namespace, m: Measured) -> list[str]:
     lines = ["In short:", ""]
     if "before" in m.cpu and "after" in m.cpu:
         b, a = (m.cpu[v].cpu_us or 0.0 for v in ("before", "after"))
@@ -155,5 +179,11 @@ def verdicts(m: Measured) -> list[str]:
             f"{a_drain['drain']['p99']:.1f} ms after (max {b_drain['drain']['max']:.1f} → "
             f"{a_drain['drain']['max']:.1f} ms); quiet p99 {b_drain['quiet']['p99']:.1f} → "
             f"{a_drain['quiet']['p99']:.1f} ms."
+        )
+    if "before" in m.resets and "now" in m.resets:
+        b_reset, n_reset = m.resets["before"], m.resets["now"]
+        lines.append(
+            f"- {args.resets:,} reset connections held {b_reset['settled'] - b_reset['started']:+.0f} MiB "
+            f"before, {n_reset['settled'] - n_reset['started']:+.0f} MiB now."
         )
     return lines
