@@ -18,7 +18,7 @@ touched). Every version runs the same measurements, in one run:
   (RST, as a killed client or a proxy purging idle connections closes it), one after another; the
   gateway's memory before and after. uvicorn kept a reset connection for its whole keep-alive (75 s).
 
-    .venv/bin/python -m benchmarks.bench_gateway_hardening [--seconds 12] [--bursts 2] [--no-write]
+    .venv/bin/python -m benchmarks.bench_gateway_hardening [--seconds 12] [--bursts 2] [--resets 20000] [--no-write]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from benchmarks.gateway_load import Load, median_load, python_client, wrk, wrk_w
 from benchmarks.gateway_processes import (
     PYTHON,
     ROOT,
+    Party,
     cpu_seconds,
     exported_source,
     interleaf_serve,
@@ -155,23 +156,30 @@ def soak_once(version: Version, store: str, upstream: str, args: argparse.Namesp
     return Soak(store, version.label, json.loads(out.strip().splitlines()[-1]), spent, rss)
 
 
+def serve_alone(
+    stack: contextlib.ExitStack, version: Version, task: str, emulator: str, workdir: Path
+) -> Party:
+    """``version``'s gateway for one ``task``, on a SQLite store of its own, in front of ``emulator``."""
+    logs = workdir / "logs" / f"{version.label}-{task}"
+    return interleaf_serve(
+        stack,
+        f"{version.label}-{task}",
+        upstream=emulator,
+        store=f"sqlite:///{logs}/thinking.db",
+        home=logs / "home",
+        logs=logs,
+        source=version.source,
+    )
+
+
 def drain_once(version: Version, emulator: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    logs = workdir / "logs" / f"{version.label}-drain"
     probe = workdir / "probe.json"
     probe.write_bytes(kept_turn_body())
     streams = workdir / "streams.json"
     streams.write_bytes(request_body([], stream=True, model=f"slow-stream-{args.stream_chunks}"))
     spec = f"{args.rate}:{args.bursts}:{args.streams}:{args.gap:g}:{streams}"
     with contextlib.ExitStack() as stack:
-        gateway = interleaf_serve(
-            stack,
-            f"{version.label}-drain",
-            upstream=emulator,
-            store=f"sqlite:///{logs}/thinking.db",
-            home=logs / "home",
-            logs=logs,
-            source=version.source,
-        )
+        gateway = serve_alone(stack, version, "drain", emulator, workdir)
         return python_client("drain", gateway.url, KEY, probe, spec)
 
 
@@ -199,24 +207,22 @@ def reset_connections(url: str, count: int) -> None:
 def resets_once(version: Version, emulator: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     """The gateway's RSS once started, right after ``args.resets`` reset connections, and
     :data:`RESET_SETTLE_SECONDS` later."""
-    logs = workdir / "logs" / f"{version.label}-resets"
     with contextlib.ExitStack() as stack:
-        gateway = interleaf_serve(
-            stack,
-            f"{version.label}-resets",
-            upstream=emulator,
-            store=f"sqlite:///{logs}/thinking.db",
-            home=logs / "home",
-            logs=logs,
-            source=version.source,
-        )
+        gateway = serve_alone(stack, version, "resets", emulator, workdir)
         started = rss_mib(gateway.pid)
         began = time.perf_counter()
         reset_connections(gateway.url, args.resets)
         seconds = time.perf_counter() - began
         after = rss_mib(gateway.pid)
         time.sleep(RESET_SETTLE_SECONDS)
-        return {"started": started, "after": after, "settled": rss_mib(gateway.pid), "seconds": seconds}
+        settled = rss_mib(gateway.pid)
+    return {
+        "started": started,
+        "after": after,
+        "settled": settled,
+        "settle_seconds": RESET_SETTLE_SECONDS,
+        "seconds": seconds,
+    }
 
 
 def cpu_per_request(found: list[Version], args: argparse.Namespace, workdir: Path) -> dict[str, Load]:

@@ -138,13 +138,14 @@ def drain_lines(args: argparse.Namespace, m: Measured) -> list[str]:
 def reset_lines(args: argparse.Namespace, m: Measured) -> list[str]:
     if not m.resets:
         return []
+    settle = next(iter(m.resets.values()))["settle_seconds"]
     lines = [
         f"**Reset connections**: {args.resets:,} clients, one after another, each asking `/healthz`, reading "
         "the whole reply and resetting the connection (RST: a killed client, or a proxy purging idle "
         "connections, closes it so). The gateway's RSS once started, right after the last reset, and "
-        "3 s later (idle; the client keep-alive is 75 s):",
+        f"{settle:g} s later (idle; the client keep-alive is 75 s):",
         "",
-        "| version | connections a second | RSS started | right after | 3 s later | held by the resets |",
+        f"| version | connections a second | RSS started | right after | {settle:g} s later | held by the resets |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for label, r in m.resets.items():
