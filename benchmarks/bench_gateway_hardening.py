@@ -104,17 +104,7 @@ def soak_once(version: Version, store: str, upstream: str, args: argparse.Namesp
     logs = workdir / "logs" / f"{version.label}-{store}"
     with contextlib.ExitStack() as stack:
         if store == "sqlite":
-            gateways = [
-                interleaf_serve(
-                    stack,
-                    f"{version.label}-sqlite",
-                    upstream=upstream,
-                    store=f"sqlite:///{logs}/thinking.db",
-                    home=logs / "home",
-                    logs=logs,
-                    source=version.source,
-                )
-            ]
+            gateways = [serve_alone(stack, version, "sqlite", upstream, workdir)]
             fmt = "anthropic"
         else:
             redis = start_redis(stack, logs)
