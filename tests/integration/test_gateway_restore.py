@@ -598,6 +598,112 @@ async def test_a_tool_call_sent_back_with_new_text_around_it_gets_its_thinking_b
     assert visible == "Got it. Thanks for the additional context!"
 
 
+# Ids as servers mint them that have no digit or no letter in them: every GLM id; about one MiniMax id
+# in 50 (12 lowercase letters and digits) and one OpenAI id in 70 (24 letters and digits).
+DIGITLESS_OR_LETTERLESS_IDS = {
+    "glm": "call_-7947991322826442284",
+    "minimax": "call_function_xydyovpivyrn_1",
+    "openai": "call_DdmOpDxaXTPNJzghcAbQwErT",
+}
+
+
+def _one_tool_turn(call_id: str) -> Step:
+    call = {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": "list_files", "arguments": '{"path": "."}'},
+    }
+    return Step.json(
+        openai_completion(
+            content="Let me look at the files.", reasoning=THOUGHTS[0], tool_calls=[call], id="chatcmpl-one"
+        )
+    )
+
+
+@pytest.mark.parametrize("server", sorted(DIGITLESS_OR_LETTERLESS_IDS))
+async def test_a_rebuilt_step_is_restored_whatever_the_servers_ids_are_made_of(
+    server: str, upstream: ScriptedServer, store_url: str
+) -> None:
+    """A turn is keyed on its calls alone when its ids are random; ids without digits (or letters) are
+    random too when long enough, so an app that rebuilds the step around the call still gets the
+    thinking back. Before, such a turn was bound to the conversation, and the rebuilt step went
+    upstream bare: the strict upstream refused it (Qwen Code stopped, about 1 run in 100 on OpenAI)."""
+    field = "reasoning_content"
+    upstream.enqueue(
+        _one_tool_turn(DIGITLESS_OR_LETTERLESS_IDS[server]),
+        upstream_steps("openai-chat", field, stream=False, turns=2)[1],
+    )
+    make_strict(upstream, "openai-chat", field)
+    async with (
+        GatewayServer(gateway_options("deepseek", upstream.base_url, store_url)) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        call, _ = await _first_tool_turn(client, stream=False)
+        assert call["id"] == DIGITLESS_OR_LETTERLESS_IDS[server]
+        rebuilt: Any = [
+            {"role": "user", "content": "Summary of the work so far: nothing read yet. Continue."},
+            {
+                "role": "assistant",
+                "content": "Got it. Thanks for the additional context!",
+                "tool_calls": [call],
+            },
+            {"role": "tool", "tool_call_id": call["id"], "content": "README.md\nsrc/"},
+        ]
+        raw = await client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=rebuilt, tools=OPENAI_TOOLS
+        )
+    assert not upstream.rejections, upstream.rejections
+    assert (raw.headers["x-interleaf-restored"], raw.headers["x-interleaf-foreign"]) == ("1", "0")
+    assert replayed_thinking("openai-chat", field, upstream.requests[1]) == [THOUGHTS[0]]
+
+
+async def test_a_glm_turn_stored_by_an_earlier_version_is_still_restored(
+    upstream: ScriptedServer, store_url: str
+) -> None:
+    """Versions before ids without letters counted as random bound a GLM turn to its conversation. A
+    gateway upgraded mid-conversation looks such a turn up by its calls, misses, and then finds the row
+    under the conversation-bound key the earlier version wrote."""
+    field = "reasoning_content"
+    upstream.enqueue(
+        _one_tool_turn(DIGITLESS_OR_LETTERLESS_IDS["glm"]),
+        upstream_steps("openai-chat", field, stream=False, turns=2)[1],
+    )
+    make_strict(upstream, "openai-chat", field)
+    options = gateway_options("deepseek", upstream.base_url, store_url)
+    async with (
+        GatewayServer(options) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        call, content = await _first_tool_turn(client, stream=False)
+    echoed = Message(role="assistant", blocks=(Text(text=content), _tool_call(call)))
+    bound = legacy_fingerprint([Message(role="user", blocks=(Text(text=PROMPT),)), echoed], 1)
+    assert bound is not None and bound not in (calls_fingerprint(echoed), legacy_fingerprint([echoed], 0))
+    path = store_url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        rows = db.execute("SELECT rowid, tenant, fingerprint FROM thinking").fetchall()
+        assert [key for _, _, key in rows] == [calls_fingerprint(echoed)]
+        ((rowid, tenant, _),) = rows
+        db.execute(
+            "UPDATE thinking SET fingerprint = ?, k = ? WHERE rowid = ?",
+            (bound, row_key(tenant, bound), rowid),
+        )
+    async with (
+        GatewayServer(options) as gateway,
+        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
+    ):
+        history: Any = [
+            {"role": "user", "content": PROMPT},
+            {"role": "assistant", "content": content, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "README.md\nsrc/"},
+        ]
+        raw = await client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=history, tools=OPENAI_TOOLS
+        )
+    assert not upstream.rejections, upstream.rejections
+    assert raw.headers["x-interleaf-restored"] == "1"
+    assert replayed_thinking("openai-chat", field, upstream.requests[1]) == [THOUGHTS[0]]
+
+
 async def test_a_turn_stored_by_an_earlier_version_is_still_restored(
     upstream: ScriptedServer, store_url: str
 ) -> None:
@@ -614,7 +720,7 @@ async def test_a_turn_stored_by_an_earlier_version_is_still_restored(
         call, content = await _first_tool_turn(client, stream=False)
     # Rewrite the stored row as an earlier version wrote it: under the turn's f1: key.
     echoed = Message(role="assistant", blocks=(Text(text=content), _tool_call(call)))
-    legacy = legacy_fingerprint(echoed)
+    legacy = legacy_fingerprint([echoed], 0)
     assert legacy is not None and legacy.startswith("f1:")
     path = store_url.removeprefix("sqlite:///")
     with contextlib.closing(sqlite3.connect(path)) as db, db:

@@ -176,7 +176,7 @@ def test_keys_are_pinned_to_their_version() -> None:
     calls = "k1:b0e42c46c28f6b0e993a14e35883ef8a6aa73bf17e8dfeed234498b8af50be25"
     assert fingerprint(tools) == strict
     assert calls_fingerprint(tools) == calls
-    assert legacy_fingerprint(tools) == strict  # what versions before k1: stored this turn under
+    assert legacy_fingerprint([tools], 0) == strict  # what versions before k1: stored this turn under
     assert fingerprint_variants(tools) == (
         strict,
         "f1n:e0dcd678b9018a3c0d3f82bc5b366d938471d44cc95522e547c4658c54b6cc1c",
@@ -275,8 +275,8 @@ def test_a_turn_with_random_ids_is_keyed_on_its_calls_whatever_text_surrounds_th
     assert (
         turn_fingerprint(messages, 1) == conversation_fingerprints(messages)[1] == calls_fingerprint(turn())
     )
-    assert legacy_fingerprint(rewritten) == fingerprint(rewritten)
-    assert legacy_fingerprint(turn(call_id="functions.read:0")) is None  # bound to its conversation
+    assert legacy_fingerprint([rewritten], 0) == fingerprint(rewritten)
+    assert legacy_fingerprint([turn(call_id="functions.read:0")], 0) is None  # bound to its conversation
 
 
 def test_fingerprint_variants_survive_rewritten_ids() -> None:

@@ -299,8 +299,9 @@ def _second_keys(
 ) -> dict[int, str]:
     """The key to try for each turn its main key missed, where it has one (both looked up in one call):
 
-    * a turn with distinctive ids, by the key earlier versions stored it under (``f1:``, calls and
-      text): rows written before ``k1:`` keys, or by a replica not yet upgraded;
+    * a turn with distinctive ids, by the key earlier versions stored it under
+      (:func:`~interleaf.store.fingerprint.legacy_fingerprint`): rows written before ``k1:`` keys, or
+      before ids without digits or letters counted as distinctive, or by a replica not yet upgraded;
     * with ``text_keys``, a long text-only turn by its text key: an app that rebuilt the conversation
       around it (store/fingerprint.py, "Text turns").
     """
@@ -308,7 +309,7 @@ def _second_keys(
     keys: dict[int, str] = {}
     for index in indices:
         message = conversation.messages[index]
-        key = legacy_fingerprint(message)
+        key = legacy_fingerprint(conversation.messages, index, system=system)
         if key is None and text_keys:
             key = text_fingerprint(message, system=first_system)
         if key is not None:

@@ -14,7 +14,8 @@ clients re-serialise a turn do not change the key:
 Thinking, signatures and vendor ``extra`` are never part of a key: they are what gets restored.
 
 **Binding to the conversation.** Tool-call ids are the one identifier every client echoes, and most
-servers mint them at random (``toolu_01A09q...``, ``call_function_7p2k...``, uuids), which makes a turn
+servers mint them at random (``toolu_01A09q...``, ``call_function_7p2k...``, uuids, GLM's 19 digits:
+:func:`looks_random`), which makes a turn
 with tool calls unique on its own: :func:`calls_fingerprint` keys such a turn on its calls alone (id,
 name, canonical arguments), without its text, because apps rewrite the text around calls they keep
 (Qwen Code, after compacting its history, sends its unfinished step back as "Got it. Thanks for the
@@ -42,7 +43,8 @@ replies such as refusals are shorter); the gateway can turn it off (``--no-text-
 
 Keys are versioned (``f1:``, ``k1:``, ``c1:``, ``t1:``, ``x1:``): changing any normalisation means a new prefix,
 never a silent change of what an old key means. Turns with distinctive ids were keyed ``f1:`` (calls and
-text) before ``k1:``; :func:`legacy_fingerprint` gives that key, for rows written by earlier versions.
+text) before ``k1:``, and ids without both letters and digits (GLM's, one in 50 of MiniMax's) counted as
+numbered before; :func:`legacy_fingerprint` gives the key earlier versions used, for their rows.
 """
 
 from __future__ import annotations
@@ -79,12 +81,22 @@ TEXT_KEY_MIN = 120
 """Visible characters (whitespace removed) a turn needs for :func:`text_fingerprint`."""
 
 _WHITESPACE = re.compile(r"\s+")
-# A run of 8+ letters/digits containing both is what random ids look like, and numbered ids do not.
-# Found as maximal runs, then checked: one linear pass (a lookahead per start position was quadratic
-# in the id's length, and ids come from clients).
+# Random ids are told from numbered ones by their maximal runs of letters and digits (found in one
+# linear pass: a lookahead per start position was quadratic in the id's length, and ids come from
+# clients). See looks_random for the three kinds of run that count.
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]{8,}")
 _DIGIT = re.compile(r"[0-9]")
 _LETTER = re.compile(r"[A-Za-z]")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_ID_WORDS = re.compile(r"functions?|calls?|tools?|toolu|invoke|invocation|chatcmpl", re.IGNORECASE)
+LETTER_RUN_MIN = 12
+"""Letters a run without digits needs to count as random (MiniMax mints 12 lowercase letters and
+digits, and about 1 id in 50 has no digit: ``call_function_xydyovpivyrn_1``)."""
+DIGIT_RUN_MIN = 16
+"""Digits a run without letters needs to count as random (GLM mints 19: ``call_-7947991322826442284``);
+a Unix time in seconds or milliseconds (10 or 13 digits) is not unique across conversations."""
+DISTINCT_MIN = 5
+"""Distinct characters such a run needs: a zero-padded counter (``0000000000000001``) has two."""
 _MAX_SAFE_INTEGER = 2**53
 
 
@@ -203,7 +215,7 @@ def distinct_fingerprint(calls: Sequence[tuple[str, str, Any]]) -> str | None:
     their ids are distinctive, else ``None`` (its key then binds the conversation:
     :func:`turn_fingerprint`). For a reply read straight off the wire, without building its message
     (``wire.anthropic.reply_visible_parts``); the same key as its decoded message gets."""
-    if not calls or not all(looks_random(call_id) for call_id, _, _ in calls):
+    if not calls or not all(looks_random(call_id, name) for call_id, name, _ in calls):
         return None
     return _calls_key([call_id, name, canonical_json(arguments)] for call_id, name, arguments in calls)
 
@@ -212,11 +224,21 @@ def _calls_key(calls: Iterable[list[str]]) -> str:
     return CALLS_PREFIX + _sha256(["k1", sorted(calls)])
 
 
-def legacy_fingerprint(message: Message) -> str | None:
-    """The key earlier versions stored a turn with distinctive ids under (``f1:``, its calls *and*
-    text), else ``None``: looked up when :func:`calls_fingerprint` misses, so turns stored before the
-    upgrade (or by a replica not yet upgraded) are still restored while they live (a store TTL)."""
-    return fingerprint(message) if has_distinctive_ids(message) else None
+def legacy_fingerprint(messages: Sequence[Message], index: int, *, system: str = "") -> str | None:
+    """The key earlier versions stored the turn ``messages[index]`` with distinctive ids under, else
+    ``None``: looked up when :func:`calls_fingerprint` misses, so turns stored before the upgrade (or by
+    a replica not yet upgraded) are still restored while they live (a store TTL).
+
+    That is ``f1:``, its calls *and* text, for ids random to every version; for ids only the letter-only
+    and digit-only runs of :func:`looks_random` make random, the key bound to the conversation, as any
+    turn without distinctive ids is (:func:`turn_fingerprint`).
+    """
+    message = messages[index]
+    if not has_distinctive_ids(message):
+        return None
+    if looked_random_before(message):
+        return fingerprint(message)
+    return fingerprint(message, context=conversation_context(messages, index, system=system))
 
 
 def fingerprint_variants(message: Message, *, context: str = "") -> tuple[str, ...]:
@@ -260,12 +282,44 @@ def first_system_text(system: str, messages: Sequence[Message]) -> str:
 def has_distinctive_ids(message: Message) -> bool:
     """True when the turn has tool calls and every id looks randomly minted (unique across conversations)."""
     calls = message.tool_calls
-    return bool(calls) and all(looks_random(call.id) for call in calls)
+    return bool(calls) and all(looks_random(call.id, call.name) for call in calls)
 
 
-def looks_random(call_id: str) -> bool:
-    """Whether ``call_id`` holds a run of 8+ letters and digits with both kinds in it (linear time)."""
-    return any(_DIGIT.search(run) and _LETTER.search(run) for run in _ALNUM_RUN.findall(call_id))
+def looks_random(call_id: str, name: str = "") -> bool:
+    """Whether ``call_id`` looks randomly minted (linear time): it holds a run of letters and digits
+    that is
+
+    * 8+ characters with both kinds in it (``toolu_01A09q...``, ``call_...`` from OpenAI, uuids);
+    * or :data:`LETTER_RUN_MIN`+ letters that are not the tool's ``name`` nor words ids are made of
+      (OpenAI's 24 letters and digits hold no digit about once in 70 ids, MiniMax's 12 once in 50);
+    * or :data:`DIGIT_RUN_MIN`+ digits (GLM's 19-digit ids);
+
+    the last two with :data:`DISTINCT_MIN` distinct characters or more. Numbered ids (``call_0``,
+    Kimi's ``functions.bash:0``, ``function-call-1718000000``) have none of these.
+    """
+    plain_name = _NOT_ALNUM.sub("", name.lower())
+    for run in _ALNUM_RUN.findall(call_id):
+        has_digit, has_letter = _DIGIT.search(run) is not None, _LETTER.search(run) is not None
+        if has_digit and has_letter:
+            return True
+        if len(set(run)) < DISTINCT_MIN:
+            continue
+        if has_digit and len(run) >= DIGIT_RUN_MIN:
+            return True
+        if has_letter:
+            rest = _ID_WORDS.sub("", run).lower()
+            if len(rest) >= LETTER_RUN_MIN and (not plain_name or rest not in plain_name):
+                return True
+    return False
+
+
+def looked_random_before(message: Message) -> bool:
+    """Whether versions before the letter-only and digit-only runs of :func:`looks_random` keyed this
+    turn on its calls too (every id with a run of 8+ letters and digits with both kinds in it)."""
+    return all(
+        any(_DIGIT.search(run) and _LETTER.search(run) for run in _ALNUM_RUN.findall(call.id))
+        for call in message.tool_calls
+    )
 
 
 def _context_part(message: Message) -> bytes:
