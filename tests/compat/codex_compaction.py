@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from tests.compat.launch import npm_bin
 from tests.support.payloads import (
     anthropic_events,
     anthropic_message,
+    minted_call_id,
     openai_chunks,
     openai_completion,
     text,
@@ -56,7 +56,7 @@ def respond(request: RecordedRequest) -> Step:
         if anthropic:
             return Step.json(anthropic_message([text(summary)], stop_reason="end_turn", input_tokens=tokens))
         return Step.json(openai_completion(content=summary, finish_reason="stop", prompt_tokens=tokens))
-    call_id, command = f"call_{secrets.token_hex(6)}", {"cmd": "cat big.txt"}
+    call_id, command = minted_call_id(request.api), {"cmd": "cat big.txt"}
     if anthropic:
         content = [thinking(f"Read {reads + 1} of {READS}.", "sig")]
         if reads < READS:

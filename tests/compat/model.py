@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from tests.compat.dialects import Dialect
 from tests.compat.replies import Call, Turn, plain_reply, reply
 from tests.compat.textedits import edit_anchor, failed_edit
 from tests.compat.tools import plan_call, tool_specs
+from tests.support.payloads import minted_call_id
 from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step, Validator
 from tests.support.strict import (
     StrictAnthropic,
@@ -47,11 +47,6 @@ from tests.support.strict import (
 
 TASK_MARKER = "COMPAT-TASK"
 STEPS = 3
-_ALNUM = string.ascii_letters + string.digits
-
-
-def _random(alphabet: str, size: int) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(size))
 
 
 @dataclass
@@ -206,11 +201,12 @@ class CompatModel:
         token, reasoning_id = self._token(), "rs_" + secrets.token_hex(16)
         call = None
         if plan is not None:
-            if self.dialect.api == "anthropic":
-                call_id = "toolu_01" + _random(_ALNUM, 22)
-            else:
-                call_id = "call_" + _random(_ALNUM, 24)
-            call = Call(call_id, plan.tool, plan.arguments, item_id="fc_" + secrets.token_hex(16))
+            call = Call(
+                minted_call_id(self.dialect.api),
+                plan.tool,
+                plan.arguments,
+                item_id="fc_" + secrets.token_hex(16),
+            )
         done = f"COMPAT-DONE {self.nonce}" if plan is None else ""
         return Turn(number, thought, token, reasoning_id, call, done)
 

@@ -32,7 +32,7 @@ from tests.compat.gateway import GatewayProcess
 from tests.compat.replies import plain_reply, responses_step
 from tests.compat.sandbox import FILE_NAME, Sandbox, Target
 from tests.compat.tools import plan_call, tool_specs
-from tests.support.payloads import openai_chunks, openai_completion, tool_call
+from tests.support.payloads import minted_call_id, openai_chunks, openai_completion, tool_call
 from tests.support.scripted_server import RecordedRequest, ScriptedServer, Step
 from tests.support.strict import StrictOpenAIParams
 
@@ -79,7 +79,7 @@ class OpenAIModel:
             }
             self.reasoning_back += bool(sent & set(self.reasoning_ids))
             return plain_reply(api, FINAL, model=UPSTREAM_MODEL, stream=stream)
-        call_id = f"call_{secrets.token_hex(8)}"
+        call_id = minted_call_id("openai-chat")
         if responses:
             asked = "summary" in (body.get("reasoning") or {})
             reasoning_id = f"rs_{secrets.token_hex(8)}"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from tests.compat.sandbox import Sandbox, Target
 from tests.support.payloads import (
     anthropic_events,
     anthropic_message,
+    minted_call_id,
     openai_chunks,
     openai_completion,
     text,
@@ -83,7 +83,7 @@ def respond(request: RecordedRequest) -> Step | None:
     plan = f"Read {reads + 1} of {READS}."
     if reads >= READS:
         return reply([thinking(plan, "sig-final"), text(FINAL)], FINAL, [], plan)
-    call_id = f"call_{secrets.token_hex(6)}"
+    call_id = minted_call_id(request.api)
     # Each read described apart: Qwen Code halts a run whose model repeats one call with identical
     # arguments (an always-on loop guard), and under load its compaction came too late to break the
     # run of identical reads.

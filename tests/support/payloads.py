@@ -18,10 +18,24 @@ OpenAI Chat::
 from __future__ import annotations
 
 import json
+import secrets
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 JSON = dict[str, Any]
+
+_BASE62 = string.ascii_letters + string.digits
+
+
+def minted_call_id(api: str | None) -> str:
+    """A fresh tool-call id shaped as the server of ``api`` mints it: ``toolu_01`` and 22 letters and
+    digits for Anthropic, ``call_`` and 24 for OpenAI. Random, and random-looking to the gateway (a
+    short hex id is all digits once in 280 and then counts as numbered)."""
+    if api == "anthropic":
+        return "toolu_01" + "".join(secrets.choice(_BASE62) for _ in range(22))
+    return "call_" + "".join(secrets.choice(_BASE62) for _ in range(24))
+
 
 # ------------------------------------------------------------------------------------- Anthropic
 
