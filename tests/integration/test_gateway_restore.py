@@ -22,7 +22,7 @@ import anthropic
 import openai
 import pytest
 
-from interleaf.store.fingerprint import calls_fingerprint, legacy_fingerprint
+from interleaf.store.fingerprint import calls_fingerprint, fingerprint, legacy_fingerprint
 from interleaf.store.thinking_sqlite import row_key
 from interleaf.transcript import Message, Text, ToolCall
 from tests.support.gateway_scenario import (
@@ -657,60 +657,22 @@ async def test_a_rebuilt_step_is_restored_whatever_the_servers_ids_are_made_of(
     assert replayed_thinking("openai-chat", field, upstream.requests[1]) == [THOUGHTS[0]]
 
 
-async def test_a_glm_turn_stored_by_an_earlier_version_is_still_restored(
-    upstream: ScriptedServer, store_url: str
-) -> None:
-    """Versions before ids without letters counted as random bound a GLM turn to its conversation. A
-    gateway upgraded mid-conversation looks such a turn up by its calls, misses, and then finds the row
-    under the conversation-bound key the earlier version wrote."""
-    field = "reasoning_content"
-    upstream.enqueue(
-        _one_tool_turn(DIGITLESS_OR_LETTERLESS_IDS["glm"]),
-        upstream_steps("openai-chat", field, stream=False, turns=2)[1],
-    )
-    make_strict(upstream, "openai-chat", field)
-    options = gateway_options("deepseek", upstream.base_url, store_url)
-    async with (
-        GatewayServer(options) as gateway,
-        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
-    ):
-        call, content = await _first_tool_turn(client, stream=False)
-    echoed = Message(role="assistant", blocks=(Text(text=content), _tool_call(call)))
-    bound = legacy_fingerprint([Message(role="user", blocks=(Text(text=PROMPT),)), echoed], 1)
-    assert bound is not None and bound not in (calls_fingerprint(echoed), legacy_fingerprint([echoed], 0))
-    path = store_url.removeprefix("sqlite:///")
-    with contextlib.closing(sqlite3.connect(path)) as db, db:
-        rows = db.execute("SELECT rowid, tenant, fingerprint FROM thinking").fetchall()
-        assert [key for _, _, key in rows] == [calls_fingerprint(echoed)]
-        ((rowid, tenant, _),) = rows
-        db.execute(
-            "UPDATE thinking SET fingerprint = ?, k = ? WHERE rowid = ?",
-            (bound, row_key(tenant, bound), rowid),
-        )
-    async with (
-        GatewayServer(options) as gateway,
-        openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
-    ):
-        history: Any = [
-            {"role": "user", "content": PROMPT},
-            {"role": "assistant", "content": content, "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": call["id"], "content": "README.md\nsrc/"},
-        ]
-        raw = await client.chat.completions.with_raw_response.create(
-            model=MODEL, messages=history, tools=OPENAI_TOOLS
-        )
-    assert not upstream.rejections, upstream.rejections
-    assert raw.headers["x-interleaf-restored"] == "1"
-    assert replayed_thinking("openai-chat", field, upstream.requests[1]) == [THOUGHTS[0]]
-
-
+@pytest.mark.parametrize("ids", ["random", "glm"])
 async def test_a_turn_stored_by_an_earlier_version_is_still_restored(
-    upstream: ScriptedServer, store_url: str
+    ids: str, upstream: ScriptedServer, store_url: str
 ) -> None:
-    """Versions before ``k1:`` keys stored a turn with random tool-call ids under its ``f1:`` key (calls
-    and text). A gateway upgraded mid-conversation still finds such rows while they live."""
+    """A gateway upgraded mid-conversation still finds the rows earlier versions wrote, while they live:
+
+    * ``random``: versions before ``k1:`` keys stored a turn with random tool-call ids under its
+      ``f1:`` key (calls and text);
+    * ``glm``: versions before ids without letters counted as random bound a GLM turn to its
+      conversation; the upgraded gateway looks the turn up by its calls, misses, then finds it there.
+    """
     field = "reasoning_content"
-    upstream.enqueue(*upstream_steps("openai-chat", field, stream=False, turns=2))
+    steps = upstream_steps("openai-chat", field, stream=False, turns=2)
+    if ids == "glm":
+        steps[0] = _one_tool_turn(DIGITLESS_OR_LETTERLESS_IDS["glm"])
+    upstream.enqueue(*steps)
     make_strict(upstream, "openai-chat", field)
     options = gateway_options("deepseek", upstream.base_url, store_url)
     async with (
@@ -718,10 +680,11 @@ async def test_a_turn_stored_by_an_earlier_version_is_still_restored(
         openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="k", max_retries=0) as client,
     ):
         call, content = await _first_tool_turn(client, stream=False)
-    # Rewrite the stored row as an earlier version wrote it: under the turn's f1: key.
+    # Rewrite the stored row as an earlier version wrote it.
     echoed = Message(role="assistant", blocks=(Text(text=content), _tool_call(call)))
-    legacy = legacy_fingerprint([echoed], 0)
+    legacy = legacy_fingerprint([Message(role="user", blocks=(Text(text=PROMPT),)), echoed], 1)
     assert legacy is not None and legacy.startswith("f1:")
+    assert (legacy == fingerprint(echoed)) is (ids == "random")  # unbound, or bound to the conversation
     path = store_url.removeprefix("sqlite:///")
     with contextlib.closing(sqlite3.connect(path)) as db, db:
         rows = db.execute("SELECT rowid, tenant, fingerprint FROM thinking").fetchall()
