@@ -556,6 +556,16 @@ async def _first_tool_turn(client: openai.AsyncOpenAI, stream: bool) -> tuple[An
     return calls[0], content
 
 
+def _rebuilt_step(call: Any) -> Any:
+    """Qwen Code's history after compacting: a summary, then the unfinished step rebuilt as new text
+    around the original tool call (same id, no thinking), then its result."""
+    return [
+        {"role": "user", "content": "Summary of the work so far: nothing read yet. Continue."},
+        {"role": "assistant", "content": "Got it. Thanks for the additional context!", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "README.md\nsrc/"},
+    ]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("upstream_api", ["anthropic", "openai-chat"])
 async def test_a_tool_call_sent_back_with_new_text_around_it_gets_its_thinking_back(
@@ -574,17 +584,8 @@ async def test_a_tool_call_sent_back_with_new_text_around_it_gets_its_thinking_b
     ):
         call, content = await _first_tool_turn(client, stream)
         assert content == "Let me look at the files."
-        rebuilt: Any = [
-            {"role": "user", "content": "Summary of the work so far: nothing read yet. Continue."},
-            {
-                "role": "assistant",
-                "content": "Got it. Thanks for the additional context!",
-                "tool_calls": [call],
-            },
-            {"role": "tool", "tool_call_id": call["id"], "content": "README.md\nsrc/"},
-        ]
         raw = await client.chat.completions.with_raw_response.create(
-            model=MODEL, messages=rebuilt, tools=OPENAI_TOOLS, stream=stream
+            model=MODEL, messages=_rebuilt_step(call), tools=OPENAI_TOOLS, stream=stream
         )
         if stream:
             await raw.parse().close()  # type: ignore[union-attr]
@@ -640,17 +641,8 @@ async def test_a_rebuilt_step_is_restored_whatever_the_servers_ids_are_made_of(
     ):
         call, _ = await _first_tool_turn(client, stream=False)
         assert call["id"] == DIGITLESS_OR_LETTERLESS_IDS[server]
-        rebuilt: Any = [
-            {"role": "user", "content": "Summary of the work so far: nothing read yet. Continue."},
-            {
-                "role": "assistant",
-                "content": "Got it. Thanks for the additional context!",
-                "tool_calls": [call],
-            },
-            {"role": "tool", "tool_call_id": call["id"], "content": "README.md\nsrc/"},
-        ]
         raw = await client.chat.completions.with_raw_response.create(
-            model=MODEL, messages=rebuilt, tools=OPENAI_TOOLS
+            model=MODEL, messages=_rebuilt_step(call), tools=OPENAI_TOOLS
         )
     assert not upstream.rejections, upstream.rejections
     assert (raw.headers["x-interleaf-restored"], raw.headers["x-interleaf-foreign"]) == ("1", "0")
